@@ -1,0 +1,44 @@
+# The README's two commands, `make run` and `make test`, each do every set-up step:
+# a virtualenv with the package installed, front-end packages from the npm registry,
+# and (for run) the database migrated.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+PYTEST := $(BIN)/python -m pytest
+HTMX := static/vendor/htmx.min.js
+
+.PHONY: run test setup clean
+
+run: setup
+	$(FLASK) db upgrade
+	@$(FLASK) setup-link
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+# Every test on SQLite, then again on PostgreSQL when FLAGPAL_TEST_DATABASE_URL is set.
+test: setup
+	env -u FLAGPAL_TEST_DATABASE_URL $(PYTEST) $(PYTEST_ARGS)
+	@if [ -n "$$FLAGPAL_TEST_DATABASE_URL" ]; then \
+		echo "== again on $$FLAGPAL_TEST_DATABASE_URL"; \
+		$(PYTEST) $(PYTEST_ARGS); \
+	fi
+
+setup: $(VENV)/.installed $(HTMX)
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+# Third-party front-end code comes from the npm registry, pinned by package-lock.json,
+# and is served from static/vendor/ (git-ignored).
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+$(HTMX): node_modules/.package-lock.json
+	mkdir -p $(@D)
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor

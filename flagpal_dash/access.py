@@ -1,0 +1,59 @@
+"""The role check every project route goes through.
+
+``project_route(permission)`` turns the ``<slug>`` in a URL into a ``ProjectAccess``
+for the signed-in member, or answers 404 when they are not a member (a project's
+existence is not revealed) and 403 when their role lacks the permission.
+"""
+
+import functools
+from dataclasses import dataclass
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from .models import Membership, Project
+from .permissions import Permission
+
+
+@dataclass(frozen=True)
+class ProjectAccess:
+    project: Project
+    membership: Membership
+
+    def can(self, permission: Permission) -> bool:
+        return self.membership.can(permission)
+
+
+class PermissionDenied(Exception):
+    """A member asked for something their role does not allow (answered with 403)."""
+
+    def __init__(self, access: ProjectAccess, permission: Permission):
+        super().__init__(permission.value)
+        self.access = access
+        self.permission = permission
+
+
+def project_access(slug: str) -> ProjectAccess:
+    """The signed-in person's access to project ``slug``; 404 unless they are a member."""
+    project = Project.by_slug(slug)
+    membership = project and current_user.membership_in(project)
+    if not membership:
+        abort(404)
+    return ProjectAccess(project, membership)
+
+
+def project_route(permission: Permission):
+    """Guard a view under ``/projects/<slug>/``: it receives ``access`` instead of ``slug``."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        @login_required
+        def guarded(slug: str, **kwargs):
+            access = project_access(slug)
+            if not access.can(permission):
+                raise PermissionDenied(access, permission)
+            return view(access, **kwargs)
+
+        return guarded
+
+    return decorator

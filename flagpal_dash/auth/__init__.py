@@ -1,0 +1,131 @@
+"""Signing in and out, and the first-run setup of a fresh install."""
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import exists, select
+
+from ..extensions import db, login_manager
+from ..htmx import is_htmx_request
+from ..models import Project, User
+from ..permissions import Role
+from .forms import SetupForm, SignInForm
+
+bp = Blueprint("auth", __name__)
+
+login_manager.login_view = "auth.sign_in"
+login_manager.login_message = "Sign in to continue."
+login_manager.login_message_category = "info"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Send the person to sign in, then back to where they were going.
+
+    An htmx request (say, a dialog opened after the session ended) must not swap a
+    sign-in page into the dialog, so it is told to load the sign-in page instead.
+    """
+    target = url_for("auth.sign_in", next=request.full_path.rstrip("?"))
+    if is_htmx_request():
+        return "", 401, {"HX-Redirect": target}
+    flash(login_manager.login_message, "info")
+    return redirect(target)
+
+
+def has_any_account() -> bool:
+    return db.session.scalar(select(exists().select_from(User)))
+
+
+def first_run_code() -> str:
+    """The code in the one-time setup link, derived from the secret key.
+
+    Every server process derives the same code without storing anything, and the
+    setup page refuses it as soon as an account exists.
+    """
+    secret = current_app.config["SECRET_KEY"].encode()
+    mac = hmac.digest(secret, b"flagpal-dash first-run setup", hashlib.sha256)
+    return base64.urlsafe_b64encode(mac).decode()[:32]
+
+
+def is_local_path(target: str | None) -> bool:
+    """Whether ``next`` stays on this site (an absolute path, no scheme or host)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    """Sign in with email and password; one message for any wrong pair."""
+    if current_user.is_authenticated:
+        return redirect(url_for("projects.index"))
+    form = SignInForm()
+    if form.validate_on_submit():
+        user = User.by_email(form.email.data)
+        if user is None:
+            User.spend_password_check_time(form.password.data)
+        elif user.check_password(form.password.data) and user.is_active:
+            login_user(user)
+            target = request.args.get("next")
+            return redirect(target if is_local_path(target) else url_for("projects.index"))
+        form.form_errors.append("That email and password do not match an account.")
+    status = 422 if form.errors or form.form_errors else 200
+    not_set_up = not has_any_account()
+    if not_set_up:
+        current_app.logger.warning(
+            "No account exists yet. Create the first one at %s",
+            url_for("auth.setup", code=first_run_code(), _external=True),
+        )
+    return render_template("auth/sign_in.html", form=form, not_set_up=not_set_up), status
+
+
+@bp.post("/sign-out")
+@login_required
+def sign_out():
+    """Sign out (a POST, so no link or image on another site can do it)."""
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.route("/setup/<code>", methods=["GET", "POST"])
+def setup(code: str):
+    """Create the first account (an admin) and the first project.
+
+    Only with the code from the console, and only while no account exists: anyone
+    else, and everyone afterwards, gets 404.
+    """
+    if not hmac.compare_digest(code.encode(), first_run_code().encode()) or has_any_account():
+        abort(404)
+    form = SetupForm()
+    if form.validate_on_submit():
+        user = User(email=form.email.data, name=form.name.data, is_admin=True)
+        user.set_password(form.password.data)
+        project = Project.create(form.project_name.data)
+        project.add_member(user, Role.OWNER)
+        db.session.add(user)
+        db.session.commit()
+        login_user(user)
+        flash(f"Welcome, {user.name}. This is {project.name}'s API Tokens page.", "success")
+        return redirect(url_for("tokens.list_tokens", slug=project.slug))
+    status = 422 if form.errors else 200
+    return render_template("auth/setup.html", form=form), status

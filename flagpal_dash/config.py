@@ -1,0 +1,74 @@
+"""Configuration from ``FLAGPAL_*`` environment variables.
+
+Every setting a person can change is read here and listed in the README. Values are
+checked when the app starts so a typo fails loudly at once, not on some later request.
+"""
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+DEFAULT_BCRYPT_ROUNDS = 12
+SECRET_KEY_FILE = "secret_key"
+SQLITE_FILE = "flagpal-dash.sqlite3"
+
+
+class ConfigError(ValueError):
+    """A setting has a value the app cannot use; the message says which and why."""
+
+
+def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
+    """Flask config values from ``FLAGPAL_*`` variables, with one-command defaults."""
+    database_url = environ.get("FLAGPAL_DATABASE_URL") or (
+        "sqlite:///" + str(Path(instance_path) / SQLITE_FILE)
+    )
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": environ.get("FLAGPAL_SECRET_KEY") or _kept_secret_key(instance_path),
+        "BCRYPT_ROUNDS": _int_setting(
+            environ, "FLAGPAL_BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, minimum=4, maximum=31
+        ),
+    }
+
+
+def _int_setting(
+    environ: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int
+) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, not {value}")
+    return value
+
+
+def _kept_secret_key(instance_path: str) -> str:
+    """The secret key stored in the instance folder, made on first start.
+
+    Several server processes may start at once. Each writes its candidate to a private
+    file and links it into place; a link never replaces an existing file, so every
+    process ends up reading the one key that won.
+    """
+    folder = Path(instance_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / SECRET_KEY_FILE
+    if not path.exists():
+        candidate = folder / f".{SECRET_KEY_FILE}.{os.getpid()}"
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it and a new key is made on start")
+    return key

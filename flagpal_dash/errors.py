@@ -1,0 +1,63 @@
+"""Error pages: a clear sentence for the person, the right status, never a stack trace."""
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .access import PermissionDenied
+from .permissions import roles_with
+
+TITLES = {
+    400: "That request could not be used",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "That action is not available here",
+    413: "That was too much to send",
+    500: "Something went wrong on our side",
+}
+MESSAGES = {
+    404: "There is nothing here, or it is not shared with you. Check the address, or go back to your projects.",
+    405: "Use the buttons on the page to do this.",
+    413: "The form sent more data than any form here needs. Shorten what you typed and try again.",
+    500: "The problem has been logged. Try again in a moment.",
+}
+
+
+def error_page(status: int, message: str | None = None):
+    return (
+        render_template(
+            "error.html",
+            status=status,
+            title=TITLES.get(status, "Something went wrong"),
+            message=message or MESSAGES.get(status, ""),
+        ),
+        status,
+    )
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError):
+        return error_page(
+            400,
+            "This form has expired or did not come from this site, so nothing was changed. "
+            "Reload the page and try again.",
+        )
+
+    @app.errorhandler(PermissionDenied)
+    def permission_denied(error: PermissionDenied):
+        allowed = " or ".join(role.label.lower() + "s" for role in roles_with(error.permission))
+        return error_page(
+            403,
+            f"Your role in {error.access.project.name} is {error.access.membership.role.label}. "
+            f"Only {allowed} can {error.permission.value}. Nothing was changed.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return error_page(error.code or 500, MESSAGES.get(error.code) or error.description)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        app.logger.exception("Unhandled error")
+        return error_page(500)

@@ -1,0 +1,77 @@
+"""The public format of a FlagPal project API token.
+
+    flagpal_ + 40 random base62 characters + 6 base62 characters of checksum
+
+The checksum is the CRC-32 of the random part written in base62 (most significant
+digit first, left-padded with ``0``). Secret scanners match the whole token with
+``flagpal_[0-9A-Za-z]{46}``, and the checksum lets us reject a mistyped or made-up
+token before it costs a database lookup.
+
+Only the SHA-256 digest of a token is ever stored. This module has no Flask imports
+so the format can be read and tested on its own.
+"""
+
+import hashlib
+import secrets
+import string
+import zlib
+
+PREFIX = "flagpal_"
+ALPHABET = string.digits + string.ascii_uppercase + string.ascii_lowercase
+RANDOM_LENGTH = 40
+CHECKSUM_LENGTH = 6
+TOKEN_LENGTH = len(PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
+PATTERN = rf"{PREFIX}[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}"
+HINT_LENGTH = 4
+
+_ALPHABET_SET = frozenset(ALPHABET)
+
+
+def to_base62(number: int, width: int) -> str:
+    """Write ``number`` in base62, most significant digit first, zero-padded to ``width``."""
+    digits = []
+    while number:
+        number, remainder = divmod(number, 62)
+        digits.append(ALPHABET[remainder])
+    return "".join(reversed(digits)).rjust(width, ALPHABET[0])
+
+
+def checksum(random_part: str) -> str:
+    """The six-character checksum of a token's random part."""
+    return to_base62(zlib.crc32(random_part.encode("ascii")), CHECKSUM_LENGTH)
+
+
+def generate() -> str:
+    """A new token value. Shown to its creator once, then only its digest is kept."""
+    random_part = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
+    return PREFIX + random_part + checksum(random_part)
+
+
+def is_well_formed(value: str) -> bool:
+    """Whether ``value`` has the prefix, length, alphabet and checksum of a token.
+
+    A well-formed token may still be unknown, expired or revoked; that takes the
+    database to decide. A malformed one never reaches it.
+    """
+    if len(value) != TOKEN_LENGTH or not value.startswith(PREFIX):
+        return False
+    body = value[len(PREFIX):]
+    if not _ALPHABET_SET.issuperset(body):
+        return False
+    random_part, check = body[:RANDOM_LENGTH], body[RANDOM_LENGTH:]
+    return secrets.compare_digest(checksum(random_part), check)
+
+
+def digest(value: str) -> str:
+    """The SHA-256 (hex) of a whole token: the only form in which a token is stored."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def hint(value: str) -> str:
+    """The last characters of a token, kept so managers can tell tokens apart."""
+    return value[-HINT_LENGTH:]
+
+
+def display_hint(last_chars: str) -> str:
+    """How a stored hint is shown: ``flagpal_…wxyz``."""
+    return f"{PREFIX}…{last_chars}"

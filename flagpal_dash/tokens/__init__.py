@@ -1,0 +1,109 @@
+"""A project's API Tokens page: the list, creating a token (shown once) and revoking.
+
+Each action answers htmx with a fragment (a dialog's content, a row) and a plain
+form POST with a full page, so everything works without JavaScript too.
+"""
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from ..access import ProjectAccess, project_route
+from ..extensions import db
+from ..htmx import is_htmx_request, page_or_fragment
+from ..models import ApiToken
+from ..permissions import Permission
+from .forms import CreateTokenForm
+
+bp = Blueprint("tokens", __name__, url_prefix="/projects/<slug>/tokens")
+
+
+def list_context(access: ProjectAccess) -> dict:
+    return {"access": access, "tokens": access.project.tokens_newest_first()}
+
+
+@bp.get("")
+@project_route(Permission.VIEW_TOKENS)
+def list_tokens(access: ProjectAccess):
+    """Every token of the project, newest first: what each role may see of it."""
+    return render_template("tokens/list.html", **list_context(access))
+
+
+@bp.get("/new")
+@project_route(Permission.MANAGE_TOKENS)
+def new_token(access: ProjectAccess):
+    """The create form: a dialog's content for htmx, a page without JavaScript."""
+    return page_or_fragment(
+        "tokens/new.html", "tokens/_create_form.html", access=access, form=CreateTokenForm(access.project)
+    )
+
+
+@bp.post("")
+@project_route(Permission.MANAGE_TOKENS)
+def create_token(access: ProjectAccess):
+    """Create a token and show its value, this once.
+
+    For htmx the value replaces the form in the dialog and the list is swapped in
+    beside it; without JavaScript the page answering the POST shows it. Either way
+    the response must never be stored, and nothing else ever shows the value.
+    """
+    form = CreateTokenForm(access.project)
+    if not form.validate_on_submit():
+        return page_or_fragment(
+            "tokens/new.html", "tokens/_create_form.html", 422, access=access, form=form
+        )
+    token, value = ApiToken.issue(
+        access.project,
+        name=form.name.data,
+        abilities=form.abilities.data,
+        expires_at=form.expires_at(),
+        created_by=current_user,
+    )
+    db.session.commit()
+    response = page_or_fragment(
+        "tokens/created.html",
+        "tokens/_created.html",
+        201 if is_htmx_request() else 200,
+        token=token,
+        value=value,
+        **list_context(access),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def project_token(access: ProjectAccess, token_id: int) -> ApiToken:
+    """The project's token ``token_id``; 404 for an unknown id or another project's."""
+    token = access.project.token(token_id)
+    if token is None:
+        abort(404)
+    return token
+
+
+@bp.get("/<int:token_id>/revoke")
+@project_route(Permission.MANAGE_TOKENS)
+def confirm_revoke(access: ProjectAccess, token_id: int):
+    """Ask before revoking: the dialog names the token and what revoking breaks."""
+    return page_or_fragment(
+        "tokens/revoke.html",
+        "tokens/_revoke_confirm.html",
+        access=access,
+        token=project_token(access, token_id),
+    )
+
+
+@bp.post("/<int:token_id>/revoke")
+@project_route(Permission.MANAGE_TOKENS)
+def revoke_token(access: ProjectAccess, token_id: int):
+    """Revoke at once. Revoking a revoked token changes nothing and says so."""
+    token = project_token(access, token_id)
+    if token.revoke(by=current_user):
+        db.session.commit()
+        message, category = f'"{token.name}" is revoked. Apps using it can no longer call the API.', "success"
+    else:
+        message, category = f'"{token.name}" was already revoked; nothing changed.', "info"
+    if is_htmx_request():
+        return render_template(
+            "tokens/_revoked.html", access=access, token=token, message=message, category=category
+        )
+    flash(message, category)
+    return redirect(url_for("tokens.list_tokens", slug=access.project.slug))

@@ -1,0 +1,125 @@
+"""Rules for what people type, shared by the web forms and the command line.
+
+Each rule returns the cleaned value or raises ``Invalid`` with a message written for
+the person who typed it. Forms wrap them with ``FormRule``; the CLI prints the message.
+"""
+
+import re
+import unicodedata
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from wtforms.validators import ValidationError
+
+from . import abilities as ability
+
+MAX_LIFETIME_DAYS = 3650
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1000
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+MAX_SLUG_LENGTH = 50
+
+
+class Invalid(ValueError):
+    """Input that cannot be used; ``str()`` is the message to show."""
+
+
+def text(value: str | None, *, label: str, max_length: int) -> str:
+    """A required one-line text: trimmed, not blank, not too long, no control characters."""
+    cleaned = (value or "").strip()
+    if not cleaned:
+        raise Invalid(f"{label} is required.")
+    if len(cleaned) > max_length:
+        raise Invalid(f"{label} must be at most {max_length} characters (it has {len(cleaned)}).")
+    if any(unicodedata.category(char) == "Cc" for char in cleaned):
+        raise Invalid(f"{label} cannot contain line breaks, tabs or other control characters.")
+    return cleaned
+
+
+def token_name(value: str | None) -> str:
+    return text(value, label="Name", max_length=100)
+
+
+def person_name(value: str | None) -> str:
+    return text(value, label="Name", max_length=100)
+
+
+def project_name(value: str | None) -> str:
+    return text(value, label="Project name", max_length=100)
+
+
+def email(value: str | None) -> str:
+    cleaned = text(value, label="Email", max_length=254)
+    try:
+        checked = validate_email(cleaned, check_deliverability=False)
+    except EmailNotValidError:
+        raise Invalid("Enter an email address like name@example.com.") from None
+    return checked.normalized.lower()
+
+
+def password(value: str | None) -> str:
+    value = value or ""
+    if len(value) < MIN_PASSWORD_LENGTH:
+        raise Invalid(f"Use at least {MIN_PASSWORD_LENGTH} characters for the password.")
+    if len(value) > MAX_PASSWORD_LENGTH:
+        raise Invalid(f"Use at most {MAX_PASSWORD_LENGTH} characters for the password.")
+    return value
+
+
+def slug(value: str | None) -> str:
+    cleaned = (value or "").strip()
+    if not SLUG_PATTERN.fullmatch(cleaned) or len(cleaned) > MAX_SLUG_LENGTH:
+        raise Invalid(
+            f"A slug is 1 to {MAX_SLUG_LENGTH} lower-case letters, digits and single "
+            "hyphens, like 'shop-backend'."
+        )
+    return cleaned
+
+
+def slug_from_name(name: str) -> str:
+    """A slug suggested by a project name: 'Shop Backend!' gives 'shop-backend'."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_name.lower())
+    return "-".join(words)[:MAX_SLUG_LENGTH].strip("-") or "project"
+
+
+def abilities(values: list[str]) -> frozenset[str]:
+    chosen = frozenset(values)
+    if not chosen:
+        raise Invalid("Choose at least one ability.")
+    unknown = chosen - ability.ALL
+    if unknown:
+        offered = ", ".join(ability.LABELS[a] for a in ability.LABELS)
+        raise Invalid(f"Choose abilities from the list: {offered}.")
+    return ability.normalize(chosen)
+
+
+def lifetime_days(days: int) -> int:
+    if not 1 <= days <= MAX_LIFETIME_DAYS:
+        raise Invalid(f"A token can be valid for 1 to {MAX_LIFETIME_DAYS} days.")
+    return days
+
+
+def expiry_date(day: date, now: datetime) -> datetime:
+    """When a token chosen to expire "on" ``day`` stops working: the end of that day, UTC."""
+    if day <= now.date():
+        raise Invalid("Choose a date in the future.")
+    if day > (now + timedelta(days=MAX_LIFETIME_DAYS)).date():
+        raise Invalid(
+            f"Choose a date within {MAX_LIFETIME_DAYS // 365} years, or No expiration."
+        )
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=now.tzinfo)
+
+
+class FormRule:
+    """A WTForms validator running one of the rules above and keeping its cleaned value."""
+
+    def __init__(self, rule: Callable):
+        self.rule = rule
+
+    def __call__(self, form, field) -> None:
+        try:
+            field.data = self.rule(field.data)
+        except Invalid as error:
+            raise ValidationError(str(error)) from None

@@ -1,0 +1,94 @@
+// FlagPal Dash: the behaviour htmx does not give by itself. Dialogs open when htmx
+// loads content into them and give focus back when they close; the Copy button
+// copies a new token's value. Everything here is an enhancement: every action also
+// works as a plain form and link without JavaScript.
+(function () {
+  "use strict";
+
+  var opener = null;
+
+  function dialog() {
+    return document.getElementById("dialog");
+  }
+
+  function showCopyButtons(root) {
+    // Hidden in the HTML because without JavaScript they could do nothing.
+    root.querySelectorAll("[data-copy-target]").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+
+  function say(message, category) {
+    var region = document.getElementById("flash");
+    if (!region) return;
+    var line = document.createElement("p");
+    line.className = "flash flash-" + category;
+    line.textContent = message;
+    region.replaceChildren(line);
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "dialog-content" && !dialog().open) {
+      opener = event.detail.elt;
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target.id !== "dialog-content") return;
+    var box = dialog();
+    showCopyButtons(box);
+    if (!box.open) box.showModal();
+    var first = box.querySelector("[autofocus]") || box.querySelector("input, button, a[href]");
+    if (first) first.focus();
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful && event.detail.elt.hasAttribute("data-closes-dialog")) {
+      dialog().close();
+    }
+  });
+
+  document.addEventListener("htmx:responseError", function (event) {
+    // Error pages carry their sentence in [data-error-message]; show it in place.
+    var page = new DOMParser().parseFromString(event.detail.xhr.responseText, "text/html");
+    var message = page.querySelector("[data-error-message]");
+    say(message ? message.textContent : "Something went wrong. Reload the page and try again.", "error");
+    if (dialog().open) dialog().close();
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    say("FlagPal Dash could not be reached. Check your connection and try again.", "error");
+  });
+
+  document.addEventListener("click", function (event) {
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      dialog().close();
+      return;
+    }
+    var copy = event.target.closest("[data-copy-target]");
+    if (copy) {
+      var field = document.getElementById(copy.getAttribute("data-copy-target"));
+      navigator.clipboard.writeText(field.value).then(
+        function () {
+          copy.textContent = "Copied";
+        },
+        function () {
+          field.select();
+          copy.textContent = "Press Ctrl+C to copy";
+        }
+      );
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    showCopyButtons(document);
+    dialog().addEventListener("close", function () {
+      // Drop the dialog's content, a revealed token value included, from the page.
+      document.getElementById("dialog-content").replaceChildren();
+      if (opener && opener.isConnected) opener.focus();
+      opener = null;
+    });
+  });
+})();

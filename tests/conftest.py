@@ -1,0 +1,114 @@
+"""Fixtures: ``app``, ``client`` and ``runner`` as in Flask's tutorial, plus ``team`` (a
+project with an owner, a developer and a viewer, and an outsider) and ``sign_in``.
+
+Tests run on SQLite, or on the database in ``FLAGPAL_TEST_DATABASE_URL`` (PostgreSQL in
+CI). The schema is made once per session by the real migrations; each test starts
+from empty tables.
+"""
+
+import os
+from dataclasses import dataclass
+
+import flask_migrate
+import pytest
+from sqlalchemy import MetaData, delete
+
+from flagpal_dash import create_app
+from flagpal_dash.extensions import db
+from flagpal_dash.models import Project, User
+from flagpal_dash.permissions import Role
+
+from .support import PASSWORD, add_user
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    return os.environ.get("FLAGPAL_TEST_DATABASE_URL") or (
+        "sqlite:///" + str(tmp_path_factory.mktemp("db") / "flagpal-test.sqlite3")
+    )
+
+
+def make_app(database_url: str, **overrides):
+    return create_app({
+        "TESTING": True,
+        "SECRET_KEY": "test secret key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "BCRYPT_ROUNDS": 4,
+        "WTF_CSRF_ENABLED": False,
+        **overrides,
+    })
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url: str) -> None:
+    """Drop whatever an earlier run left, then migrate from empty to head."""
+    app = make_app(database_url)
+    with app.app_context():
+        leftovers = MetaData()
+        leftovers.reflect(db.engine)
+        leftovers.drop_all(db.engine)
+        flask_migrate.upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(database_url: str, migrated):
+    app = make_app(database_url)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        with db.engine.begin() as connection:
+            for table in reversed(db.metadata.sorted_tables):
+                connection.execute(delete(table))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@dataclass
+class Team:
+    project: Project
+    other_project: Project
+    owner: User
+    developer: User
+    viewer: User
+    outsider: User
+
+    def member(self, role: str) -> User:
+        return getattr(self, role)
+
+
+@pytest.fixture
+def team(app) -> Team:
+    """Project "Shop" with an owner, a developer and a viewer; the outsider owns "Other"."""
+    owner = add_user("olivia@example.com", "Olivia Owner")
+    developer = add_user("dev@example.com", "Dana Developer")
+    viewer = add_user("vic@example.com", "Vic Viewer")
+    outsider = add_user("otto@example.com", "Otto Outsider")
+    project = Project.create("Shop")
+    other = Project.create("Other")
+    project.add_member(owner, Role.OWNER)
+    project.add_member(developer, Role.DEVELOPER)
+    project.add_member(viewer, Role.VIEWER)
+    other.add_member(outsider, Role.OWNER)
+    db.session.commit()
+    return Team(project, other, owner, developer, viewer, outsider)
+
+
+@pytest.fixture
+def sign_in(client):
+    """Sign ``client`` in as a user through the real sign-in form."""
+
+    def sign_in(user: User) -> None:
+        response = client.post("/sign-in", data={"email": user.email, "password": PASSWORD})
+        assert response.status_code == 302, response.text
+
+    return sign_in
