@@ -22,6 +22,10 @@ from .permissions import Permission, Role, role_can
 from .validation import Invalid
 
 
+# Ids are 32-bit integers in PostgreSQL; a larger number cannot name a row.
+MAX_ROW_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -184,6 +188,8 @@ class Project(db.Model):
 
     def token(self, token_id: int) -> "ApiToken | None":
         """This project's token with ``token_id``; None for another project's token."""
+        if not 0 < token_id <= MAX_ROW_ID:
+            return None  # no such row, and too big for the database to compare
         return db.session.scalar(
             select(ApiToken).where(ApiToken.project_id == self.id, ApiToken.id == token_id)
         )

@@ -64,6 +64,16 @@ def app(database_url: str, migrated):
 
 
 @pytest.fixture
+def csrf_client(app, database_url):
+    """A client of a second app on the same database with CSRF protection on, as in
+    production (the ``app`` fixture turns it off to keep other tests short)."""
+    protected = make_app(database_url, WTF_CSRF_ENABLED=True)
+    yield protected.test_client()
+    with protected.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, RadioField, SelectMultipleField, StringField, widgets
+from wtforms import DateField, RadioField, SelectChoice, SelectMultipleField, StringField, widgets
 from wtforms.validators import ValidationError
 
 from .. import abilities as ability
@@ -12,12 +12,9 @@ from ..validation import FormRule, Invalid
 NO_EXPIRATION = "never"
 CUSTOM_DATE = "custom"
 EXPIRATION_CHOICES = [
-    (NO_EXPIRATION, "No expiration"),
-    ("7", "7 days"),
-    ("30", "30 days"),
-    ("60", "60 days"),
-    ("90", "90 days"),
-    (CUSTOM_DATE, "Custom date"),
+    SelectChoice(NO_EXPIRATION, "No expiration"),
+    *(SelectChoice(str(days), f"{days} days") for days in (7, 30, 60, 90)),
+    SelectChoice(CUSTOM_DATE, "Custom date"),
 ]
 
 
@@ -35,7 +32,7 @@ class CreateTokenForm(FlaskForm):
     # Unknown values are judged by the rule, whose message does not echo them back.
     abilities = CheckboxesField(
         "Abilities",
-        choices=list(ability.LABELS.items()),
+        choices=[SelectChoice(value, label) for value, label in ability.LABELS.items()],
         validate_choice=False,
         validators=[FormRule(validation.abilities)],
     )
@@ -64,7 +61,7 @@ class CreateTokenForm(FlaskForm):
             )
 
     def validate_expiration(self, field) -> None:
-        if field.data not in dict(EXPIRATION_CHOICES):
+        if field.data not in {choice.value for choice in EXPIRATION_CHOICES}:
             raise ValidationError("Choose one of the expiration options.")
 
     def validate_custom_date(self, field) -> None:

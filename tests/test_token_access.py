@@ -1,0 +1,81 @@
+"""The role matrix over every token route: who may look, who may change, who gets 404."""
+
+import pytest
+from sqlalchemy import func, select
+
+from flagpal_dash.extensions import db
+from flagpal_dash.models import ApiToken
+
+from .support import issue_token, page, text_of
+
+ALLOWED, REDIRECT, FORBIDDEN, NOT_FOUND = 200, 302, 403, 404
+
+ROUTES = {
+    # name: (method, path, data)
+    "project": ("get", "/projects/shop", None),
+    "list": ("get", "/projects/shop/tokens", None),
+    "new": ("get", "/projects/shop/tokens/new", None),
+    "create": ("post", "/projects/shop/tokens", {"name": "New", "abilities": ["read"], "expiration": "never"}),
+    "confirm revoke": ("get", "/projects/shop/tokens/{id}/revoke", None),
+    "revoke": ("post", "/projects/shop/tokens/{id}/revoke", None),
+}
+
+EXPECTED = {
+    "anonymous": dict.fromkeys(ROUTES, REDIRECT),  # to sign in
+    "outsider": dict.fromkeys(ROUTES, NOT_FOUND),
+    "viewer": {"project": ALLOWED, "list": ALLOWED, "new": FORBIDDEN, "create": FORBIDDEN,
+               "confirm revoke": FORBIDDEN, "revoke": FORBIDDEN},
+    "developer": {"project": ALLOWED, "list": ALLOWED, "new": ALLOWED, "create": ALLOWED,
+                  "confirm revoke": ALLOWED, "revoke": REDIRECT},
+    "owner": {"project": ALLOWED, "list": ALLOWED, "new": ALLOWED, "create": ALLOWED,
+              "confirm revoke": ALLOWED, "revoke": REDIRECT},
+}
+
+# What an allowed request changes: (tokens, revoked tokens).
+CHANGES = {"create": (1, 0), "revoke": (0, 1)}
+
+
+def token_state():
+    return db.session.execute(
+        select(func.count(ApiToken.id), func.count(ApiToken.revoked_at))
+    ).one()
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+@pytest.mark.parametrize("who", list(EXPECTED))
+def test_role_matrix(client, team, sign_in, who, route):
+    token, _ = issue_token(team.project, "Existing")
+    if who != "anonymous":
+        sign_in(team.member(who))
+    method, path, data = ROUTES[route]
+    before = token_state()
+
+    response = getattr(client, method)(path.format(id=token.id), data=data)
+
+    assert response.status_code == EXPECTED[who][route]
+    if who == "anonymous":
+        assert response.headers["Location"].startswith("/sign-in?next=")
+    if route in CHANGES:
+        db.session.expire_all()
+        allowed = who in ("developer", "owner")
+        change = CHANGES[route] if allowed else (0, 0)
+        assert token_state() == (before[0] + change[0], before[1] + change[1])
+
+
+def test_outsiders_cannot_tell_a_project_exists(client, team, sign_in):
+    sign_in(team.outsider)
+    existing = client.get("/projects/shop/tokens")
+    missing = client.get("/projects/no-such-project/tokens")
+    assert existing.status_code == missing.status_code == 404
+    assert existing.text == missing.text
+
+
+def test_viewers_are_told_why_they_cannot_change_tokens(client, team, sign_in):
+    sign_in(team.viewer)
+    response = client.post("/projects/shop/tokens", data=ROUTES["create"][2])
+    assert response.status_code == 403
+    message = text_of(page(response).find(attrs={"data-error-message": True}))
+    assert message == (
+        "Your role in Shop is Viewer. Only developers or owners can create, rotate and "
+        "revoke tokens. Nothing was changed."
+    )

@@ -1,0 +1,147 @@
+"""The API Tokens page: what each role sees of a project's tokens."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from flagpal_dash.models import utcnow
+
+from .support import issue_token, page, text_of
+
+
+def rows(response) -> list:
+    return page(response).select("#token-list tbody tr")
+
+
+def column_titles(response) -> list[str]:
+    return [text_of(th) for th in page(response).select("#token-list thead th")]
+
+
+def test_project_page_leads_to_api_tokens_under_project_settings(client, team, sign_in):
+    sign_in(team.viewer)
+    response = client.get("/projects/shop")
+    assert response.status_code == 200
+    nav = page(response).find("nav", attrs={"aria-labelledby": "settings-heading"})
+    assert text_of(nav.find("h2")) == "Project Settings"
+    link = nav.find("a", string="API Tokens")
+    assert link["href"] == "/projects/shop/tokens"
+
+
+def test_home_lists_only_the_projects_you_belong_to(client, team, sign_in):
+    sign_in(team.outsider)
+    response = client.get("/")
+    assert [text_of(a) for a in page(response).select(".project-list a")] == ["Other"]
+
+
+def test_tokens_are_listed_newest_first_with_a_time_element(client, team, sign_in):
+    with time_machine.travel(datetime(2026, 1, 1, 9, 30, tzinfo=UTC), tick=False):
+        issue_token(team.project, "Old app")
+    with time_machine.travel(datetime(2026, 2, 1, 9, 30, tzinfo=UTC), tick=False):
+        issue_token(team.project, "New app")
+    sign_in(team.viewer)
+    response = client.get("/projects/shop/tokens")
+    assert response.status_code == 200
+    listed = rows(response)
+    assert [text_of(row.select_one(".token-name")) for row in listed] == ["New app", "Old app"]
+    created = listed[1].find_all("td")[1].find("time")
+    assert created["datetime"] == "2026-01-01T09:30:00Z"
+    assert text_of(created) == "1 Jan 2026, 09:30 UTC"
+
+
+def test_status_is_active_expired_or_revoked(client, team, sign_in):
+    issue_token(team.project, "Working")
+    issue_token(team.project, "Ran out", expires_at=utcnow() - timedelta(minutes=1))
+    issue_token(team.project, "Stopped", revoked_at=utcnow())
+    sign_in(team.viewer)
+    statuses = {
+        text_of(row.select_one(".token-name")): text_of(row.select_one(".badge"))
+        for row in rows(client.get("/projects/shop/tokens"))
+    }
+    assert statuses == {"Working": "Active", "Ran out": "Expired", "Stopped": "Revoked"}
+
+
+def test_a_token_expires_when_its_time_comes(client, team, sign_in):
+    issue_token(team.project, "Short-lived", expires_at=utcnow() + timedelta(days=7))
+    sign_in(team.viewer)
+    assert text_of(rows(client.get("/projects/shop/tokens"))[0].select_one(".badge")) == "Active"
+    with time_machine.travel(utcnow() + timedelta(days=7, seconds=1)):
+        assert text_of(rows(client.get("/projects/shop/tokens"))[0].select_one(".badge")) == "Expired"
+
+
+def test_viewers_see_name_status_and_creation_date_only(client, team, sign_in):
+    _, value = issue_token(team.project, "Shop backend", created_by=team.owner,
+                           abilities=frozenset({"read", "metrics"}))
+    sign_in(team.viewer)
+    response = client.get("/projects/shop/tokens")
+    assert column_titles(response) == ["Name", "Status", "Created"]
+    row = rows(response)[0]
+    assert text_of(row).startswith("Shop backend Active")
+    assert value[-4:] not in response.text
+    assert "Olivia Owner" not in text_of(row)
+    assert "Metrics" not in text_of(row)
+    assert page(response).find(string="New API Token") is None
+    assert row.find("a") is None and row.find("button") is None and row.find("form") is None
+
+
+@pytest.mark.parametrize("role", ["developer", "owner"])
+def test_managers_also_see_abilities_expiry_last_use_hint_and_creator(client, team, sign_in, role):
+    expires = utcnow() + timedelta(days=30)
+    token, value = issue_token(
+        team.project, "Shop backend", created_by=team.developer,
+        abilities=frozenset({"read", "metrics"}), expires_at=expires,
+        last_used_at=datetime(2026, 3, 4, 5, 6, tzinfo=UTC),
+    )
+    sign_in(team.member(role))
+    response = client.get("/projects/shop/tokens")
+    assert column_titles(response) == ["Name", "Status", "Created", "Abilities", "Expires", "Last used", "Actions"]
+    cells = rows(response)[0].find_all(["th", "td"])
+    assert text_of(cells[0]) == f"Shop backend flagpal_…{value[-4:]}"
+    assert "by Dana Developer" in text_of(cells[2])
+    assert text_of(cells[3]) == "Read, Metrics"
+    assert cells[4].find("time")["datetime"] == expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert cells[5].find("time")["datetime"] == "2026-03-04T05:06:00Z"
+    revoke = cells[6].find("a")
+    assert text_of(revoke) == "Revoke Shop backend"
+    assert revoke["href"] == f"/projects/shop/tokens/{token.id}/revoke"
+
+
+def test_full_access_never_expiring_unused_token_reads_plainly(client, team, sign_in):
+    issue_token(team.project, "Admin script", abilities=frozenset({"*"}))
+    sign_in(team.owner)
+    cells = rows(client.get("/projects/shop/tokens"))[0].find_all("td")
+    assert [text_of(cell) for cell in cells[2:5]] == ["Full access", "Never", "Never"]
+    assert "by the command line" in text_of(cells[1])
+
+
+def test_revoked_rows_tell_managers_when_and_by_whom(client, team, sign_in):
+    token, _ = issue_token(team.project, "Old", revoked_at=datetime(2026, 5, 6, 7, 8, tzinfo=UTC),
+                           revoked_by=team.owner)
+    sign_in(team.developer)
+    status_cell = rows(client.get("/projects/shop/tokens"))[0].find_all("td")[0]
+    assert text_of(status_cell) == "Revoked 6 May 2026, 07:08 UTC by Olivia Owner"
+    assert rows(client.get("/projects/shop/tokens"))[0].find("a") is None, "no Revoke on a revoked token"
+
+
+def test_empty_project_explains_tokens_and_how_to_create_one(client, team, sign_in):
+    sign_in(team.developer)
+    response = client.get("/projects/shop/tokens")
+    empty = page(response).select_one("#token-list .empty")
+    assert "An API token lets an app or SDK use the FlagPal API" in text_of(empty)
+    assert "Create one with New API Token" in text_of(empty)
+    assert page(response).find("a", string="New API Token")["href"] == "/projects/shop/tokens/new"
+
+
+def test_empty_project_tells_viewers_whom_to_ask(client, team, sign_in):
+    sign_in(team.viewer)
+    empty = page(client.get("/projects/shop/tokens")).select_one("#token-list .empty")
+    assert "ask an owner of this project (Olivia Owner) or a developer" in text_of(empty)
+
+
+def test_names_with_html_are_shown_as_text(client, team, sign_in):
+    issue_token(team.project, '<script>alert("x")</script><b>bold</b>')
+    sign_in(team.viewer)
+    response = client.get("/projects/shop/tokens")
+    name = rows(response)[0].select_one(".token-name")
+    assert name.get_text() == '<script>alert("x")</script><b>bold</b>'
+    assert name.find("script") is None and name.find("b") is None
