@@ -16,8 +16,9 @@ run: setup
 	@$(FLASK) setup-link
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
-# Every test on SQLite, then again on PostgreSQL when FLAGPAL_TEST_DATABASE_URL is set.
+# Lint, every test on SQLite, then again on PostgreSQL when FLAGPAL_TEST_DATABASE_URL is set.
 test: setup
+	$(BIN)/ruff check flagpal_dash tests wsgi.py
 	env -u FLAGPAL_TEST_DATABASE_URL $(PYTEST) $(PYTEST_ARGS)
 	@if [ -n "$$FLAGPAL_TEST_DATABASE_URL" ]; then \
 		echo "== again on $$FLAGPAL_TEST_DATABASE_URL"; \

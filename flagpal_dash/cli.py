@@ -22,7 +22,9 @@ from .validation import Invalid
 users = AppGroup("users", help="Create accounts.")
 projects = AppGroup("projects", help="Create projects.")
 members = AppGroup("members", help="Add people to projects.")
-tokens = AppGroup("tokens", help="Create, list and revoke API tokens (for the day the web UI is down).")
+tokens = AppGroup(
+    "tokens", help="Create, list and revoke API tokens (for the day the web UI is down)."
+)
 
 
 def checked(rule, value):
@@ -36,19 +38,28 @@ def checked(rule, value):
 def existing_project(slug: str) -> Project:
     project = Project.by_slug(slug)
     if project is None:
-        raise click.ClickException(f"No project has the slug '{slug}'. `tokens list` needs a slug like 'shop-backend'.")
+        raise click.ClickException(
+            f"No project has the slug '{slug}'. `tokens list` needs a slug like 'shop-backend'."
+        )
     return project
 
 
 def existing_user(email: str) -> User:
     user = User.by_email(email)
     if user is None:
-        raise click.ClickException(f"No account has the email {email}. Create it with `users create`.")
+        raise click.ClickException(
+            f"No account has the email {email}. Create it with `users create`."
+        )
     return user
 
 
 @click.command("setup-link")
-@click.option("--base-url", default="http://127.0.0.1:5000", show_default=True, help="Where the dashboard is served.")
+@click.option(
+    "--base-url",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="Where the dashboard is served.",
+)
 @with_appcontext
 def setup_link(base_url: str) -> None:
     """Print the one-time link that creates the first account (only while there is none)."""
@@ -65,7 +76,11 @@ def setup_link(base_url: str) -> None:
 @click.argument("email")
 @click.option("--name", prompt=True, help="The person's name, as shown in the dashboard.")
 @click.option("--admin", is_flag=True, help="Make the account an instance admin.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of asking.")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input instead of asking.",
+)
 def create_user(email: str, name: str, admin: bool, password_stdin: bool) -> None:
     """Create an account for EMAIL."""
     email = checked(validation.email, email)
@@ -86,8 +101,12 @@ def create_user(email: str, name: str, admin: bool, password_stdin: bool) -> Non
 
 @projects.command("create")
 @click.argument("name")
-@click.option("--owner", "owner_email", required=True, help="Email of the account that owns the project.")
-@click.option("--slug", help="The project's address, like 'shop-backend' (made from the name if not given).")
+@click.option(
+    "--owner", "owner_email", required=True, help="Email of the account that owns the project."
+)
+@click.option(
+    "--slug", help="The project's address, like 'shop-backend' (made from the name if not given)."
+)
 def create_project(name: str, owner_email: str, slug: str | None) -> None:
     """Create project NAME and print its slug."""
     name = checked(validation.project_name, name)
@@ -103,14 +122,21 @@ def create_project(name: str, owner_email: str, slug: str | None) -> None:
 @members.command("add")
 @click.argument("slug")
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice([role.value for role in Role]), help="What the person may do.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice([role.value for role in Role]),
+    help="What the person may do.",
+)
 def add_member(slug: str, email: str, role: str) -> None:
     """Add the account EMAIL to project SLUG with a role."""
     project = existing_project(slug)
     user = existing_user(email)
     membership = user.membership_in(project)
     if membership is not None:
-        raise click.ClickException(f"{email} is already a member of {slug}, as {membership.role.value}.")
+        raise click.ClickException(
+            f"{email} is already a member of {slug}, as {membership.role.value}."
+        )
     project.add_member(user, Role(role))
     db.session.commit()
     click.echo(f"Added {email} to {slug} as {role}.")
@@ -118,10 +144,25 @@ def add_member(slug: str, email: str, role: str) -> None:
 
 @tokens.command("create")
 @click.argument("slug")
-@click.option("--name", required=True, help='Which app and environment uses it, like "Shop backend (production)".')
-@click.option("--ability", "abilities", multiple=True, required=True, type=click.Choice(sorted(ability.ALL)), help="Repeat for several; * is full access.")
-@click.option("--expires-in-days", type=int, help="Days until it stops working (no expiry when not given).")
-def create_token(slug: str, name: str, abilities: tuple[str, ...], expires_in_days: int | None) -> None:
+@click.option(
+    "--name",
+    required=True,
+    help='Which app and environment uses it, like "Shop backend (production)".',
+)
+@click.option(
+    "--ability",
+    "abilities",
+    multiple=True,
+    required=True,
+    type=click.Choice(sorted(ability.ALL)),
+    help="Repeat for several; * is full access.",
+)
+@click.option(
+    "--expires-in-days", type=int, help="Days until it stops working (no expiry when not given)."
+)
+def create_token(
+    slug: str, name: str, abilities: tuple[str, ...], expires_in_days: int | None
+) -> None:
     """Create a token and print its value once, on its own line."""
     project = existing_project(slug)
     name = checked(validation.token_name, name)
@@ -134,7 +175,7 @@ def create_token(slug: str, name: str, abilities: tuple[str, ...], expires_in_da
         project, name=name, abilities=frozenset(abilities), expires_at=expires_at, created_by=None
     )
     db.session.commit()
-    click.echo(f"Created token {token.id} \"{token.name}\". Its value is shown only now:", err=True)
+    click.echo(f'Created token {token.id} "{token.name}". Its value is shown only now:', err=True)
     click.echo(value)
 
 
@@ -150,22 +191,26 @@ def list_tokens(slug: str) -> None:
     now = utcnow()
     rows = [("ID", "NAME", "STATUS", "ABILITIES", "CREATED", "EXPIRES", "LAST USED", "HINT")]
     for token in project.tokens_newest_first():
-        rows.append((
-            str(token.id),
-            token.name,
-            token.status(now).value,
-            ",".join(ability.ordered(token.abilities)),
-            _when(token.created_at),
-            _when(token.expires_at, "never"),
-            _when(token.last_used_at, "never"),
-            token.display_hint,
-        ))
+        rows.append(
+            (
+                str(token.id),
+                token.name,
+                token.status(now).value,
+                ",".join(ability.ordered(token.abilities)),
+                _when(token.created_at),
+                _when(token.expires_at, "never"),
+                _when(token.last_used_at, "never"),
+                token.display_hint,
+            )
+        )
     if len(rows) == 1:
         click.echo(f"{slug} has no tokens yet.")
         return
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 @tokens.command("revoke")
@@ -176,12 +221,16 @@ def revoke_token(slug: str, token_id: int) -> None:
     project = existing_project(slug)
     token = project.token(token_id)
     if token is None:
-        raise click.ClickException(f"{slug} has no token with id {token_id} (see `tokens list {slug}`).")
+        raise click.ClickException(
+            f"{slug} has no token with id {token_id} (see `tokens list {slug}`)."
+        )
     if not token.revoke(by=None):
         click.echo(f'Token {token_id} "{token.name}" was already revoked; nothing changed.')
         return
     db.session.commit()
-    click.echo(f'Revoked token {token_id} "{token.name}". Apps using it can no longer call the API.')
+    click.echo(
+        f'Revoked token {token_id} "{token.name}". Apps using it can no longer call the API.'
+    )
 
 
 def register(app: Flask) -> None:

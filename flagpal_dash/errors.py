@@ -16,7 +16,8 @@ TITLES = {
     500: "Something went wrong on our side",
 }
 MESSAGES = {
-    404: "There is nothing here, or it is not shared with you. Check the address, or go back to your projects.",
+    404: "There is nothing here, or it is not shared with you. Check the address, "
+    "or go back to your projects.",
     405: "Use the buttons on the page to do this.",
     413: "The form sent more data than any form here needs. Shorten what you typed and try again.",
     500: "The problem has been logged. Try again in a moment.",

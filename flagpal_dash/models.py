@@ -21,7 +21,6 @@ from .extensions import db
 from .permissions import Permission, Role, role_can
 from .validation import Invalid
 
-
 # Ids are 32-bit integers in PostgreSQL; a larger number cannot name a row.
 MAX_ROW_ID = 2**31 - 1
 
@@ -216,7 +215,12 @@ class Membership(db.Model):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=20, values_callable=lambda roles: [r.value for r in roles])
+        Enum(
+            Role,
+            native_enum=False,
+            length=20,
+            values_callable=lambda roles: [r.value for r in roles],
+        )
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

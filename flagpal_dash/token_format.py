@@ -55,7 +55,7 @@ def is_well_formed(value: str) -> bool:
     """
     if len(value) != TOKEN_LENGTH or not value.startswith(PREFIX):
         return False
-    body = value[len(PREFIX):]
+    body = value[len(PREFIX) :]
     if not _ALPHABET_SET.issuperset(body):
         return False
     random_part, check = body[:RANDOM_LENGTH], body[RANDOM_LENGTH:]

@@ -106,9 +106,7 @@ def expiry_date(day: date, now: datetime) -> datetime:
     if day <= now.date():
         raise Invalid("Choose a date in the future.")
     if day > (now + timedelta(days=MAX_LIFETIME_DAYS)).date():
-        raise Invalid(
-            f"Choose a date within {MAX_LIFETIME_DAYS // 365} years, or No expiration."
-        )
+        raise Invalid(f"Choose a date within {MAX_LIFETIME_DAYS // 365} years, or No expiration.")
     return datetime.combine(day + timedelta(days=1), time(), tzinfo=now.tzinfo)
 
 

@@ -29,14 +29,16 @@ def database_url(tmp_path_factory) -> str:
 
 
 def make_app(database_url: str, **overrides):
-    return create_app({
-        "TESTING": True,
-        "SECRET_KEY": "test secret key",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "BCRYPT_ROUNDS": 4,
-        "WTF_CSRF_ENABLED": False,
-        **overrides,
-    })
+    return create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test secret key",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "BCRYPT_ROUNDS": 4,
+            "WTF_CSRF_ENABLED": False,
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture(scope="session")

@@ -36,4 +36,3 @@ def page(response) -> BeautifulSoup:
 def text_of(element) -> str:
     """An element's text as a person reads it: whitespace collapsed."""
     return " ".join(element.get_text(" ").split())
-

@@ -35,11 +35,15 @@ def test_a_long_passphrase_counts_beyond_bcrypt_s_72_bytes(team):
 
 def test_wrong_email_and_wrong_password_get_the_same_message(client, team):
     wrong_password = client.post("/sign-in", data={"email": team.owner.email, "password": "nope"})
-    unknown_email = client.post("/sign-in", data={"email": "nobody@example.com", "password": "nope"})
+    unknown_email = client.post(
+        "/sign-in", data={"email": "nobody@example.com", "password": "nope"}
+    )
     assert wrong_password.status_code == unknown_email.status_code == 422
-    assert sign_in_errors(wrong_password) == sign_in_errors(unknown_email) == [
-        "That email and password do not match an account."
-    ]
+    assert (
+        sign_in_errors(wrong_password)
+        == sign_in_errors(unknown_email)
+        == ["That email and password do not match an account."]
+    )
 
 
 def test_a_deactivated_account_cannot_sign_in(client, team):
@@ -61,7 +65,9 @@ def test_pages_ask_to_sign_in_and_come_back_after(client, team):
     response = client.get("/projects/shop/tokens")
     assert response.status_code == 302
     assert response.headers["Location"] == "/sign-in?next=/projects/shop/tokens"
-    response = client.post(response.headers["Location"], data={"email": team.owner.email, "password": PASSWORD})
+    response = client.post(
+        response.headers["Location"], data={"email": team.owner.email, "password": PASSWORD}
+    )
     assert response.headers["Location"] == "/projects/shop/tokens"
 
 
@@ -73,12 +79,20 @@ def test_htmx_requests_without_a_session_are_sent_to_sign_in_not_swapped(client,
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)",
-     "http:/evil.example", "\\\\evil.example"],
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "http:/evil.example",
+        "\\\\evil.example",
+    ],
 )
 def test_next_never_leaves_the_site(client, team, target):
     response = client.post(
-        "/sign-in", query_string={"next": target}, data={"email": team.owner.email, "password": PASSWORD}
+        "/sign-in",
+        query_string={"next": target},
+        data={"email": team.owner.email, "password": PASSWORD},
     )
     assert response.status_code == 302
     assert response.headers["Location"] == "/"

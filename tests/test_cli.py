@@ -26,8 +26,17 @@ def run_fails(runner, *args, input=None) -> str:
 
 
 def test_users_create_with_password_on_stdin(runner, app):
-    result = run_ok(runner, "users", "create", "Ada@Example.com", "--name", "Ada", "--admin",
-                    "--password-stdin", input="a long enough password\n")
+    result = run_ok(
+        runner,
+        "users",
+        "create",
+        "Ada@Example.com",
+        "--name",
+        "Ada",
+        "--admin",
+        "--password-stdin",
+        input="a long enough password\n",
+    )
     assert "Created admin account ada@example.com." in result.output
     user = User.by_email("ada@example.com")
     assert user.is_admin and user.check_password("a long enough password")
@@ -35,17 +44,34 @@ def test_users_create_with_password_on_stdin(runner, app):
 
 
 def test_users_create_prompts_for_what_flags_do_not_give(runner, app):
-    run_ok(runner, "users", "create", "bo@example.com", input="Bo\nsecret password\nsecret password\n")
+    run_ok(
+        runner, "users", "create", "bo@example.com", input="Bo\nsecret password\nsecret password\n"
+    )
     user = User.by_email("bo@example.com")
     assert user.name == "Bo" and not user.is_admin and user.check_password("secret password")
 
 
-@pytest.mark.parametrize("args, stdin, message", [
-    (["not-an-email", "--name", "X"], "long enough pw\n", "Enter an email address like name@example.com."),
-    (["x@example.com", "--name", " "], "long enough pw\n", "Name is required."),
-    (["x@example.com", "--name", "X"], "short\n", "Use at least 10 characters for the password."),
-    (["olivia@example.com", "--name", "X"], "long enough pw\n", "An account with the email olivia@example.com already exists."),
-])
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (
+            ["not-an-email", "--name", "X"],
+            "long enough pw\n",
+            "Enter an email address like name@example.com.",
+        ),
+        (["x@example.com", "--name", " "], "long enough pw\n", "Name is required."),
+        (
+            ["x@example.com", "--name", "X"],
+            "short\n",
+            "Use at least 10 characters for the password.",
+        ),
+        (
+            ["olivia@example.com", "--name", "X"],
+            "long enough pw\n",
+            "An account with the email olivia@example.com already exists.",
+        ),
+    ],
+)
 def test_users_create_refuses_bad_input(runner, team, args, stdin, message):
     before = db.session.query(User).count()
     output = run_fails(runner, "users", "create", *args, "--password-stdin", input=stdin)
@@ -60,16 +86,27 @@ def test_projects_create_prints_the_slug_and_makes_the_owner(runner, team):
     assert team.viewer.membership_in(project).role is Role.OWNER
     result = run_ok(runner, "projects", "create", "Mobile App!", "--owner", "vic@example.com")
     assert result.output == "mobile-app-2\n", "a made-up slug never collides"
-    result = run_ok(runner, "projects", "create", "Billing", "--owner", "vic@example.com", "--slug", "pay")
+    result = run_ok(
+        runner, "projects", "create", "Billing", "--owner", "vic@example.com", "--slug", "pay"
+    )
     assert result.output == "pay\n"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["X", "--owner", "nobody@example.com"], "No account has the email nobody@example.com."),
-    (["X", "--owner", "vic@example.com", "--slug", "Bad Slug"], "A slug is 1 to 50 lower-case letters"),
-    (["X", "--owner", "vic@example.com", "--slug", "shop"], "The slug 'shop' is already used by another project."),
-    (["", "--owner", "vic@example.com"], "Project name is required."),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["X", "--owner", "nobody@example.com"], "No account has the email nobody@example.com."),
+        (
+            ["X", "--owner", "vic@example.com", "--slug", "Bad Slug"],
+            "A slug is 1 to 50 lower-case letters",
+        ),
+        (
+            ["X", "--owner", "vic@example.com", "--slug", "shop"],
+            "The slug 'shop' is already used by another project.",
+        ),
+        (["", "--owner", "vic@example.com"], "Project name is required."),
+    ],
+)
 def test_projects_create_refuses_bad_input(runner, team, args, message):
     output = run_fails(runner, "projects", "create", *args)
     assert message in output
@@ -81,20 +118,41 @@ def test_members_add(runner, team):
     assert team.viewer.membership_in(team.other_project).role is Role.DEVELOPER
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nope", "vic@example.com", "--role", "viewer"], "No project has the slug 'nope'."),
-    (["shop", "who@example.com", "--role", "viewer"], "No account has the email who@example.com."),
-    (["shop", "vic@example.com", "--role", "viewer"], "vic@example.com is already a member of shop, as viewer."),
-    (["shop", "otto@example.com", "--role", "boss"], "Invalid value for '--role'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope", "vic@example.com", "--role", "viewer"], "No project has the slug 'nope'."),
+        (
+            ["shop", "who@example.com", "--role", "viewer"],
+            "No account has the email who@example.com.",
+        ),
+        (
+            ["shop", "vic@example.com", "--role", "viewer"],
+            "vic@example.com is already a member of shop, as viewer.",
+        ),
+        (["shop", "otto@example.com", "--role", "boss"], "Invalid value for '--role'"),
+    ],
+)
 def test_members_add_refuses_bad_input(runner, team, args, message):
     assert message in run_fails(runner, "members", "add", *args)
     assert team.outsider.membership_in(team.project) is None
 
 
 def test_tokens_create_prints_the_value_alone_on_stdout(runner, team):
-    result = run_ok(runner, "tokens", "create", "shop", "--name", "CI deploy", "--ability", "read",
-                    "--ability", "metrics", "--expires-in-days", "30")
+    result = run_ok(
+        runner,
+        "tokens",
+        "create",
+        "shop",
+        "--name",
+        "CI deploy",
+        "--ability",
+        "read",
+        "--ability",
+        "metrics",
+        "--expires-in-days",
+        "30",
+    )
     value = result.stdout.strip()
     assert result.stdout == value + "\n", "only the value, on its own line"
     assert token_format.is_well_formed(value)
@@ -106,16 +164,31 @@ def test_tokens_create_prints_the_value_alone_on_stdout(runner, team):
     assert abs((token.expires_at - utcnow()).total_seconds() - 30 * 86400) < 60
 
 
-@pytest.mark.parametrize("args, message", [
-    (["nope", "--name", "X", "--ability", "read"], "No project has the slug 'nope'."),
-    (["shop", "--name", "X", "--ability", "admin"], "Invalid value for '--ability'"),
-    (["shop", "--name", "X"], "Missing option '--ability'"),
-    (["shop", "--name", "  ", "--ability", "read"], "Name is required."),
-    (["shop", "--name", "X", "--ability", "read", "--expires-in-days", "0"], "A token can be valid for 1 to 3650 days."),
-    (["shop", "--name", "X", "--ability", "read", "--expires-in-days", "99999999"], "A token can be valid for 1 to 3650 days."),
-    (["shop", "--name", "X", "--ability", "read", "--expires-in-days", "soon"], "'soon' is not a valid integer"),
-    (["shop", "--name", "Taken", "--ability", "read"], 'An active token in shop is already named "Taken".'),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["nope", "--name", "X", "--ability", "read"], "No project has the slug 'nope'."),
+        (["shop", "--name", "X", "--ability", "admin"], "Invalid value for '--ability'"),
+        (["shop", "--name", "X"], "Missing option '--ability'"),
+        (["shop", "--name", "  ", "--ability", "read"], "Name is required."),
+        (
+            ["shop", "--name", "X", "--ability", "read", "--expires-in-days", "0"],
+            "A token can be valid for 1 to 3650 days.",
+        ),
+        (
+            ["shop", "--name", "X", "--ability", "read", "--expires-in-days", "99999999"],
+            "A token can be valid for 1 to 3650 days.",
+        ),
+        (
+            ["shop", "--name", "X", "--ability", "read", "--expires-in-days", "soon"],
+            "'soon' is not a valid integer",
+        ),
+        (
+            ["shop", "--name", "Taken", "--ability", "read"],
+            'An active token in shop is already named "Taken".',
+        ),
+    ],
+)
 def test_tokens_create_refuses_bad_input(runner, team, args, message):
     issue_token(team.project, "Taken")
     assert message in run_fails(runner, "tokens", "create", *args)
@@ -127,7 +200,17 @@ def test_tokens_list_shows_everything_but_the_value(runner, team):
     issue_token(team.project, "Old", revoked_at=utcnow())
     output = run_ok(runner, "tokens", "list", "shop").output
     lines = output.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "STATUS", "ABILITIES", "CREATED", "EXPIRES", "LAST", "USED", "HINT"]
+    assert lines[0].split() == [
+        "ID",
+        "NAME",
+        "STATUS",
+        "ABILITIES",
+        "CREATED",
+        "EXPIRES",
+        "LAST",
+        "USED",
+        "HINT",
+    ]
     assert "Old" in lines[1] and "revoked" in lines[1]
     assert lines[2].startswith(f"{token.id} ") and "active" in lines[2] and "read,write" in lines[2]
     assert f"flagpal_…{value[-4:]}" in lines[2]
@@ -152,6 +235,8 @@ def test_tokens_revoke(runner, team):
 def test_tokens_revoke_refuses_unknown_and_other_projects_ids(runner, team, token_id):
     theirs, _ = issue_token(team.other_project, "Theirs")
     for wrong in (token_id, str(theirs.id)):
-        assert f"shop has no token with id {wrong}" in run_fails(runner, "tokens", "revoke", "shop", wrong)
+        assert f"shop has no token with id {wrong}" in run_fails(
+            runner, "tokens", "revoke", "shop", wrong
+        )
     db.session.refresh(theirs)
     assert theirs.revoked_at is None

@@ -23,8 +23,11 @@ def test_defaults_give_sqlite_in_the_instance_folder_and_a_kept_secret_key(tmp_p
 
 def test_environment_overrides(tmp_path):
     settings = config.from_environment(
-        {"FLAGPAL_DATABASE_URL": "postgresql+psycopg://db/flagpal", "FLAGPAL_SECRET_KEY": "s3cret",
-         "FLAGPAL_BCRYPT_ROUNDS": "4"},
+        {
+            "FLAGPAL_DATABASE_URL": "postgresql+psycopg://db/flagpal",
+            "FLAGPAL_SECRET_KEY": "s3cret",
+            "FLAGPAL_BCRYPT_ROUNDS": "4",
+        },
         str(tmp_path),
     )
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/flagpal"
@@ -33,11 +36,14 @@ def test_environment_overrides(tmp_path):
     assert not (tmp_path / "secret_key").exists()
 
 
-@pytest.mark.parametrize("value, message", [
-    ("twelve", "FLAGPAL_BCRYPT_ROUNDS must be a whole number, not 'twelve'"),
-    ("3", "FLAGPAL_BCRYPT_ROUNDS must be between 4 and 31, not 3"),
-    ("32", "FLAGPAL_BCRYPT_ROUNDS must be between 4 and 31, not 32"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("twelve", "FLAGPAL_BCRYPT_ROUNDS must be a whole number, not 'twelve'"),
+        ("3", "FLAGPAL_BCRYPT_ROUNDS must be between 4 and 31, not 3"),
+        ("32", "FLAGPAL_BCRYPT_ROUNDS must be between 4 and 31, not 32"),
+    ],
+)
 def test_bad_values_are_refused_at_start_with_a_clear_message(tmp_path, value, message):
     with pytest.raises(config.ConfigError, match=message):
         config.from_environment({"FLAGPAL_BCRYPT_ROUNDS": value}, str(tmp_path))
@@ -57,5 +63,7 @@ def test_create_app_reads_the_environment(monkeypatch, tmp_path):
     app = create_app()
     assert app.instance_path == str(tmp_path)
     assert app.config["BCRYPT_ROUNDS"] == 5
-    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith(os.path.join(str(tmp_path), "flagpal-dash.sqlite3"))
+    assert app.config["SQLALCHEMY_DATABASE_URI"].endswith(
+        os.path.join(str(tmp_path), "flagpal-dash.sqlite3")
+    )
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"

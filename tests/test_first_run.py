@@ -66,7 +66,11 @@ def test_setup_link_is_gone_once_an_account_exists(app, client, runner):
 
 def test_setup_form_explains_bad_input_and_creates_nothing(client, runner):
     path = setup_path(runner)
-    bad = SETUP_FORM | {"email": "not-an-email", "confirm_password": "something else", "project_name": "  "}
+    bad = SETUP_FORM | {
+        "email": "not-an-email",
+        "confirm_password": "something else",
+        "project_name": "  ",
+    }
     response = client.post(path, data=bad)
     assert response.status_code == 422
     errors = [text_of(li) for li in page(response).select(".field-errors li")]

@@ -16,9 +16,15 @@ def test_migrations_run_from_empty_to_head_on_sqlite_and_match_the_models(tmp_pa
         flask_migrate.upgrade()
         inspector = inspect(db.engine)
         assert set(inspector.get_table_names()) == {
-            "alembic_version", "users", "projects", "memberships", "api_tokens"
+            "alembic_version",
+            "users",
+            "projects",
+            "memberships",
+            "api_tokens",
         }
-        token_hash_unique = [c["column_names"] for c in inspector.get_unique_constraints("api_tokens")]
+        token_hash_unique = [
+            c["column_names"] for c in inspector.get_unique_constraints("api_tokens")
+        ]
         assert ["token_hash"] in token_hash_unique
         with db.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), db.metadata)

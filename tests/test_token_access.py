@@ -15,7 +15,11 @@ ROUTES = {
     "project": ("get", "/projects/shop", None),
     "list": ("get", "/projects/shop/tokens", None),
     "new": ("get", "/projects/shop/tokens/new", None),
-    "create": ("post", "/projects/shop/tokens", {"name": "New", "abilities": ["read"], "expiration": "never"}),
+    "create": (
+        "post",
+        "/projects/shop/tokens",
+        {"name": "New", "abilities": ["read"], "expiration": "never"},
+    ),
     "confirm revoke": ("get", "/projects/shop/tokens/{id}/revoke", None),
     "revoke": ("post", "/projects/shop/tokens/{id}/revoke", None),
 }
@@ -23,12 +27,30 @@ ROUTES = {
 EXPECTED = {
     "anonymous": dict.fromkeys(ROUTES, REDIRECT),  # to sign in
     "outsider": dict.fromkeys(ROUTES, NOT_FOUND),
-    "viewer": {"project": ALLOWED, "list": ALLOWED, "new": FORBIDDEN, "create": FORBIDDEN,
-               "confirm revoke": FORBIDDEN, "revoke": FORBIDDEN},
-    "developer": {"project": ALLOWED, "list": ALLOWED, "new": ALLOWED, "create": ALLOWED,
-                  "confirm revoke": ALLOWED, "revoke": REDIRECT},
-    "owner": {"project": ALLOWED, "list": ALLOWED, "new": ALLOWED, "create": ALLOWED,
-              "confirm revoke": ALLOWED, "revoke": REDIRECT},
+    "viewer": {
+        "project": ALLOWED,
+        "list": ALLOWED,
+        "new": FORBIDDEN,
+        "create": FORBIDDEN,
+        "confirm revoke": FORBIDDEN,
+        "revoke": FORBIDDEN,
+    },
+    "developer": {
+        "project": ALLOWED,
+        "list": ALLOWED,
+        "new": ALLOWED,
+        "create": ALLOWED,
+        "confirm revoke": ALLOWED,
+        "revoke": REDIRECT,
+    },
+    "owner": {
+        "project": ALLOWED,
+        "list": ALLOWED,
+        "new": ALLOWED,
+        "create": ALLOWED,
+        "confirm revoke": ALLOWED,
+        "revoke": REDIRECT,
+    },
 }
 
 # What an allowed request changes: (tokens, revoked tokens).

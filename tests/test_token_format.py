@@ -19,8 +19,17 @@ def test_generated_tokens_match_the_public_pattern_and_differ():
 
 @pytest.mark.parametrize(
     "number, expected",
-    [(0, "000000"), (9, "000009"), (10, "00000A"), (35, "00000Z"), (36, "00000a"),
-     (61, "00000z"), (62, "000010"), (62**2, "000100"), (2**32 - 1, "4gfFC3")],
+    [
+        (0, "000000"),
+        (9, "000009"),
+        (10, "00000A"),
+        (35, "00000Z"),
+        (36, "00000a"),
+        (61, "00000z"),
+        (62, "000010"),
+        (62**2, "000100"),
+        (2**32 - 1, "4gfFC3"),
+    ],
 )
 def test_base62_puts_digits_then_upper_then_lower_case_most_significant_first(number, expected):
     assert token_format.to_base62(number, 6) == expected

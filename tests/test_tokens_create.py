@@ -44,11 +44,25 @@ def test_new_api_token_opens_a_dialog_form_loaded_by_htmx(client, team, sign_in)
     form = fragment.find("form")
     assert form["hx-post"] == "/projects/shop/tokens" and form["hx-target"] == "#dialog-content"
     assert fragment.find("label", attrs={"for": "name"}) is not None
-    abilities = {text_of(label): label["for"] for label in form.select("fieldset")[0].find_all("label")}
+    abilities = {
+        text_of(label): label["for"] for label in form.select("fieldset")[0].find_all("label")
+    }
     assert list(abilities) == ["Full access", "Read", "Write", "Metrics"]
-    assert [form.find(id=ident)["value"] for ident in abilities.values()] == ["*", "read", "write", "metrics"]
+    assert [form.find(id=ident)["value"] for ident in abilities.values()] == [
+        "*",
+        "read",
+        "write",
+        "metrics",
+    ]
     expirations = [text_of(label) for label in form.select("fieldset")[1].select(".choices label")]
-    assert expirations == ["No expiration", "7 days", "30 days", "60 days", "90 days", "Custom date"]
+    assert expirations == [
+        "No expiration",
+        "7 days",
+        "30 days",
+        "60 days",
+        "90 days",
+        "Custom date",
+    ]
     assert response.headers["Vary"] == "HX-Request, Cookie"
 
 
@@ -108,13 +122,19 @@ def test_without_javascript_the_page_answering_the_post_shows_the_value(client, 
     value = created_value(response)
     assert response.text.count(value) == 1
     assert page(response).find("html") is not None
-    assert page(response).find("a", string="Done, back to API Tokens")["href"] == "/projects/shop/tokens"
+    assert (
+        page(response).find("a", string="Done, back to API Tokens")["href"]
+        == "/projects/shop/tokens"
+    )
     assert value not in client.get("/projects/shop/tokens").text
 
 
 def test_name_is_trimmed_and_full_access_is_stored_alone(client, team, sign_in):
     sign_in(team.owner)
-    client.post("/projects/shop/tokens", data={"name": "  CI  ", "abilities": ["read", "*"], "expiration": "never"})
+    client.post(
+        "/projects/shop/tokens",
+        data={"name": "  CI  ", "abilities": ["read", "*"], "expiration": "never"},
+    )
     [token] = tokens_in_db()
     assert token.name == "CI"
     assert token.abilities == frozenset({"*"})
@@ -135,14 +155,19 @@ def test_expiration_periods(client, team, sign_in, days):
 def test_custom_date_expires_at_the_end_of_that_day_utc(client, team, sign_in):
     sign_in(team.owner)
     with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):
-        client.post("/projects/shop/tokens", data=GOOD | {"expiration": "custom", "custom_date": "2026-06-02"})
+        client.post(
+            "/projects/shop/tokens",
+            data=GOOD | {"expiration": "custom", "custom_date": "2026-06-02"},
+        )
     [token] = tokens_in_db()
     assert token.expires_at == datetime(2026, 6, 3, 0, 0, tzinfo=UTC)
 
 
 def test_a_stray_custom_date_is_ignored_when_another_expiration_is_chosen(client, team, sign_in):
     sign_in(team.owner)
-    response = client.post("/projects/shop/tokens", data=GOOD | {"expiration": "never", "custom_date": "garbage"})
+    response = client.post(
+        "/projects/shop/tokens", data=GOOD | {"expiration": "never", "custom_date": "garbage"}
+    )
     assert response.status_code == 200
     assert tokens_in_db()[0].expires_at is None
 
@@ -155,15 +180,30 @@ BAD_INPUT = [
     ({"name": "two\nlines"}, "Name cannot contain line breaks, tabs or other control characters."),
     ({"name": "nul\x00byte"}, "Name cannot contain line breaks, tabs or other control characters."),
     ({"abilities": []}, "Choose at least one ability."),
-    ({"abilities": ["read", "admin"]}, "Choose abilities from the list: Full access, Read, Write, Metrics."),
+    (
+        {"abilities": ["read", "admin"]},
+        "Choose abilities from the list: Full access, Read, Write, Metrics.",
+    ),
     ({"expiration": "365"}, "Choose one of the expiration options."),
     ({"expiration": "custom"}, "Enter the date the token should expire, like 2027-01-31."),
-    ({"expiration": "custom", "custom_date": "31/12/2026"}, "Enter the date the token should expire, like 2027-01-31."),
-    ({"expiration": "custom", "custom_date": "2026-02-30"}, "Enter the date the token should expire, like 2027-01-31."),
-    ({"expiration": "custom", "custom_date": "99999-01-01"}, "Enter the date the token should expire, like 2027-01-31."),
+    (
+        {"expiration": "custom", "custom_date": "31/12/2026"},
+        "Enter the date the token should expire, like 2027-01-31.",
+    ),
+    (
+        {"expiration": "custom", "custom_date": "2026-02-30"},
+        "Enter the date the token should expire, like 2027-01-31.",
+    ),
+    (
+        {"expiration": "custom", "custom_date": "99999-01-01"},
+        "Enter the date the token should expire, like 2027-01-31.",
+    ),
     ({"expiration": "custom", "custom_date": "2026-06-01"}, "Choose a date in the future."),
     ({"expiration": "custom", "custom_date": "2020-01-01"}, "Choose a date in the future."),
-    ({"expiration": "custom", "custom_date": "9999-12-31"}, "Choose a date within 10 years, or No expiration."),
+    (
+        {"expiration": "custom", "custom_date": "9999-12-31"},
+        "Choose a date within 10 years, or No expiration.",
+    ),
 ]
 
 
@@ -172,7 +212,9 @@ BAD_INPUT = [
 def test_bad_input_is_explained_and_creates_nothing(client, team, sign_in, change, message, htmx):
     sign_in(team.developer)
     with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):
-        response = client.post("/projects/shop/tokens", data=GOOD | change, headers=HTMX if htmx else {})
+        response = client.post(
+            "/projects/shop/tokens", data=GOOD | change, headers=HTMX if htmx else {}
+        )
     assert response.status_code == 422
     assert field_errors(response) == [message]
     assert (page(response).find("html") is None) == htmx
@@ -182,8 +224,16 @@ def test_bad_input_is_explained_and_creates_nothing(client, team, sign_in, chang
 
 def test_the_form_keeps_what_was_typed_after_an_error(client, team, sign_in):
     sign_in(team.developer)
-    response = client.post("/projects/shop/tokens", data={"name": "Keep me", "abilities": ["metrics"],
-                                                          "expiration": "custom", "custom_date": ""}, headers=HTMX)
+    response = client.post(
+        "/projects/shop/tokens",
+        data={
+            "name": "Keep me",
+            "abilities": ["metrics"],
+            "expiration": "custom",
+            "custom_date": "",
+        },
+        headers=HTMX,
+    )
     form = page(response).find("form")
     assert form.find(id="name")["value"] == "Keep me"
     assert form.find("input", value="metrics").has_attr("checked")
@@ -197,7 +247,8 @@ def test_name_must_be_unique_among_active_tokens(client, team, sign_in):
     response = client.post("/projects/shop/tokens", data=GOOD | {"name": "shop BACKEND"})
     assert response.status_code == 422
     assert field_errors(response) == [
-        'An active token is already named "shop BACKEND". Choose another name, or revoke the old token first.'
+        'An active token is already named "shop BACKEND". Choose another name, '
+        "or revoke the old token first."
     ]
     assert len(tokens_in_db()) == 1
 
@@ -224,13 +275,21 @@ def test_an_oversized_form_is_refused_with_413(client, team, sign_in):
     sign_in(team.developer)
     response = client.post("/projects/shop/tokens", data=GOOD | {"name": "x" * 100_000})
     assert response.status_code == 413
-    assert "Shorten what you typed" in text_of(page(response).find(attrs={"data-error-message": True}))
+    assert "Shorten what you typed" in text_of(
+        page(response).find(attrs={"data-error-message": True})
+    )
     assert tokens_in_db() == []
 
 
 def sign_in_with_csrf(client, user) -> None:
-    response = client.post("/sign-in", data={"email": user.email, "password": PASSWORD,
-                                             "csrf_token": csrf_from(client.get("/sign-in"))})
+    response = client.post(
+        "/sign-in",
+        data={
+            "email": user.email,
+            "password": PASSWORD,
+            "csrf_token": csrf_from(client.get("/sign-in")),
+        },
+    )
     assert response.status_code == 302
 
 
@@ -253,7 +312,9 @@ def test_a_missing_or_wrong_csrf_token_is_a_clear_400_and_changes_nothing(csrf_c
     response = client.post("/projects/shop/tokens", data=GOOD, headers=headers)
     assert response.status_code == 400
     message = text_of(page(response).find(attrs={"data-error-message": True}))
-    assert message.startswith("This form has expired or did not come from this site, so nothing was changed.")
+    assert message.startswith(
+        "This form has expired or did not come from this site, so nothing was changed."
+    )
     assert "Traceback" not in response.text
     assert tokens_in_db() == []
 

@@ -66,12 +66,18 @@ def test_a_token_expires_when_its_time_comes(client, team, sign_in):
     sign_in(team.viewer)
     assert text_of(rows(client.get("/projects/shop/tokens"))[0].select_one(".badge")) == "Active"
     with time_machine.travel(utcnow() + timedelta(days=7, seconds=1)):
-        assert text_of(rows(client.get("/projects/shop/tokens"))[0].select_one(".badge")) == "Expired"
+        assert (
+            text_of(rows(client.get("/projects/shop/tokens"))[0].select_one(".badge")) == "Expired"
+        )
 
 
 def test_viewers_see_name_status_and_creation_date_only(client, team, sign_in):
-    _, value = issue_token(team.project, "Shop backend", created_by=team.owner,
-                           abilities=frozenset({"read", "metrics"}))
+    _, value = issue_token(
+        team.project,
+        "Shop backend",
+        created_by=team.owner,
+        abilities=frozenset({"read", "metrics"}),
+    )
     sign_in(team.viewer)
     response = client.get("/projects/shop/tokens")
     assert column_titles(response) == ["Name", "Status", "Created"]
@@ -88,13 +94,24 @@ def test_viewers_see_name_status_and_creation_date_only(client, team, sign_in):
 def test_managers_also_see_abilities_expiry_last_use_hint_and_creator(client, team, sign_in, role):
     expires = utcnow() + timedelta(days=30)
     token, value = issue_token(
-        team.project, "Shop backend", created_by=team.developer,
-        abilities=frozenset({"read", "metrics"}), expires_at=expires,
+        team.project,
+        "Shop backend",
+        created_by=team.developer,
+        abilities=frozenset({"read", "metrics"}),
+        expires_at=expires,
         last_used_at=datetime(2026, 3, 4, 5, 6, tzinfo=UTC),
     )
     sign_in(team.member(role))
     response = client.get("/projects/shop/tokens")
-    assert column_titles(response) == ["Name", "Status", "Created", "Abilities", "Expires", "Last used", "Actions"]
+    assert column_titles(response) == [
+        "Name",
+        "Status",
+        "Created",
+        "Abilities",
+        "Expires",
+        "Last used",
+        "Actions",
+    ]
     cells = rows(response)[0].find_all(["th", "td"])
     assert text_of(cells[0]) == f"Shop backend flagpal_…{value[-4:]}"
     assert "by Dana Developer" in text_of(cells[2])
@@ -115,12 +132,18 @@ def test_full_access_never_expiring_unused_token_reads_plainly(client, team, sig
 
 
 def test_revoked_rows_tell_managers_when_and_by_whom(client, team, sign_in):
-    token, _ = issue_token(team.project, "Old", revoked_at=datetime(2026, 5, 6, 7, 8, tzinfo=UTC),
-                           revoked_by=team.owner)
+    token, _ = issue_token(
+        team.project,
+        "Old",
+        revoked_at=datetime(2026, 5, 6, 7, 8, tzinfo=UTC),
+        revoked_by=team.owner,
+    )
     sign_in(team.developer)
     status_cell = rows(client.get("/projects/shop/tokens"))[0].find_all("td")[0]
     assert text_of(status_cell) == "Revoked 6 May 2026, 07:08 UTC by Olivia Owner"
-    assert rows(client.get("/projects/shop/tokens"))[0].find("a") is None, "no Revoke on a revoked token"
+    assert rows(client.get("/projects/shop/tokens"))[0].find("a") is None, (
+        "no Revoke on a revoked token"
+    )
 
 
 def test_empty_project_explains_tokens_and_how_to_create_one(client, team, sign_in):

@@ -65,7 +65,10 @@ def test_revoking_again_changes_nothing_and_says_so(client, team, sign_in):
     sign_in(team.developer)
     response = client.post(revoke_url(token), headers=HTMX)
     assert response.status_code == 200
-    assert text_of(page(response).find(id="flash")) == '"Shop backend" was already revoked; nothing changed.'
+    assert (
+        text_of(page(response).find(id="flash"))
+        == '"Shop backend" was already revoked; nothing changed.'
+    )
     db.session.refresh(token)
     assert token.revoked_at == first and token.revoked_by == team.owner
 
@@ -87,7 +90,10 @@ def test_without_javascript_revoke_is_a_page_a_post_and_a_redirect(client, team,
     assert response.status_code == 302
     assert response.headers["Location"] == "/projects/shop/tokens"
     listed = page(client.get("/projects/shop/tokens"))
-    assert text_of(listed.find(id="flash")) == '"Shop backend" is revoked. Apps using it can no longer call the API.'
+    assert (
+        text_of(listed.find(id="flash"))
+        == '"Shop backend" is revoked. Apps using it can no longer call the API.'
+    )
     assert text_of(listed.select_one(f"#token-{token.id} .badge")) == "Revoked"
 
 

@@ -33,7 +33,10 @@ def list_tokens(access: ProjectAccess):
 def new_token(access: ProjectAccess):
     """The create form: a dialog's content for htmx, a page without JavaScript."""
     return page_or_fragment(
-        "tokens/new.html", "tokens/_create_form.html", access=access, form=CreateTokenForm(access.project)
+        "tokens/new.html",
+        "tokens/_create_form.html",
+        access=access,
+        form=CreateTokenForm(access.project),
     )
 
 
@@ -98,7 +101,10 @@ def revoke_token(access: ProjectAccess, token_id: int):
     token = project_token(access, token_id)
     if token.revoke(by=current_user):
         db.session.commit()
-        message, category = f'"{token.name}" is revoked. Apps using it can no longer call the API.', "success"
+        message, category = (
+            f'"{token.name}" is revoked. Apps using it can no longer call the API.',
+            "success",
+        )
     else:
         message, category = f'"{token.name}" was already revoked; nothing changed.', "info"
     if is_htmx_request():
