@@ -8,7 +8,7 @@ from flagpal_dash.models import ApiToken
 
 from .support import issue_token, page, text_of
 
-ALLOWED, REDIRECT, FORBIDDEN, NOT_FOUND = 200, 302, 403, 404
+ALLOWED, CREATED, REDIRECT, FORBIDDEN, NOT_FOUND = 200, 201, 302, 403, 404
 
 ROUTES = {
     # name: (method, path, data)
@@ -24,33 +24,21 @@ ROUTES = {
     "revoke": ("post", "/projects/shop/tokens/{id}/revoke", None),
 }
 
+MANAGER = {
+    "project": ALLOWED,
+    "list": ALLOWED,
+    "new": ALLOWED,
+    "create": CREATED,
+    "confirm revoke": ALLOWED,
+    "revoke": REDIRECT,  # back to the list
+}
 EXPECTED = {
     "anonymous": dict.fromkeys(ROUTES, REDIRECT),  # to sign in
     "outsider": dict.fromkeys(ROUTES, NOT_FOUND),
-    "viewer": {
-        "project": ALLOWED,
-        "list": ALLOWED,
-        "new": FORBIDDEN,
-        "create": FORBIDDEN,
-        "confirm revoke": FORBIDDEN,
-        "revoke": FORBIDDEN,
-    },
-    "developer": {
-        "project": ALLOWED,
-        "list": ALLOWED,
-        "new": ALLOWED,
-        "create": ALLOWED,
-        "confirm revoke": ALLOWED,
-        "revoke": REDIRECT,
-    },
-    "owner": {
-        "project": ALLOWED,
-        "list": ALLOWED,
-        "new": ALLOWED,
-        "create": ALLOWED,
-        "confirm revoke": ALLOWED,
-        "revoke": REDIRECT,
-    },
+    "viewer": {"project": ALLOWED, "list": ALLOWED}
+    | dict.fromkeys(["new", "create", "confirm revoke", "revoke"], FORBIDDEN),
+    "developer": MANAGER,
+    "owner": MANAGER,
 }
 
 # What an allowed request changes: (tokens, revoked tokens).

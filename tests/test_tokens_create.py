@@ -117,7 +117,7 @@ def test_without_javascript_the_page_answering_the_post_shows_the_value(client, 
     assert page(form_page).find("a", string="Cancel")["href"] == "/projects/shop/tokens"
 
     response = client.post("/projects/shop/tokens", data=GOOD)
-    assert response.status_code == 200
+    assert response.status_code == 201
     assert response.headers["Cache-Control"] == "no-store"
     value = created_value(response)
     assert response.text.count(value) == 1
@@ -168,7 +168,7 @@ def test_a_stray_custom_date_is_ignored_when_another_expiration_is_chosen(client
     response = client.post(
         "/projects/shop/tokens", data=GOOD | {"expiration": "never", "custom_date": "garbage"}
     )
-    assert response.status_code == 200
+    assert response.status_code == 201
     assert tokens_in_db()[0].expires_at is None
 
 
@@ -259,7 +259,7 @@ def test_names_of_revoked_expired_and_other_projects_tokens_are_free(client, tea
     issue_token(team.other_project, "Other project's")
     sign_in(team.developer)
     for name in ["Revoked one", "Expired one", "Other project's"]:
-        assert client.post("/projects/shop/tokens", data=GOOD | {"name": name}).status_code == 200
+        assert client.post("/projects/shop/tokens", data=GOOD | {"name": name}).status_code == 201
 
 
 def test_html_in_a_name_is_escaped_in_the_reveal_and_the_list(client, team, sign_in):

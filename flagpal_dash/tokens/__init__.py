@@ -65,7 +65,7 @@ def create_token(access: ProjectAccess):
     response = page_or_fragment(
         "tokens/created.html",
         "tokens/_created.html",
-        201 if is_htmx_request() else 200,
+        201,
         token=token,
         value=value,
         **list_context(access),
