@@ -28,7 +28,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=_asset_folder("static"),
     )
     app.config.update(
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,
@@ -38,21 +37,32 @@ def create_app(test_config: dict | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         # Every form here is small; a larger body is refused with 413 before parsing.
         MAX_CONTENT_LENGTH=64 * 1024,
+        BCRYPT_ROUNDS=config.DEFAULT_BCRYPT_ROUNDS,
+        LAST_USED_INTERVAL=config.DEFAULT_LAST_USED_INTERVAL,
     )
     if test_config is None:
         app.config.update(config.from_environment(os.environ, app.instance_path))
     else:
         app.config.update(test_config)
 
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A database server may restart: test pooled connections before use. (A SQLite
+        # file cannot go away under an open connection, so it skips the extra query.)
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from . import auth, cli, errors, htmx, projects, tokens
+    from . import api, auth, cli, errors, health, htmx, projects, tokens
 
     app.jinja_env.globals.update(Permission=Permission, ability_descriptions=abilities.DESCRIPTIONS)
 
+    app.register_blueprint(api.bp)
+    # The token API takes bearer tokens, never cookies, so cross-site forgery has
+    # nothing to ride on.
+    csrf.exempt(api.bp)
+    app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(tokens.bp)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 DEFAULT_BCRYPT_ROUNDS = 12
+DEFAULT_LAST_USED_INTERVAL = 60
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "flagpal-dash.sqlite3"
 
@@ -28,6 +29,13 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         "SECRET_KEY": environ.get("FLAGPAL_SECRET_KEY") or _kept_secret_key(instance_path),
         "BCRYPT_ROUNDS": _int_setting(
             environ, "FLAGPAL_BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, minimum=4, maximum=31
+        ),
+        "LAST_USED_INTERVAL": _int_setting(
+            environ,
+            "FLAGPAL_LAST_USED_INTERVAL",
+            DEFAULT_LAST_USED_INTERVAL,
+            minimum=0,
+            maximum=86400,
         ),
     }
 

@@ -1,10 +1,12 @@
 """Error pages: a clear sentence for the person, the right status, never a stack trace."""
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from .access import PermissionDenied
+from .api import http_error_document
+from .api.errors import ApiError
 from .permissions import roles_with
 
 TITLES = {
@@ -56,9 +58,18 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if is_api_request():
+            return http_error_document(error)
         return error_page(error.code or 500, MESSAGES.get(error.code) or error.description)
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         app.logger.exception("Unhandled error")
+        if is_api_request():
+            return ApiError(500, "internal_error", "Internal error", MESSAGES[500]).response()
         return error_page(500)
+
+
+def is_api_request() -> bool:
+    """API clients parse JSON:API, even for a mistyped URL or a server fault."""
+    return request.path.startswith("/api/")

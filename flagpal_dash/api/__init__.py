@@ -1,0 +1,121 @@
+"""The token API that FlagPal clients and reverse proxies call (JSON:API).
+
+``GET /api/v1/token`` describes the presented token; ``GET /api/v1/auth`` answers a
+reverse proxy's forward-auth subrequest. Any future FlagPal API route is guarded with
+one line: ``@token_required("read")``.
+"""
+
+import json
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from flask import Blueprint, Response, g, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
+
+from .. import abilities as ability
+from .errors import MEDIA_TYPE, ApiError
+from .verification import refuse_token_in_query, token_required
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def iso(moment) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+@bp.get("/token")
+@token_required()
+def describe_token():
+    """The presented token as a JSON:API ``api-tokens`` resource."""
+    token = g.api_token
+    document = {
+        "data": {
+            "type": "api-tokens",
+            "id": str(token.id),
+            "attributes": {
+                "name": token.name,
+                "abilities": ability.ordered(token.abilities),
+                "created_at": iso(token.created_at),
+                "expires_at": iso(token.expires_at),
+                "last_used_at": iso(token.last_used_at),
+            },
+            "relationships": {"project": {"data": {"type": "projects", "id": token.project_slug}}},
+        }
+    }
+    return Response(json.dumps(document), mimetype=MEDIA_TYPE)
+
+
+def forwarded_ability() -> str:
+    """The ability a forward-auth subrequest needs: ``?ability=``, or inferred from the
+    original request the proxy is deciding on."""
+    asked = request.args.get("ability")
+    if asked is not None:
+        if asked not in ability.ALL:
+            raise ApiError(
+                400,
+                "ability_unknown",
+                "Unknown ability",
+                f"?ability= must be one of: {', '.join(sorted(ability.ALL))}.",
+            )
+        return asked
+    method = request.headers.get("X-Original-Method") or request.headers.get("X-Forwarded-Method")
+    uri = request.headers.get("X-Original-URI") or request.headers.get("X-Forwarded-Uri") or ""
+    if not method:
+        raise ApiError(
+            400,
+            "method_unknown",
+            "Original method unknown",
+            "Forward-auth needs the original request's method: have the proxy send "
+            "X-Original-Method (nginx) or X-Forwarded-Method, or call /api/v1/auth?ability=…",
+        )
+    method = method.upper()
+    if method == "POST" and original_path(uri).endswith("/metric-time-series"):
+        return ability.METRICS
+    return ability.READ if method in READ_METHODS else ability.WRITE
+
+
+def original_path(uri: str) -> str:
+    # Decoded and without trailing slashes or case, as the upstream may route it, so
+    # `/Metric-Time-Series/` or `%2Dseries` cannot pass as an ordinary write.
+    return unquote(urlsplit(uri).path).rstrip("/").lower()
+
+
+def refuse_token_in_original_uri() -> None:
+    uri = request.headers.get("X-Original-URI") or request.headers.get("X-Forwarded-Uri") or ""
+    query = urlsplit(uri).query
+    if query:
+        refuse_token_in_query(MultiDict(parse_qsl(query, keep_blank_values=True)))
+
+
+def needed_for_forward_auth() -> str:
+    refuse_token_in_original_uri()
+    return forwarded_ability()
+
+
+@bp.get("/auth")
+@token_required(needed_for_forward_auth)
+def forward_auth():
+    """For nginx ``auth_request``, Traefik ForwardAuth and Caddy ``forward_auth``: 204
+    when the token may make the original request, naming its project and token."""
+    token = g.api_token
+    return Response(
+        status=204,
+        headers={"X-FlagPal-Project": token.project_slug, "X-FlagPal-Token-Id": str(token.id)},
+    )
+
+
+@bp.errorhandler(ApiError)
+def api_error(error: ApiError):
+    return error.response()
+
+
+def http_error_document(error: HTTPException) -> Response:
+    """Routing errors under /api/ (404, 405, …) as JSON:API documents, not HTML pages."""
+    return ApiError(
+        error.code or 500,
+        error.name.lower().replace(" ", "_"),
+        error.name,
+        error.description or error.name,
+    ).response()

@@ -1,0 +1,48 @@
+"""JSON:API error documents, the only way the token API says no."""
+
+import json
+
+from flask import Response
+
+MEDIA_TYPE = "application/vnd.api+json"
+REALM = 'Bearer realm="flagpal"'
+
+
+class ApiError(Exception):
+    """A refusal: its HTTP status, a stable ``code`` for programs, and words for people."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        document = {
+            "errors": [
+                {
+                    "status": str(self.status),
+                    "code": self.code,
+                    "title": self.title,
+                    "detail": self.detail,
+                }
+            ]
+        }
+        return Response(
+            json.dumps(document), self.status, headers=self.headers, mimetype=MEDIA_TYPE
+        )
+
+
+def unauthorized(code: str, title: str, detail: str, *, token_sent: bool = True) -> ApiError:
+    """401. ``error="invalid_token"`` tells a client (RFC 6750) its token is no good."""
+    challenge = REALM + (', error="invalid_token"' if token_sent else "")
+    return ApiError(401, code, title, detail, {"WWW-Authenticate": challenge})
