@@ -9,7 +9,7 @@ FLASK := $(BIN)/flask --app wsgi
 PYTEST := $(BIN)/python -m pytest
 HTMX := static/vendor/htmx.min.js
 
-.PHONY: run test setup clean
+.PHONY: run test bench setup clean
 
 run: setup
 	$(FLASK) db upgrade
@@ -24,6 +24,10 @@ test: setup
 		echo "== again on $$FLAGPAL_TEST_DATABASE_URL"; \
 		$(PYTEST) $(PYTEST_ARGS); \
 	fi
+
+# Figures for the token check (needs wrk: apt-get install wrk); not part of `make test`.
+bench: setup
+	$(BIN)/python bench/token_check.py $(BENCH_ARGS)
 
 setup: $(VENV)/.installed $(HTMX)
 

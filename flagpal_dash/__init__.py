@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import abilities, config
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import csrf, db, login_manager, migrate, use_sqlite_well
 from .permissions import Permission
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,6 +50,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         # file cannot go away under an open connection, so it skips the extra query.)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     db.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            use_sqlite_well(db.engine)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -58,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.jinja_env.globals.update(Permission=Permission, ability_descriptions=abilities.DESCRIPTIONS)
 
+    api.install(app)
     app.register_blueprint(api.bp)
     # The token API takes bearer tokens, never cookies, so cross-site forgery has
     # nothing to ride on.

@@ -5,31 +5,31 @@ reverse proxy's forward-auth subrequest. Any future FlagPal API route is guarded
 one line: ``@token_required("read")``.
 """
 
-import json
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from flask import Blueprint, Response, g, request
+import orjson
+from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from .. import abilities as ability
 from .errors import MEDIA_TYPE, ApiError
-from .verification import refuse_token_in_query, token_required
+from .verification import VerifiedToken, install, refuse_token_in_query, token_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+__all__ = ["bp", "install", "token_required"]
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def iso(moment) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+# Times as RFC 3339 in UTC to the second: "2026-11-28T10:18:49Z".
+JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
 
 
 @bp.get("/token")
 @token_required()
-def describe_token():
+def describe_token(token: VerifiedToken):
     """The presented token as a JSON:API ``api-tokens`` resource."""
-    token = g.api_token
     document = {
         "data": {
             "type": "api-tokens",
@@ -37,14 +37,14 @@ def describe_token():
             "attributes": {
                 "name": token.name,
                 "abilities": ability.ordered(token.abilities),
-                "created_at": iso(token.created_at),
-                "expires_at": iso(token.expires_at),
-                "last_used_at": iso(token.last_used_at),
+                "created_at": token.created_at,
+                "expires_at": token.expires_at,
+                "last_used_at": token.last_used_at,
             },
             "relationships": {"project": {"data": {"type": "projects", "id": token.project_slug}}},
         }
     }
-    return Response(json.dumps(document), mimetype=MEDIA_TYPE)
+    return Response(orjson.dumps(document, option=JSON_OPTIONS), mimetype=MEDIA_TYPE)
 
 
 def forwarded_ability() -> str:
@@ -96,10 +96,9 @@ def needed_for_forward_auth() -> str:
 
 @bp.get("/auth")
 @token_required(needed_for_forward_auth)
-def forward_auth():
+def forward_auth(token: VerifiedToken):
     """For nginx ``auth_request``, Traefik ForwardAuth and Caddy ``forward_auth``: 204
     when the token may make the original request, naming its project and token."""
-    token = g.api_token
     return Response(
         status=204,
         headers={"X-FlagPal-Project": token.project_slug, "X-FlagPal-Token-Id": str(token.id)},

@@ -1,7 +1,6 @@
 """JSON:API error documents, the only way the token API says no."""
 
-import json
-
+import orjson
 from flask import Response
 
 MEDIA_TYPE = "application/vnd.api+json"
@@ -38,7 +37,7 @@ class ApiError(Exception):
             ]
         }
         return Response(
-            json.dumps(document), self.status, headers=self.headers, mimetype=MEDIA_TYPE
+            orjson.dumps(document), self.status, headers=self.headers, mimetype=MEDIA_TYPE
         )
 
 
