@@ -24,6 +24,13 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
     database_url = environ.get("FLAGPAL_DATABASE_URL") or (
         "sqlite:///" + str(Path(instance_path) / SQLITE_FILE)
     )
+    if database_url.startswith("sqlite") and (
+        database_url.rstrip("/") == "sqlite:" or ":memory:" in database_url
+    ):
+        raise ConfigError(
+            "FLAGPAL_DATABASE_URL: an in-memory SQLite database is empty for every "
+            "connection; use a file, like sqlite:////var/lib/flagpal-dash/flagpal.sqlite3"
+        )
     return {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": environ.get("FLAGPAL_SECRET_KEY") or _kept_secret_key(instance_path),

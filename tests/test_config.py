@@ -12,6 +12,7 @@ def test_defaults_give_sqlite_in_the_instance_folder_and_a_kept_secret_key(tmp_p
     settings = config.from_environment({}, str(tmp_path))
     assert settings["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/flagpal-dash.sqlite3"
     assert settings["BCRYPT_ROUNDS"] == 12
+    assert settings["LAST_USED_INTERVAL"] == 60
     key_file = tmp_path / "secret_key"
     assert key_file.read_text().strip() == settings["SECRET_KEY"]
     assert len(settings["SECRET_KEY"]) == 64
@@ -27,12 +28,14 @@ def test_environment_overrides(tmp_path):
             "FLAGPAL_DATABASE_URL": "postgresql+psycopg://db/flagpal",
             "FLAGPAL_SECRET_KEY": "s3cret",
             "FLAGPAL_BCRYPT_ROUNDS": "4",
+            "FLAGPAL_LAST_USED_INTERVAL": "0",
         },
         str(tmp_path),
     )
     assert settings["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://db/flagpal"
     assert settings["SECRET_KEY"] == "s3cret"
     assert settings["BCRYPT_ROUNDS"] == 4
+    assert settings["LAST_USED_INTERVAL"] == 0
     assert not (tmp_path / "secret_key").exists()
 
 
@@ -47,6 +50,24 @@ def test_environment_overrides(tmp_path):
 def test_bad_values_are_refused_at_start_with_a_clear_message(tmp_path, value, message):
     with pytest.raises(config.ConfigError, match=message):
         config.from_environment({"FLAGPAL_BCRYPT_ROUNDS": value}, str(tmp_path))
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_database_is_refused(tmp_path, url):
+    with pytest.raises(config.ConfigError, match="in-memory SQLite database"):
+        config.from_environment({"FLAGPAL_DATABASE_URL": url}, str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("soon", "FLAGPAL_LAST_USED_INTERVAL must be a whole number, not 'soon'"),
+        ("-1", "FLAGPAL_LAST_USED_INTERVAL must be between 0 and 86400, not -1"),
+    ],
+)
+def test_bad_last_used_intervals_are_refused(tmp_path, value, message):
+    with pytest.raises(config.ConfigError, match=message):
+        config.from_environment({"FLAGPAL_LAST_USED_INTERVAL": value}, str(tmp_path))
 
 
 def test_an_empty_secret_key_file_is_explained(tmp_path):
