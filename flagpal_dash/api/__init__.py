@@ -47,9 +47,14 @@ def describe_token(token: VerifiedToken):
     return Response(orjson.dumps(document, option=JSON_OPTIONS), mimetype=MEDIA_TYPE)
 
 
-def forwarded_ability() -> str:
+def needed_for_forward_auth() -> str:
     """The ability a forward-auth subrequest needs: ``?ability=``, or inferred from the
-    original request the proxy is deciding on."""
+    original request the proxy is deciding on (its method and URI, sent as headers)."""
+    headers = request.headers
+    method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method")
+    uri = urlsplit(headers.get("X-Original-URI") or headers.get("X-Forwarded-Uri") or "")
+    if uri.query:
+        refuse_token_in_query(MultiDict(parse_qsl(uri.query, keep_blank_values=True)))
     asked = request.args.get("ability")
     if asked is not None:
         if asked not in ability.ALL:
@@ -60,8 +65,6 @@ def forwarded_ability() -> str:
                 f"?ability= must be one of: {', '.join(sorted(ability.ALL))}.",
             )
         return asked
-    method = request.headers.get("X-Original-Method") or request.headers.get("X-Forwarded-Method")
-    uri = request.headers.get("X-Original-URI") or request.headers.get("X-Forwarded-Uri") or ""
     if not method:
         raise ApiError(
             400,
@@ -71,27 +74,12 @@ def forwarded_ability() -> str:
             "X-Original-Method (nginx) or X-Forwarded-Method, or call /api/v1/auth?ability=…",
         )
     method = method.upper()
-    if method == "POST" and original_path(uri).endswith("/metric-time-series"):
+    # The path decoded, without trailing slashes or case, as the upstream may route it,
+    # so `/Metric-Time-Series/` or `%2Dseries` cannot pass as an ordinary write.
+    path = unquote(uri.path).rstrip("/").lower()
+    if method == "POST" and path.endswith("/metric-time-series"):
         return ability.METRICS
     return ability.READ if method in READ_METHODS else ability.WRITE
-
-
-def original_path(uri: str) -> str:
-    # Decoded and without trailing slashes or case, as the upstream may route it, so
-    # `/Metric-Time-Series/` or `%2Dseries` cannot pass as an ordinary write.
-    return unquote(urlsplit(uri).path).rstrip("/").lower()
-
-
-def refuse_token_in_original_uri() -> None:
-    uri = request.headers.get("X-Original-URI") or request.headers.get("X-Forwarded-Uri") or ""
-    query = urlsplit(uri).query
-    if query:
-        refuse_token_in_query(MultiDict(parse_qsl(query, keep_blank_values=True)))
-
-
-def needed_for_forward_auth() -> str:
-    refuse_token_in_original_uri()
-    return forwarded_ability()
 
 
 @bp.get("/auth")
