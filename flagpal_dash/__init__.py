@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import abilities, config
+from . import abilities, config, dates
 from .extensions import csrf, db, login_manager, migrate, use_sqlite_well
 from .permissions import Permission
 
@@ -60,6 +60,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import api, auth, cli, errors, health, htmx, projects, tokens
 
     app.jinja_env.globals.update(Permission=Permission, ability_descriptions=abilities.DESCRIPTIONS)
+    app.jinja_env.filters.update(relative=dates.relative, exact=dates.exact, iso=dates.iso)
 
     api.install(app)
     app.register_blueprint(api.bp)

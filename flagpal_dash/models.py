@@ -7,7 +7,7 @@ or revoking a token, a token's status) so views stay short and say what they do.
 import base64
 import enum
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import bcrypt
 from flask import current_app
@@ -21,6 +21,8 @@ from .extensions import db
 from .permissions import Permission, Role, role_can
 from .validation import Invalid
 
+# An active token this close to its expiry is flagged "Expires soon".
+EXPIRES_SOON = timedelta(days=7)
 # Ids are 32-bit integers in PostgreSQL; a larger number cannot name a row.
 MAX_ROW_ID = 2**31 - 1
 
@@ -306,6 +308,15 @@ class ApiToken(db.Model):
         if self.expires_at is not None and self.expires_at <= (now or utcnow()):
             return TokenStatus.EXPIRED
         return TokenStatus.ACTIVE
+
+    def expires_soon(self, now: datetime | None = None) -> bool:
+        """Active, but stops working within ``EXPIRES_SOON`` (shown as a warning)."""
+        now = now or utcnow()
+        return (
+            self.status(now) is TokenStatus.ACTIVE
+            and self.expires_at is not None
+            and self.expires_at - now <= EXPIRES_SOON
+        )
 
     def revoke(self, by: User | None) -> bool:
         """Mark the token revoked; False when it already was (nothing changes)."""

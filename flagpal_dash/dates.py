@@ -1,0 +1,40 @@
+"""Moments as people read them: "3 days ago", "in 29 days", and the exact UTC time.
+
+Plain Python, no Flask; the templates use these as filters.
+"""
+
+from datetime import datetime
+
+from .models import utcnow
+
+# (seconds in the unit, singular name), largest first.
+UNITS = [
+    (365 * 86400, "year"),
+    (30 * 86400, "month"),
+    (86400, "day"),
+    (3600, "hour"),
+    (60, "minute"),
+]
+
+
+def relative(moment: datetime, now: datetime | None = None) -> str:
+    """``moment`` relative to now, rounded down to its largest unit."""
+    seconds = ((now or utcnow()) - moment).total_seconds()
+    if abs(seconds) < 60:
+        return "just now"
+    size, name = next((size, name) for size, name in UNITS if abs(seconds) >= size)
+    count = int(abs(seconds) // size)
+    if name == "day" and count == 1:
+        return "yesterday" if seconds > 0 else "tomorrow"
+    amount = f"{count} {name}{'' if count == 1 else 's'}"
+    return f"{amount} ago" if seconds > 0 else f"in {amount}"
+
+
+def exact(moment: datetime) -> str:
+    """``28 Nov 2026, 10:02 UTC``."""
+    return f"{moment.day} {moment:%b %Y, %H:%M} UTC"
+
+
+def iso(moment: datetime) -> str:
+    """``2026-11-28T10:02:00Z``, for a ``<time datetime>``."""
+    return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
