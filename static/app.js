@@ -5,7 +5,10 @@
 (function () {
   "use strict";
 
+  // What opened the dialog, and its table row: focus goes back there on close. When
+  // the opener itself was replaced (a revoked row has no Revoke button) the row takes it.
   var opener = null;
+  var openerRow = null;
 
   function dialog() {
     return document.getElementById("dialog");
@@ -31,6 +34,8 @@
     var target = event.detail.target;
     if (target && target.id === "dialog-content" && !dialog().open) {
       opener = event.detail.elt;
+      var row = opener.closest("tr");
+      openerRow = row ? row.id : null;
     }
   });
 
@@ -87,8 +92,10 @@
     dialog().addEventListener("close", function () {
       // Drop the dialog's content, a revealed token value included, from the page.
       document.getElementById("dialog-content").replaceChildren();
+      var row = openerRow && document.getElementById(openerRow);
       if (opener && opener.isConnected) opener.focus();
-      opener = null;
+      else if (row) row.focus();
+      opener = openerRow = null;
     });
   });
 })();

@@ -38,7 +38,7 @@ def statements(app, monkeypatch):
     event.listen(db.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
     authority = app.extensions[EXTENSION_KEY]
     authority.discard_thread_connection()
-    open_cursor = authority.open_thread_cursor
+    open_connection = authority.open_thread_connection
 
     class CountingCursor:
         def __init__(self, cursor):
@@ -51,11 +51,12 @@ def statements(app, monkeypatch):
         def fetchone(self):
             return self.cursor.fetchone()
 
-    def counting_cursor():
-        authority.local.cursor = CountingCursor(open_cursor())
-        return authority.local.cursor
+    def counting_connection():
+        opened = open_connection()
+        opened.cursor = CountingCursor(opened.cursor)
+        return opened
 
-    monkeypatch.setattr(authority, "open_thread_cursor", counting_cursor)
+    monkeypatch.setattr(authority, "open_thread_connection", counting_connection)
     yield seen
     authority.discard_thread_connection()
 
@@ -161,7 +162,7 @@ def test_a_broken_connection_is_replaced_and_a_dead_database_fails_closed(
     _, value = issue_token(team.project, "Resilient")
     authority = app.extensions[EXTENSION_KEY]
     failures = {"left": 1}
-    real_open = authority.open_thread_cursor
+    real_open = authority.open_thread_connection
 
     class FlakyCursor:
         def __init__(self, cursor):
@@ -177,11 +178,12 @@ def test_a_broken_connection_is_replaced_and_a_dead_database_fails_closed(
             return self.cursor.fetchone()
 
     def flaky_open():
-        authority.local.cursor = FlakyCursor(real_open())
-        return authority.local.cursor
+        opened = real_open()
+        opened.cursor = FlakyCursor(opened.cursor)
+        return opened
 
     authority.discard_thread_connection()
-    monkeypatch.setattr(authority, "open_thread_cursor", flaky_open)
+    monkeypatch.setattr(authority, "open_thread_connection", flaky_open)
     assert client.get("/api/v1/token", headers=bearer(value)).status_code == 200, "retried"
 
     failures["left"] = 2
@@ -273,3 +275,27 @@ def test_a_revoke_is_seen_by_every_gunicorn_worker_on_the_next_request(
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_thread_s_connection_is_closed_when_the_thread_ends(app, client, team):
+    """`flask run` serves each request on a new thread: connections must not pile up."""
+    import gc
+    import threading
+
+    _, value = issue_token(team.project, "Threads")
+    authority = app.extensions[EXTENSION_KEY]
+    before = len(authority.open_connections)
+    while_alive = []
+
+    def one_request():
+        with app.test_client() as thread_client:
+            assert thread_client.get("/api/v1/token", headers=bearer(value)).status_code == 200
+        while_alive.append(len(authority.open_connections))
+
+    threads = [threading.Thread(target=one_request) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert while_alive == [before + 1] * 5, "each thread opened its own"
+    assert len(authority.open_connections) == before, "and it closed when the thread ended"

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import secrets
 import threading
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -83,11 +84,26 @@ RECORD_USE = (
 )
 
 
-class ThreadConnection(threading.local):
-    """One server thread's own database connection and cursor for token lookups."""
+class ThreadConnection:
+    """One server thread's own DBAPI connection and cursor for token lookups.
 
-    connection = None
-    cursor = None
+    Closed when its thread ends (the thread-local holding it is dropped), when the
+    engine is disposed, or when it fails.
+    """
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.cursor = connection.cursor()
+        self.close = weakref.finalize(self, close_quietly, connection)
+
+
+class ThreadLocal(threading.local):
+    open: ThreadConnection | None = None
+
+
+def close_quietly(connection) -> None:
+    with contextlib.suppress(Exception):
+        connection.close()
 
 
 class TokenAuthority:
@@ -113,9 +129,8 @@ class TokenAuthority:
             if (process := column.type.dialect_impl(dialect).result_processor(dialect, None))
         ]
         self.database_errors = (SQLAlchemyError, dialect.loaded_dbapi.Error)
-        self.local = ThreadConnection()
-        self.connections: set = set()  # every thread's, to close them with the engine
-        self.lock = threading.Lock()
+        self.local = ThreadLocal()
+        self.open_connections: weakref.WeakSet[ThreadConnection] = weakref.WeakSet()
         event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
 
     def verify(self, value: str, now: datetime) -> VerifiedToken:
@@ -157,7 +172,7 @@ class TokenAuthority:
         parameters = (digest,) if self.positional else {"digest": digest}
         for attempt in (1, 2):
             try:
-                cursor = self.local.cursor or self.open_thread_cursor()
+                cursor = (self.local.open or self.open_thread_connection()).cursor
                 cursor.execute(self.sql, parameters)
                 values = cursor.fetchone()
                 break
@@ -190,32 +205,23 @@ class TokenAuthority:
             return token
         return token._replace(last_used_at=now)
 
-    def open_thread_cursor(self):
+    def open_thread_connection(self) -> ThreadConnection:
         pooled = self.engine.raw_connection()
         pooled.detach()
         connection = pooled.dbapi_connection
         self.engine.dialect.set_isolation_level(connection, "AUTOCOMMIT")
-        with self.lock:
-            self.connections.add(connection)
-        self.local.connection = connection
-        self.local.cursor = connection.cursor()
-        return self.local.cursor
+        self.local.open = ThreadConnection(connection)
+        self.open_connections.add(self.local.open)
+        return self.local.open
 
     def discard_thread_connection(self) -> None:
-        connection = self.local.connection
-        self.local.connection = self.local.cursor = None
-        if connection is not None:
-            with self.lock:
-                self.connections.discard(connection)
-            with contextlib.suppress(Exception):
-                connection.close()
+        opened, self.local.open = self.local.open, None
+        if opened is not None:
+            opened.close()
 
     def close_all(self) -> None:
-        with self.lock:
-            connections, self.connections = self.connections, set()
-        for connection in connections:
-            with contextlib.suppress(Exception):
-                connection.close()
+        for opened in list(self.open_connections):
+            opened.close()
 
 
 def install(app: Flask) -> None:
