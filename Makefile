@@ -9,7 +9,7 @@ FLASK := $(BIN)/flask --app wsgi
 PYTEST := $(BIN)/python -m pytest
 HTMX := static/vendor/htmx.min.js
 
-.PHONY: run test bench setup clean
+.PHONY: run test bench screenshots setup clean
 
 run: setup
 	$(FLASK) db upgrade
@@ -28,6 +28,10 @@ test: setup
 # Figures for the token check (needs wrk: apt-get install wrk); not part of `make test`.
 bench: setup
 	$(BIN)/python bench/token_check.py $(BENCH_ARGS)
+
+# The README's pictures: every main state at 1280 and 390 px, into docs/screenshots/.
+screenshots: setup
+	$(BIN)/python -m tests.browser.screenshots
 
 setup: $(VENV)/.installed $(HTMX)
 

@@ -29,8 +29,12 @@ def issue_token(project: Project, name: str = "Shop backend", **fields) -> tuple
     return token, value
 
 
+def soup(html: str) -> BeautifulSoup:
+    return BeautifulSoup(html, "html.parser")
+
+
 def page(response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
+    return soup(response.text)
 
 
 def text_of(element) -> str:

@@ -1,0 +1,39 @@
+"""What the browser tests and `make screenshots` share: Debian's Chromium, and the app
+served on 127.0.0.1 from a thread of the test process."""
+
+import os
+import threading
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+CHROMIUM = Path(os.environ.get("FLAGPAL_CHROMIUM", "/usr/bin/chromium"))
+# Headless, as root in CI, on a machine with no way out: nothing may phone home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+
+class LiveServer:
+    """``app`` served by Werkzeug on a free port of 127.0.0.1 until ``stop()``."""
+
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join()
+
+
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

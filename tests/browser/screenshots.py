@@ -1,0 +1,167 @@
+"""`make screenshots`: the dashboard's main states at 1280 and 390 pixels wide, rendered
+into docs/screenshots/ by Debian's Chromium, from a fresh database with example tokens.
+
+    .venv/bin/python -m tests.browser.screenshots [--out docs/screenshots]
+"""
+
+import argparse
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import flask_migrate
+from playwright.sync_api import sync_playwright
+
+from flagpal_dash import create_app
+from flagpal_dash.extensions import db
+from flagpal_dash.models import Project, utcnow
+from flagpal_dash.permissions import Role
+
+from ..support import PASSWORD, add_user, issue_token
+from .live import CHROMIUM, LiveServer, launch
+
+ROOT = Path(__file__).resolve().parents[2]
+# Width name: viewport, and the name of the token created there (names are unique).
+WIDTHS = {
+    "wide": ((1280, 800), "Search indexer (production)"),
+    "phone": ((390, 844), "Search indexer (staging)"),
+}
+
+
+def seed() -> dict:
+    """A project with the kinds of token a real one has, and a developer and a viewer."""
+    developer = add_user("dana@example.com", "Dana Developer")
+    viewer = add_user("vic@example.com", "Vic Viewer")
+    owner = add_user("olivia@example.com", "Olivia Owner")
+    shop = Project.create("Shop")
+    shop.add_member(owner, Role.OWNER)
+    shop.add_member(developer, Role.DEVELOPER)
+    shop.add_member(viewer, Role.VIEWER)
+    empty = Project.create("Newsletter")
+    empty.add_member(developer, Role.DEVELOPER)
+    db.session.commit()
+    now = utcnow()
+    issue_token(
+        shop,
+        "Old mobile app",
+        created_by=owner,
+        created_at=now - timedelta(days=200),
+        revoked_at=now - timedelta(days=12),
+        revoked_by=owner,
+    )
+    issue_token(
+        shop,
+        "Load test (staging)",
+        created_by=developer,
+        abilities=frozenset({"*"}),
+        created_at=now - timedelta(days=95),
+        expires_at=now - timedelta(days=5),
+    )
+    issue_token(
+        shop,
+        "Metrics exporter",
+        created_by=developer,
+        abilities=frozenset({"metrics"}),
+        created_at=now - timedelta(days=85),
+        expires_at=now + timedelta(days=5),
+        last_used_at=now - timedelta(minutes=3),
+    )
+    issue_token(
+        shop,
+        "Checkout backend (production)",
+        created_by=owner,
+        abilities=frozenset({"read", "write"}),
+        created_at=now - timedelta(days=3),
+        expires_at=now + timedelta(days=87),
+        last_used_at=now - timedelta(seconds=20),
+    )
+    return {"developer": developer, "viewer": viewer}
+
+
+def sign_in(page, user) -> None:
+    page.goto("/sign-in")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")
+
+
+def shoot(browser, base_url: str, people: dict, out: Path, width_name: str) -> list[Path]:
+    """Every state at one width, as a developer (and the list once more as a viewer)."""
+    (width, height), new_name = WIDTHS[width_name]
+    context = browser.new_context(
+        base_url=base_url, viewport={"width": width, "height": height}, color_scheme="light"
+    )
+    page = context.new_page()
+    shots = []
+
+    def save(state: str) -> None:
+        path = out / f"{state}-{width_name}.png"
+        page.screenshot(path=str(path), full_page=state in ("list", "viewer"))
+        shots.append(path)
+
+    page.goto("/sign-in")
+    save("sign-in")
+    sign_in(page, people["developer"])
+    page.goto("/projects/shop/tokens")
+    save("list")
+    page.goto("/projects/newsletter/tokens")
+    save("empty-list")
+    page.goto("/projects/shop/tokens")
+    page.get_by_role("link", name="New API Token").click()
+    page.get_by_role("dialog", name="New API Token").wait_for()
+    page.get_by_label("Name").fill(new_name)
+    page.get_by_label("Read", exact=True).check()
+    save("create-dialog")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("dialog", name="Token created").wait_for()
+    save("reveal")
+    page.get_by_role("button", name="Done").click()
+    page.get_by_role("link", name="Revoke Metrics exporter").click()
+    page.get_by_role("dialog", name="Revoke “Metrics exporter”?").wait_for()
+    save("revoke-confirm")
+    context.clear_cookies()
+    sign_in(page, people["viewer"])
+    page.goto("/projects/shop/tokens")
+    save("viewer")
+    context.close()
+    return shots
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    if not CHROMIUM.exists():
+        raise SystemExit(f"No Chromium at {CHROMIUM}: apt-get install chromium")
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        app = create_app(
+            {
+                "SECRET_KEY": "screenshots",
+                "BCRYPT_ROUNDS": 4,
+                "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/demo.sqlite3",
+            }
+        )
+        with app.app_context():
+            flask_migrate.upgrade()
+            people = seed()
+            server = LiveServer(app)
+            try:
+                with sync_playwright() as playwright:
+                    browser = launch(playwright)
+                    shots = [
+                        path
+                        for width_name in WIDTHS
+                        for path in shoot(browser, server.url, people, args.out, width_name)
+                    ]
+                    browser.close()
+            finally:
+                server.stop()
+                db.engine.dispose()
+    for path in shots:
+        print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+if __name__ == "__main__":
+    main()

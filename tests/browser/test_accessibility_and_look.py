@@ -1,0 +1,75 @@
+"""axe-core in every state of the dashboard, dialogs that behave, a layout that fits a
+phone, and dark mode that follows the system."""
+
+import pytest
+
+from ..support import issue_token
+from .conftest import check_accessibility, sign_in
+
+
+def open_state(page, team, state: str) -> None:
+    """Bring ``page`` to one of the dashboard's states, signed in as the right person."""
+    if state == "sign-in":
+        page.goto("/sign-in")
+        return
+    if state != "empty list":
+        issue_token(
+            team.project,
+            "Shop backend",
+            abilities=frozenset({"read", "write"}),
+            created_by=team.developer,
+        )
+    sign_in(page, team.viewer if state == "viewer" else team.developer)
+    page.goto("/projects/shop/tokens")
+    if state in ("create dialog", "reveal"):
+        page.get_by_role("link", name="New API Token").click()
+        page.get_by_role("dialog", name="New API Token").wait_for()
+    if state == "reveal":
+        page.get_by_label("Name").fill("Checkout")
+        page.get_by_label("Read", exact=True).check()
+        page.get_by_role("button", name="Create").click()
+        page.get_by_role("dialog", name="Token created").wait_for()
+    if state == "revoke confirm":
+        page.get_by_role("link", name="Revoke Shop backend").click()
+        page.get_by_role("dialog", name="Revoke “Shop backend”?").wait_for()
+
+
+STATES = ["list", "empty list", "create dialog", "reveal", "revoke confirm", "viewer", "sign-in"]
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_no_serious_accessibility_problems(page, team, state):
+    open_state(page, team, state)
+    check_accessibility(page, state)
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_the_layout_fits_a_390_pixel_phone(page, team, state):
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_state(page, team, state)
+    overflow = page.evaluate("() => document.documentElement.scrollWidth")
+    assert overflow <= 390, f"{state} scrolls sideways ({overflow}px wide)"
+
+
+def test_dialogs_are_real_dialogs_with_names(page, team):
+    open_state(page, team, "create dialog")
+    dialog = page.locator("dialog[open]")
+    assert dialog.get_attribute("aria-labelledby") == "dialog-title"
+    assert page.get_by_role("dialog", name="New API Token").is_visible()
+    assert dialog.evaluate("d => d.matches(':modal')"), "opened with showModal()"
+
+
+def background(page) -> str:
+    return page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+
+
+def test_dark_mode_follows_the_system_setting(page, team):
+    page.emulate_media(color_scheme="light")
+    page.goto("/sign-in")
+    light = background(page)
+    page.emulate_media(color_scheme="dark")
+    dark = background(page)
+    assert light != dark
+    # Dark means dark: the sum of the channels is low.
+    assert sum(int(part) for part in dark[4:-1].split(",")) < 150
+    check_accessibility(page, "sign-in, dark")
