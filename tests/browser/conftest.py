@@ -78,6 +78,8 @@ def new_page(chromium, live_server, request, **options):
     context.add_init_script(path=str(AXE))  # for check_accessibility; runs despite any CSP
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     watched = Watched(context.new_page())
+    # The page has focus, as a person's tab would: the clipboard answers only then.
+    watched.page.bring_to_front()
     request.addfinalizer(context.close)
     return watched
 

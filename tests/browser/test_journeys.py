@@ -74,7 +74,8 @@ def test_create_a_token_with_the_keyboard_alone(page, team):
     assert active_element(page)["inDialog"]
     page.get_by_role("button", name="Copy").focus()
     page.keyboard.press("Space")
-    page.get_by_role("button", name="Copied").wait_for()
+    copy_button = page.locator("[data-copy-target]")
+    copy_button.filter(has_text="Copied").wait_for(timeout=5000)
     assert page.evaluate("() => navigator.clipboard.readText()") == value
     page.get_by_role("button", name="Done").focus()
     page.keyboard.press("Enter")
