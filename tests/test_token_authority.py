@@ -30,6 +30,34 @@ from .test_api_token import bearer, error_of
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class WrappedCursor:
+    """A DBAPI cursor that calls ``before(sql)`` ahead of every statement."""
+
+    def __init__(self, cursor, before):
+        self.cursor = cursor
+        self.before = before
+
+    def execute(self, sql, parameters):
+        self.before(sql)
+        return self.cursor.execute(sql, parameters)
+
+    def fetchone(self):
+        return self.cursor.fetchone()
+
+
+def wrap_lookup_cursors(authority, monkeypatch, before) -> None:
+    """Make the token lookup's connections use ``WrappedCursor``s from now on."""
+    authority.discard_thread_connection()
+    open_connection = authority.open_thread_connection
+
+    def wrapped_connection():
+        opened = open_connection()
+        opened.cursor = WrappedCursor(opened.cursor, before)
+        return opened
+
+    monkeypatch.setattr(authority, "open_thread_connection", wrapped_connection)
+
+
 @pytest.fixture
 def statements(app, monkeypatch):
     """Every SQL statement the app sends, through SQLAlchemy or the token lookup's own
@@ -37,26 +65,7 @@ def statements(app, monkeypatch):
     seen: list[str] = []
     event.listen(db.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
     authority = app.extensions[EXTENSION_KEY]
-    authority.discard_thread_connection()
-    open_connection = authority.open_thread_connection
-
-    class CountingCursor:
-        def __init__(self, cursor):
-            self.cursor = cursor
-
-        def execute(self, sql, parameters):
-            seen.append(sql)
-            return self.cursor.execute(sql, parameters)
-
-        def fetchone(self):
-            return self.cursor.fetchone()
-
-    def counting_connection():
-        opened = open_connection()
-        opened.cursor = CountingCursor(opened.cursor)
-        return opened
-
-    monkeypatch.setattr(authority, "open_thread_connection", counting_connection)
+    wrap_lookup_cursors(authority, monkeypatch, seen.append)
     yield seen
     authority.discard_thread_connection()
 
@@ -162,28 +171,13 @@ def test_a_broken_connection_is_replaced_and_a_dead_database_fails_closed(
     _, value = issue_token(team.project, "Resilient")
     authority = app.extensions[EXTENSION_KEY]
     failures = {"left": 1}
-    real_open = authority.open_thread_connection
 
-    class FlakyCursor:
-        def __init__(self, cursor):
-            self.cursor = cursor
+    def fail_while_told(sql):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise authority.engine.dialect.loaded_dbapi.OperationalError("server closed")
 
-        def execute(self, sql, parameters):
-            if failures["left"]:
-                failures["left"] -= 1
-                raise authority.engine.dialect.loaded_dbapi.OperationalError("server closed")
-            return self.cursor.execute(sql, parameters)
-
-        def fetchone(self):
-            return self.cursor.fetchone()
-
-    def flaky_open():
-        opened = real_open()
-        opened.cursor = FlakyCursor(opened.cursor)
-        return opened
-
-    authority.discard_thread_connection()
-    monkeypatch.setattr(authority, "open_thread_connection", flaky_open)
+    wrap_lookup_cursors(authority, monkeypatch, fail_while_told)
     assert client.get("/api/v1/token", headers=bearer(value)).status_code == 200, "retried"
 
     failures["left"] = 2

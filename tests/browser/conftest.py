@@ -11,7 +11,6 @@ import os
 import pytest
 
 from ..conftest import make_app
-from ..support import PASSWORD
 from .live import AXE, CHROMIUM, LiveServer, launch
 
 SERIOUS = ("serious", "critical")
@@ -104,14 +103,6 @@ def plain_page(chromium, live_server, request, app):
     )
     yield watched.page
     assert watched.problems == [], "the browser saw problems"
-
-
-def sign_in(page, user) -> None:
-    page.goto("/sign-in")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
 
 
 def check_accessibility(page, state: str) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from werkzeug.serving import make_server
 
+from ..support import PASSWORD
+
 CHROMIUM = Path(os.environ.get("FLAGPAL_CHROMIUM", "/usr/bin/chromium"))
 # Headless, as root in CI, on a machine with no way out: nothing may phone home.
 CHROMIUM_ARGS = [
@@ -37,3 +39,12 @@ class LiveServer:
 
 def launch(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def sign_in(page, user) -> None:
+    """Sign in through the form, as a person would."""
+    page.goto("/sign-in")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/")

@@ -17,8 +17,8 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import Project, utcnow
 from flagpal_dash.permissions import Role
 
-from ..support import PASSWORD, add_user, issue_token
-from .live import CHROMIUM, LiveServer, launch
+from ..support import add_user, issue_token
+from .live import CHROMIUM, LiveServer, launch, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 # Width name: viewport, and the name of the token created there (names are unique).
@@ -76,14 +76,6 @@ def seed() -> dict:
         last_used_at=now - timedelta(seconds=20),
     )
     return {"developer": developer, "viewer": viewer}
-
-
-def sign_in(page, user) -> None:
-    page.goto("/sign-in")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
 
 
 def shoot(browser, base_url: str, people: dict, out: Path, width_name: str) -> list[Path]:

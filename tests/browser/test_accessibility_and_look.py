@@ -4,7 +4,8 @@ phone, and dark mode that follows the system."""
 import pytest
 
 from ..support import issue_token
-from .conftest import check_accessibility, sign_in
+from .conftest import check_accessibility
+from .live import sign_in
 
 
 def open_state(page, team, state: str) -> None:

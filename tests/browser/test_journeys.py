@@ -8,7 +8,8 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, utcnow
 
 from ..support import issue_token
-from .conftest import check_accessibility, sign_in
+from .conftest import check_accessibility
+from .live import sign_in
 
 TOKEN = re.compile(token_format.PATTERN)
 
