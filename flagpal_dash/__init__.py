@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import abilities, config, dates
-from .extensions import csrf, db, login_manager, migrate, use_sqlite_well
+from .extensions import csrf, db, limiter, login_manager, migrate, use_sqlite_well
 from .permissions import Permission
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -39,6 +39,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
         BCRYPT_ROUNDS=config.DEFAULT_BCRYPT_ROUNDS,
         LAST_USED_INTERVAL=config.DEFAULT_LAST_USED_INTERVAL,
+        SIGN_IN_LIMIT=config.DEFAULT_SIGN_IN_LIMIT,
+        SIGN_IN_ACCOUNT_LIMIT=config.DEFAULT_SIGN_IN_ACCOUNT_LIMIT,
+        RATELIMIT_STORAGE_URI="memory://",
+        # If Redis is unreachable, count in this process rather than fail the page.
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
     )
     if test_config is None:
         app.config.update(config.from_environment(os.environ, app.instance_path))
@@ -56,8 +61,22 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
-    from . import api, auth, cli, errors, health, htmx, projects, tokens
+    from . import (
+        account,
+        admin,
+        api,
+        audit,
+        auth,
+        cli,
+        errors,
+        health,
+        htmx,
+        members,
+        projects,
+        tokens,
+    )
 
     app.jinja_env.globals.update(Permission=Permission, ability_descriptions=abilities.DESCRIPTIONS)
     app.jinja_env.filters.update(relative=dates.relative, exact=dates.exact, iso=dates.iso)
@@ -71,6 +90,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(tokens.bp)
+    app.register_blueprint(members.bp)
+    app.register_blueprint(members.invitations_bp)
+    app.register_blueprint(audit.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(admin.bp)
     cli.register(app)
     errors.register(app)
     htmx.register(app)

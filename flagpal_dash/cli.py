@@ -4,15 +4,19 @@ Scriptable: with its flags given, no command asks anything. Bad input prints one
 ``Error:`` line and exits non-zero; nothing is changed.
 """
 
+import json
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask, current_app, url_for
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select
 
 from . import abilities as ability
+from . import audit as audit_log
 from . import validation
+from .admin import set_active
 from .auth import first_run_code, has_any_account
 from .extensions import db
 from .models import ApiToken, Project, User, utcnow
@@ -92,11 +96,41 @@ def create_user(email: str, name: str, admin: bool, password_stdin: bool) -> Non
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     password = checked(validation.password, password)
-    user = User(email=email, name=name, is_admin=admin)
-    user.set_password(password)
-    db.session.add(user)
+    User.create(email, name, password, admin=admin)
     db.session.commit()
     click.echo(f"Created {'admin ' if admin else ''}account {email}.")
+
+
+@users.command("list")
+def list_users() -> None:
+    """List every account: email, name, admin, active."""
+    rows = [("EMAIL", "NAME", "ADMIN", "STATUS")]
+    for user in db.session.scalars(select(User).order_by(User.email)):
+        rows.append(
+            (
+                user.email,
+                user.name,
+                "admin" if user.is_admin else "-",
+                "active" if user.active else "deactivated",
+            )
+        )
+    echo_table(rows)
+
+
+@users.command("deactivate")
+@click.argument("email")
+def deactivate_user(email: str) -> None:
+    """Stop EMAIL from signing in, and end their sessions at once."""
+    click.echo(checked(lambda user: set_active(user, False), existing_user(email)))
+    db.session.commit()
+
+
+@users.command("reactivate")
+@click.argument("email")
+def reactivate_user(email: str) -> None:
+    """Let a deactivated account sign in again."""
+    click.echo(checked(lambda user: set_active(user, True), existing_user(email)))
+    db.session.commit()
 
 
 @projects.command("create")
@@ -179,6 +213,15 @@ def create_token(
     click.echo(value)
 
 
+def echo_table(rows: list[tuple[str, ...]]) -> None:
+    """Rows as aligned columns, the first being the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
 def _when(moment: datetime | None, empty: str = "-") -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else empty
 
@@ -233,6 +276,24 @@ def revoke_token(slug: str, token_id: int) -> None:
     )
 
 
+audit = AppGroup("audit", help="The audit log.")
+
+
+@audit.command("export")
+@click.option(
+    "--since",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="UTC date (2026-11-01) or time (2026-11-01T08:00:00) to start from.",
+)
+@click.option("--project", "slug", help="Only this project's events.")
+def export_audit(since, slug: str | None) -> None:
+    """Write audit events as JSON lines (oldest first), for a log system."""
+    project = existing_project(slug) if slug else None
+    for line in audit_log.export(since.replace(tzinfo=UTC), project):
+        click.echo(json.dumps(line, ensure_ascii=False))
+
+
 def register(app: Flask) -> None:
-    for command in (setup_link, users, projects, members, tokens):
+    for command in (setup_link, users, projects, members, tokens, audit):
         app.cli.add_command(command)

@@ -11,6 +11,9 @@ from pathlib import Path
 
 DEFAULT_BCRYPT_ROUNDS = 12
 DEFAULT_LAST_USED_INTERVAL = 60
+# Failed attempts allowed per client address, and per account, before a pause.
+DEFAULT_SIGN_IN_LIMIT = "10 per 5 minutes"
+DEFAULT_SIGN_IN_ACCOUNT_LIMIT = "10 per 15 minutes"
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "flagpal-dash.sqlite3"
 
@@ -32,6 +35,12 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
             "connection; use a file, like sqlite:////var/lib/flagpal-dash/flagpal.sqlite3"
         )
     return {
+        **_mail_settings(environ),
+        "RATELIMIT_STORAGE_URI": environ.get("FLAGPAL_RATELIMIT_STORAGE_URI") or "memory://",
+        "SIGN_IN_LIMIT": _limit_setting(environ, "FLAGPAL_SIGN_IN_LIMIT", DEFAULT_SIGN_IN_LIMIT),
+        "SIGN_IN_ACCOUNT_LIMIT": _limit_setting(
+            environ, "FLAGPAL_SIGN_IN_ACCOUNT_LIMIT", DEFAULT_SIGN_IN_ACCOUNT_LIMIT
+        ),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": environ.get("FLAGPAL_SECRET_KEY") or _kept_secret_key(instance_path),
         "BCRYPT_ROUNDS": _int_setting(
@@ -44,6 +53,35 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
             minimum=0,
             maximum=86400,
         ),
+    }
+
+
+def _limit_setting(environ: Mapping[str, str], name: str, default: str) -> str:
+    from limits import parse_many
+
+    value = environ.get(name, "").strip() or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(f"{name} must read like '10 per 5 minutes', not {value!r}") from None
+    return value
+
+
+def _mail_settings(environ: Mapping[str, str]) -> dict:
+    server = environ.get("FLAGPAL_MAIL_SERVER", "").strip()
+    if not server:
+        return {"MAIL_SERVER": None}
+    sender = environ.get("FLAGPAL_MAIL_FROM", "").strip()
+    if not sender:
+        raise ConfigError("FLAGPAL_MAIL_FROM is needed with FLAGPAL_MAIL_SERVER (the From address)")
+    return {
+        "MAIL_SERVER": server,
+        "MAIL_PORT": _int_setting(environ, "FLAGPAL_MAIL_PORT", 587, minimum=1, maximum=65535),
+        "MAIL_STARTTLS": environ.get("FLAGPAL_MAIL_STARTTLS", "1").strip()
+        not in ("0", "false", "no"),
+        "MAIL_USERNAME": environ.get("FLAGPAL_MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": environ.get("FLAGPAL_MAIL_PASSWORD") or None,
+        "MAIL_FROM": sender,
     }
 
 

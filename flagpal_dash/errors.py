@@ -7,6 +7,7 @@ from werkzeug.exceptions import HTTPException
 from .access import PermissionDenied
 from .api import http_error_document
 from .api.errors import ApiError
+from .limits import retry_in
 from .permissions import roles_with
 
 TITLES = {
@@ -14,7 +15,10 @@ TITLES = {
     403: "Not allowed",
     404: "Page not found",
     405: "That action is not available here",
+    409: "That would break a rule",
+    410: "This link can no longer be used",
     413: "That was too much to send",
+    429: "Too many attempts",
     500: "Something went wrong on our side",
 }
 MESSAGES = {
@@ -54,6 +58,14 @@ def register(app: Flask) -> None:
             403,
             f"Your role in {error.access.project.name} is {error.access.membership.role.label}. "
             f"Only {allowed} can {error.permission.value}. Nothing was changed.",
+        )
+
+    @app.errorhandler(429)
+    def too_many_attempts(error: HTTPException):
+        return error_page(
+            429,
+            f"Too many failed attempts from here or for this account. Wait {retry_in()}, "
+            "then try again.",
         )
 
     @app.errorhandler(HTTPException)

@@ -1,5 +1,7 @@
 """Flask extensions, created once here and bound to an app in ``create_app``."""
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,6 +27,8 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# No default limits: only sign-in and invitation acceptance are limited (see limits.py).
+limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="fixed-window")
 
 
 def use_sqlite_well(engine: Engine) -> None:

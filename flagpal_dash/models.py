@@ -7,12 +7,13 @@ or revoking a token, a token's status) so views stay short and say what they do.
 import base64
 import enum
 import hashlib
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import bcrypt
-from flask import current_app
-from flask_login import UserMixin
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, select, types
+from flask import current_app, has_request_context, request
+from flask_login import UserMixin, current_user
+from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, case, func, select, types
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import abilities as ability
@@ -93,12 +94,43 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Part of every session's id: changing it signs out every session made before.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    @property
+    def label(self) -> str:
+        """How the audit log names an account: ``Ada Lovelace <ada@example.com>``."""
+        return f"{self.name} <{self.email}>"
+
+    @classmethod
+    def create(cls, email: str, name: str, password: str, *, admin: bool = False) -> "User":
+        """A new account (email and name already checked by the caller's rules)."""
+        user = cls(email=email, name=name, is_admin=admin)
+        user.set_password(password)
+        db.session.add(user)
+        db.session.flush()
+        AuditEvent.record(AuditKind.USER_CREATED, target=user.label, admin=admin)
+        return user
+
+    def get_id(self) -> str:
+        """What a session stores: the account and its session version."""
+        return f"{self.id}:{self.session_version}"
+
+    def end_other_sessions(self) -> None:
+        """Sessions carrying the old version stop working on their next request. The
+        caller signs the current session in again if it should stay."""
+        self.session_version += 1
+
+    def change_password(self, password: str) -> None:
+        self.set_password(password)
+        self.end_other_sessions()
+        AuditEvent.record(AuditKind.PASSWORD_CHANGED, target=self.label, actor=self)
 
     @staticmethod
     def normalize_email(email: str) -> str:
@@ -173,12 +205,52 @@ class Project(db.Model):
                 slug = base[: validation.MAX_SLUG_LENGTH - len(suffix)] + suffix
         project = cls(name=name, slug=slug)
         db.session.add(project)
+        AuditEvent.record(AuditKind.PROJECT_CREATED, project=project, target=project.label)
         return project
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.slug})"
 
     def add_member(self, user: User, role: Role) -> "Membership":
         membership = Membership(project=self, user=user, role=role)
         db.session.add(membership)
+        AuditEvent.record(AuditKind.MEMBER_ADDED, project=self, target=user.label, role=role.value)
         return membership
+
+    def owner_count(self) -> int:
+        return db.session.scalar(
+            select(func.count(Membership.id)).where(
+                Membership.project_id == self.id, Membership.role == Role.OWNER
+            )
+        )
+
+    def members(self) -> list["Membership"]:
+        """Everyone on the project: owners first, then by name."""
+        order = case({Role.OWNER: 0, Role.DEVELOPER: 1, Role.VIEWER: 2}, value=Membership.role)
+        return list(
+            db.session.scalars(
+                select(Membership)
+                .join(User)
+                .where(Membership.project_id == self.id)
+                .order_by(order, User.name)
+            )
+        )
+
+    def _own(self, model, row_id: int):
+        """The row ``row_id`` of ``model`` if it belongs to this project, else None
+        (another project's id is as unknown as a made-up one)."""
+        if not 0 < row_id <= MAX_ROW_ID:
+            return None  # no such row, and too big for the database to compare
+        return db.session.scalar(
+            select(model).where(model.project_id == self.id, model.id == row_id)
+        )
+
+    def membership(self, membership_id: int) -> "Membership | None":
+        return self._own(Membership, membership_id)
+
+    def invitation(self, invitation_id: int) -> "Invitation | None":
+        return self._own(Invitation, invitation_id)
 
     def owners(self) -> list[User]:
         return list(
@@ -200,12 +272,7 @@ class Project(db.Model):
         )
 
     def token(self, token_id: int) -> "ApiToken | None":
-        """This project's token with ``token_id``; None for another project's token."""
-        if not 0 < token_id <= MAX_ROW_ID:
-            return None  # no such row, and too big for the database to compare
-        return db.session.scalar(
-            select(ApiToken).where(ApiToken.project_id == self.id, ApiToken.id == token_id)
-        )
+        return self._own(ApiToken, token_id)
 
     def has_active_token_named(self, name: str, now: datetime | None = None) -> bool:
         """Whether a token that still works already has this name (ignoring case)."""
@@ -243,6 +310,164 @@ class Membership(db.Model):
 
     def can(self, permission: Permission) -> bool:
         return role_can(self.role, permission)
+
+    def is_last_owner(self) -> bool:
+        return self.role is Role.OWNER and self.project.owner_count() == 1
+
+    def change_role(self, role: Role) -> bool:
+        """Give the member ``role``; False if it is already theirs.
+
+        Raises ``Invalid`` when that would leave the project without an owner.
+        """
+        if role is self.role:
+            return False
+        if self.is_last_owner():
+            raise Invalid(LAST_OWNER)
+        before, self.role = self.role, role
+        AuditEvent.record(
+            AuditKind.MEMBER_ROLE_CHANGED,
+            project=self.project,
+            target=self.user.label,
+            role=role.value,
+            previous_role=before.value,
+        )
+        return True
+
+    def remove(self) -> None:
+        """Take the member off the project. Raises ``Invalid`` for the last owner."""
+        if self.is_last_owner():
+            raise Invalid(LAST_OWNER)
+        AuditEvent.record(
+            AuditKind.MEMBER_REMOVED,
+            project=self.project,
+            target=self.user.label,
+            role=self.role.value,
+        )
+        db.session.delete(self)
+
+
+LAST_OWNER = "A project always keeps at least one owner. Make someone else an owner first."
+
+
+class InvitationStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class Invitation(db.Model):
+    """An owner's invitation for an email address to join a project with a role.
+
+    Its link carries a random secret shown once to the owner; only the secret's SHA-256
+    is stored. It works once, for 7 days, unless revoked.
+    """
+
+    __tablename__ = "invitations"
+
+    LIFETIME = timedelta(days=7)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[Role] = mapped_column(
+        Enum(
+            Role,
+            native_enum=False,
+            length=20,
+            values_callable=lambda roles: [r.value for r in roles],
+        )
+    )
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    project: Mapped[Project] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+    @classmethod
+    def create(cls, project: Project, email: str, role: Role) -> tuple["Invitation", str]:
+        """A new invitation and the secret for its link, which the caller shows once."""
+        secret = secrets.token_urlsafe(32)
+        now = utcnow()
+        invitation = cls(
+            project=project,
+            email=email,
+            role=role,
+            secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
+            created_at=now,
+            created_by=current_user if current_user.is_authenticated else None,
+            expires_at=now + cls.LIFETIME,
+        )
+        db.session.add(invitation)
+        db.session.flush()
+        AuditEvent.record(
+            AuditKind.INVITATION_CREATED,
+            project=project,
+            target=invitation.label,
+            role=role.value,
+        )
+        return invitation, secret
+
+    @classmethod
+    def by_secret(cls, secret: str) -> "Invitation | None":
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        return db.session.scalar(select(cls).where(cls.secret_hash == digest))
+
+    @classmethod
+    def pending_for(cls, project: Project, email: str | None = None) -> list["Invitation"]:
+        """The project's invitations that can still be accepted, newest first."""
+        query = select(cls).where(
+            cls.project_id == project.id,
+            cls.accepted_at.is_(None),
+            cls.revoked_at.is_(None),
+            cls.expires_at > utcnow(),
+        )
+        if email is not None:
+            query = query.where(cls.email == email)
+        return list(db.session.scalars(query.order_by(cls.created_at.desc(), cls.id.desc())))
+
+    @property
+    def label(self) -> str:
+        return f"{self.email} as {self.role.value}"
+
+    def status(self, now: datetime | None = None) -> InvitationStatus:
+        if self.accepted_at is not None:
+            return InvitationStatus.ACCEPTED
+        if self.revoked_at is not None:
+            return InvitationStatus.REVOKED
+        if self.expires_at <= (now or utcnow()):
+            return InvitationStatus.EXPIRED
+        return InvitationStatus.PENDING
+
+    def revoke(self) -> bool:
+        """Withdraw a pending invitation; False if it could not be used anyway."""
+        if self.status() is not InvitationStatus.PENDING:
+            return False
+        self.revoked_at = utcnow()
+        AuditEvent.record(AuditKind.INVITATION_REVOKED, project=self.project, target=self.label)
+        return True
+
+    def accept(self, user: User) -> Membership | None:
+        """Join ``user`` to the project with the invited role, once.
+
+        Returns the new membership, or None when they were a member already (the
+        invitation is used up either way and their role is left as it was).
+        """
+        self.accepted_at = utcnow()
+        self.accepted_by_id = user.id
+        AuditEvent.record(
+            AuditKind.INVITATION_ACCEPTED, project=self.project, target=self.label, actor=user
+        )
+        if user.membership_in(self.project) is not None:
+            return None
+        return self.project.add_member(user, self.role)
 
 
 class TokenStatus(enum.StrEnum):
@@ -300,6 +525,14 @@ class ApiToken(db.Model):
             expires_at=expires_at,
         )
         db.session.add(token)
+        db.session.flush()
+        AuditEvent.record(
+            AuditKind.TOKEN_CREATED,
+            project=project,
+            target=token.label,
+            abilities=ability.ordered(token.abilities),
+            expires_at=token.expires_at.isoformat() if token.expires_at else None,
+        )
         return token, value
 
     def status(self, now: datetime | None = None) -> TokenStatus:
@@ -324,7 +557,13 @@ class ApiToken(db.Model):
             return False
         self.revoked_at = utcnow()
         self.revoked_by = by
+        AuditEvent.record(AuditKind.TOKEN_REVOKED, project=self.project, target=self.label)
         return True
+
+    @property
+    def label(self) -> str:
+        """How the audit log names a token (never by its value): ``token 12 “CI”``."""
+        return f"token {self.id} “{self.name}”"
 
     @property
     def display_hint(self) -> str:
@@ -333,3 +572,85 @@ class ApiToken(db.Model):
     @property
     def ability_labels(self) -> list[str]:
         return [ability.LABELS[a] for a in ability.ordered(self.abilities)]
+
+
+class AuditKind(enum.StrEnum):
+    TOKEN_CREATED = "token.created"
+    TOKEN_REVOKED = "token.revoked"
+    MEMBER_ADDED = "member.added"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    MEMBER_REMOVED = "member.removed"
+    INVITATION_CREATED = "invitation.created"
+    INVITATION_ACCEPTED = "invitation.accepted"
+    INVITATION_REVOKED = "invitation.revoked"
+    SIGN_IN_SUCCEEDED = "sign_in.succeeded"
+    SIGN_IN_FAILED = "sign_in.failed"
+    PASSWORD_CHANGED = "account.password_changed"
+    USER_CREATED = "user.created"
+    USER_DEACTIVATED = "user.deactivated"
+    USER_REACTIVATED = "user.reactivated"
+    PROJECT_CREATED = "project.created"
+
+
+class AuditEvent(db.Model):
+    """Something someone did, kept for the audit log: who, when, from where, what.
+
+    Never a token value or a password: ``target`` names things, ``details`` holds facts
+    like a role or abilities. The actor's name and email are copied, so the record
+    stays readable if the account changes.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "project_id", "at"), Index(None, "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(40))
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(400))
+    address: Mapped[str | None] = mapped_column(String(45))
+    target: Mapped[str | None] = mapped_column(String(400))
+    details: Mapped[dict] = mapped_column(types.JSON, default=dict)
+
+    project: Mapped[Project | None] = relationship()
+
+    @property
+    def kind_label(self) -> str:
+        """``member.role_changed`` reads "Member role changed"."""
+        return self.kind.replace(".", " ").replace("_", " ").capitalize()
+
+    @classmethod
+    def record(
+        cls,
+        kind: AuditKind,
+        *,
+        project: Project | None = None,
+        target: str | None = None,
+        actor: User | None = None,
+        **details,
+    ) -> "AuditEvent":
+        """Add an event to the session, to be committed with the action it records (a
+        failed sign-in, which changes nothing else, commits its record alone).
+
+        The actor is ``actor``, else whoever is signed in, else "anonymous" on the web
+        and "command line" outside it.
+        """
+        in_request = has_request_context()
+        if actor is None and in_request and current_user.is_authenticated:
+            actor = current_user
+        if actor is not None:
+            actor_label = actor.label
+        else:
+            actor_label = "anonymous" if in_request else "command line"
+        event = cls(
+            kind=kind.value,
+            project=project,
+            actor_id=actor.id if actor else None,
+            actor=actor_label,
+            address=request.remote_addr if in_request else None,
+            target=target,
+            details=details,
+        )
+        db.session.add(event)
+        return event

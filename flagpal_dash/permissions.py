@@ -24,13 +24,21 @@ class Permission(enum.Enum):
     VIEW_TOKENS = "see token names, creation dates and status"
     VIEW_TOKEN_DETAILS = "see abilities, expiry, last use and who created a token"
     MANAGE_TOKENS = "create, rotate and revoke tokens"
+    VIEW_AUDIT = "see the project's audit log"
+    VIEW_MEMBERS = "see who is on the project"
     MANAGE_MEMBERS = "manage members, invitations and project policy"
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.VIEWER: frozenset({Permission.VIEW_TOKENS}),
+    Role.VIEWER: frozenset({Permission.VIEW_TOKENS, Permission.VIEW_MEMBERS}),
     Role.DEVELOPER: frozenset(
-        {Permission.VIEW_TOKENS, Permission.VIEW_TOKEN_DETAILS, Permission.MANAGE_TOKENS}
+        {
+            Permission.VIEW_TOKENS,
+            Permission.VIEW_TOKEN_DETAILS,
+            Permission.MANAGE_TOKENS,
+            Permission.VIEW_AUDIT,
+            Permission.VIEW_MEMBERS,
+        }
     ),
     Role.OWNER: frozenset(Permission),
 }

@@ -7,6 +7,8 @@ EXPECTED = {
     Permission.VIEW_TOKENS: {Role.VIEWER, Role.DEVELOPER, Role.OWNER},
     Permission.VIEW_TOKEN_DETAILS: {Role.DEVELOPER, Role.OWNER},
     Permission.MANAGE_TOKENS: {Role.DEVELOPER, Role.OWNER},
+    Permission.VIEW_AUDIT: {Role.DEVELOPER, Role.OWNER},
+    Permission.VIEW_MEMBERS: {Role.VIEWER, Role.DEVELOPER, Role.OWNER},
     Permission.MANAGE_MEMBERS: {Role.OWNER},
 }
 

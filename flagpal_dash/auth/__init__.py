@@ -18,9 +18,10 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import exists, select
 
+from .. import limits
 from ..extensions import db, login_manager
 from ..htmx import is_htmx_request
-from ..models import Project, User
+from ..models import AuditEvent, AuditKind, Project, User
 from ..permissions import Role
 from .forms import SetupForm, SignInForm
 
@@ -32,8 +33,16 @@ login_manager.login_message_category = "info"
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def load_user(session_id: str) -> User | None:
+    """The account of a session, checked on every request: a deactivated account or a
+    session from before a password change is signed out at once."""
+    user_id, _, version = session_id.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_version != int(version):
+        return None
+    return user
 
 
 @login_manager.unauthorized_handler
@@ -74,6 +83,8 @@ def is_local_path(target: str | None) -> bool:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@limits.per_address
+@limits.per_account
 def sign_in():
     """Sign in with email and password; one message for any wrong pair."""
     if current_user.is_authenticated:
@@ -83,10 +94,24 @@ def sign_in():
         user = User.by_email(form.email.data)
         if user is None:
             User.spend_password_check_time(form.password.data)
-        elif user.check_password(form.password.data) and user.is_active:
+            reason = "no such account"
+        elif not user.check_password(form.password.data):
+            reason = "wrong password"
+        elif not user.is_active:
+            reason = "account deactivated"
+        else:
             login_user(user)
+            AuditEvent.record(AuditKind.SIGN_IN_SUCCEEDED, target=user.label)
+            db.session.commit()
             target = request.args.get("next")
             return redirect(target if is_local_path(target) else url_for("projects.index"))
+        # The log says why (for admins); the person sees one message for every case.
+        AuditEvent.record(
+            AuditKind.SIGN_IN_FAILED,
+            target=user.label if user else User.normalize_email(form.email.data)[:254],
+            reason=reason,
+        )
+        db.session.commit()
         form.form_errors.append("That email and password do not match an account.")
     status = 422 if form.errors or form.form_errors else 200
     not_set_up = not has_any_account()
@@ -118,13 +143,11 @@ def setup(code: str):
         abort(404)
     form = SetupForm()
     if form.validate_on_submit():
-        user = User(email=form.email.data, name=form.name.data, is_admin=True)
-        user.set_password(form.password.data)
+        user = User.create(form.email.data, form.name.data, form.password.data, admin=True)
+        login_user(user)
         project = Project.create(form.project_name.data)
         project.add_member(user, Role.OWNER)
-        db.session.add(user)
         db.session.commit()
-        login_user(user)
         flash(f"Welcome, {user.name}. This is {project.name}'s API Tokens page.", "success")
         return redirect(url_for("tokens.list_tokens", slug=project.slug))
     status = 422 if form.errors else 200

@@ -4,12 +4,21 @@ from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy import types
 
 from flagpal_dash.extensions import db
 
 config = context.config
 if config.config_file_name:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def render_item(kind, item, autogen_context):
+    """Write the app's column types as the plain types they store (UTCDateTime is a
+    DateTime), so a migration never depends on code that may change later."""
+    if kind == "type" and isinstance(item, types.TypeDecorator):
+        return f"sa.{item.impl!r}"
+    return False
 
 
 def run_migrations_offline() -> None:
@@ -29,6 +38,7 @@ def run_migrations_online() -> None:
         context.configure(
             connection=connection,
             target_metadata=db.metadata,
+            render_item=render_item,
             # Flask-Migrate's defaults: compare column types, and batch mode, which
             # rebuilds a table where SQLite cannot ALTER it.
             **current_app.extensions["migrate"].configure_args,

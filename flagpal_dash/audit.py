@@ -1,0 +1,110 @@
+"""The audit log's pages (a project's, and the whole instance's for admins) and its
+export. Events are recorded by the model methods that do what they record (see
+``AuditEvent.record`` in models.py)."""
+
+from datetime import datetime
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from .access import ProjectAccess, project_route
+from .extensions import db
+from .models import AuditEvent, Project
+from .permissions import Permission
+
+bp = Blueprint("audit", __name__)
+
+PAGE_SIZE = 50
+
+
+# The filter on the audit pages: a group of kinds, by its first word.
+GROUPS = {
+    "token": "Tokens",
+    "member": "Members",
+    "invitation": "Invitations",
+    "sign_in": "Sign-ins",
+    "account": "Accounts",
+    "user": "Users",
+    "project": "Projects",
+}
+PROJECT_GROUPS = ("token", "member", "invitation")
+
+
+def events_page(query, group: str | None, page: int) -> tuple[list[AuditEvent], bool]:
+    """One page of ``query``, newest first, and whether an older page exists."""
+    if group:
+        query = query.where(AuditEvent.kind.startswith(group + "."))
+    rows = list(
+        db.session.scalars(
+            query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .offset((page - 1) * PAGE_SIZE)
+            .limit(PAGE_SIZE + 1)
+        )
+    )
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def filters(allowed_groups) -> tuple[str | None, int]:
+    """The group and page asked for; an unknown group or a bad page number is a 404."""
+    group = request.args.get("kind") or None
+    if group is not None and group not in allowed_groups:
+        abort(404)
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+        abort(404)
+    return group, int(page)
+
+
+@bp.get("/projects/<slug>/audit")
+@project_route(Permission.VIEW_AUDIT)
+def project_log(access: ProjectAccess):
+    """A project's audit log, newest first, for its developers and owners."""
+    group, page = filters(PROJECT_GROUPS)
+    events, older = events_page(
+        select(AuditEvent).where(AuditEvent.project_id == access.project.id), group, page
+    )
+    return render_template(
+        "audit/project.html",
+        access=access,
+        events=events,
+        group=group,
+        page=page,
+        older=older,
+        groups={g: GROUPS[g] for g in PROJECT_GROUPS},
+    )
+
+
+@bp.get("/admin/audit")
+@login_required
+def instance_log():
+    """Every event of the instance, for admins."""
+    if not current_user.is_admin:
+        abort(404)
+    group, page = filters(GROUPS)
+    events, older = events_page(select(AuditEvent), group, page)
+    return render_template(
+        "audit/instance.html",
+        events=events,
+        group=group,
+        page=page,
+        older=older,
+        groups=GROUPS,
+    )
+
+
+def export(since: datetime, project: Project | None = None):
+    """Events from ``since`` on, oldest first, as dicts for JSON lines."""
+    query = select(AuditEvent).where(AuditEvent.at >= since)
+    if project is not None:
+        query = query.where(AuditEvent.project_id == project.id)
+    for event in db.session.scalars(query.order_by(AuditEvent.at, AuditEvent.id)):
+        yield {
+            "at": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "kind": event.kind,
+            "project": event.project.slug if event.project else None,
+            "actor": event.actor,
+            "address": event.address,
+            "target": event.target,
+            "details": event.details,
+        }

@@ -1,0 +1,54 @@
+"""Limits on guessing passwords: sign-in and invitation acceptance.
+
+Only failed attempts count (a form sent back with its errors, status 422), per client
+address and per account; both buckets are shared by the sign-in page and invitation
+links, so an attacker gains nothing by switching between them. Counts live in memory,
+or in Redis (FLAGPAL_RATELIMIT_STORAGE_URI) so several servers count together.
+"""
+
+import math
+import time
+
+from flask import current_app, request
+
+from .extensions import limiter
+from .models import Invitation, User
+
+
+def account_key() -> str:
+    """The account an attempt is about: the invitation's address, or the email typed."""
+    secret = (request.view_args or {}).get("secret")
+    if secret:
+        invitation = Invitation.by_secret(secret) if len(secret) <= 100 else None
+        email = invitation.email if invitation else "unknown invitation"
+    else:
+        email = User.normalize_email(request.form.get("email", ""))[:254]
+    return "account:" + email
+
+
+def failed(response) -> bool:
+    return response.status_code == 422
+
+
+per_address = limiter.shared_limit(
+    lambda: current_app.config["SIGN_IN_LIMIT"],
+    scope="sign-in-address",
+    methods=["POST"],
+    deduct_when=failed,
+)
+per_account = limiter.shared_limit(
+    lambda: current_app.config["SIGN_IN_ACCOUNT_LIMIT"],
+    scope="sign-in-account",
+    key_func=account_key,
+    methods=["POST"],
+    deduct_when=failed,
+)
+
+
+def retry_in() -> str:
+    """When the limit that was hit lets the next attempt through, in words."""
+    current = limiter.current_limit
+    seconds = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    if seconds < 90:
+        return f"{seconds} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"

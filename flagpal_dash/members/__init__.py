@@ -1,0 +1,259 @@
+"""A project's members and invitations.
+
+Every member sees who is on the project and in which role; owners also see email
+addresses and pending invitations, change roles, remove members and invite people.
+A project always keeps at least one owner. Like the token pages, each action answers
+htmx with a fragment and a plain form POST with a page.
+"""
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_user
+
+from .. import limits, mail
+from ..access import ProjectAccess, project_route
+from ..extensions import db
+from ..htmx import is_htmx_request, page_or_fragment
+from ..models import Invitation, InvitationStatus, Membership, User
+from ..permissions import Permission
+from ..validation import Invalid
+from .forms import (
+    CreateAccountToJoinForm,
+    InviteForm,
+    JoinForm,
+    RoleForm,
+    SignInToJoinForm,
+)
+
+bp = Blueprint("members", __name__, url_prefix="/projects/<slug>")
+
+
+def page_context(access: ProjectAccess) -> dict:
+    owner = access.can(Permission.MANAGE_MEMBERS)
+    return {
+        "access": access,
+        "members": access.project.members(),
+        "invitations": Invitation.pending_for(access.project) if owner else [],
+    }
+
+
+@bp.get("/members")
+@project_route(Permission.VIEW_MEMBERS)
+def list_members(access: ProjectAccess):
+    """Who is on the project, owners first."""
+    return render_template("members/list.html", **page_context(access))
+
+
+def project_membership(access: ProjectAccess, membership_id: int) -> Membership:
+    membership = access.project.membership(membership_id)
+    if membership is None:
+        abort(404)
+    return membership
+
+
+def after_change(access: ProjectAccess, membership: Membership | None, message: str, status=200):
+    """htmx gets the member's row (none once removed) and the message; a plain POST is
+    redirected to the members page, where the message waits."""
+    category = "success" if status == 200 else "error"
+    if is_htmx_request():
+        return render_template(
+            "members/_changed.html",
+            access=access,
+            member=membership,
+            message=message,
+            category=category,
+            form=RoleForm(),
+        ), status
+    flash(message, category)
+    return redirect(url_for("members.list_members", slug=access.project.slug))
+
+
+@bp.post("/members/<int:membership_id>/role")
+@project_route(Permission.MANAGE_MEMBERS)
+def change_role(access: ProjectAccess, membership_id: int):
+    """Give a member another role; the last owner keeps theirs."""
+    membership = project_membership(access, membership_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        return after_change(access, membership, " ".join(form.role.errors), 422)
+    try:
+        changed = membership.change_role(form.role.role)
+    except Invalid as error:
+        return after_change(access, membership, str(error), 409)
+    db.session.commit()
+    name = membership.user.name
+    if not changed:
+        return after_change(access, membership, f"{name} already is {form.role.role.value}.")
+    return after_change(access, membership, f"{name} is now {form.role.role.value}.")
+
+
+@bp.get("/members/<int:membership_id>/remove")
+@project_route(Permission.MANAGE_MEMBERS)
+def confirm_remove(access: ProjectAccess, membership_id: int):
+    """Ask before removing someone, and say what they lose."""
+    return page_or_fragment(
+        "members/remove.html",
+        "members/_remove_confirm.html",
+        access=access,
+        member=project_membership(access, membership_id),
+    )
+
+
+@bp.post("/members/<int:membership_id>/remove")
+@project_route(Permission.MANAGE_MEMBERS)
+def remove_member(access: ProjectAccess, membership_id: int):
+    """Take someone off the project; they lose access on their next request."""
+    membership = project_membership(access, membership_id)
+    user = membership.user
+    try:
+        membership.remove()
+    except Invalid as error:
+        return after_change(access, membership, str(error), 409)
+    db.session.commit()
+    if user.id == current_user.id:
+        flash(f"You left {access.project.name}.", "success")
+        target = url_for("projects.index")
+        return ("", 204, {"HX-Redirect": target}) if is_htmx_request() else redirect(target)
+    return after_change(access, None, f"{user.name} was removed from {access.project.name}.")
+
+
+@bp.get("/invitations/new")
+@project_route(Permission.MANAGE_MEMBERS)
+def new_invitation(access: ProjectAccess):
+    """The invite form: a dialog for htmx, a page without JavaScript."""
+    return page_or_fragment(
+        "members/new_invitation.html",
+        "members/_invite_form.html",
+        access=access,
+        form=InviteForm(access.project),
+    )
+
+
+@bp.post("/invitations")
+@project_route(Permission.MANAGE_MEMBERS)
+def create_invitation(access: ProjectAccess):
+    """Invite someone; the link is shown once to pass on, and mailed if mail is set up."""
+    form = InviteForm(access.project)
+    if not form.validate_on_submit():
+        return page_or_fragment(
+            "members/new_invitation.html",
+            "members/_invite_form.html",
+            422,
+            access=access,
+            form=form,
+        )
+    invitation, secret = Invitation.create(access.project, form.email.data, form.role.role)
+    db.session.commit()
+    link = url_for("invitations.accept", secret=secret, _external=True)
+    mailed = mail.configured() and mail.send(
+        invitation.email,
+        f"You are invited to {access.project.name} on FlagPal Dash",
+        f"{current_user.name} invited you to join {access.project.name} as a "
+        f"{invitation.role.value}.\n\nOpen this link within 7 days to accept:\n{link}\n",
+    )
+    response = page_or_fragment(
+        "members/invited.html",
+        "members/_invited.html",
+        201,
+        invitation=invitation,
+        link=link,
+        mailed=mailed,
+        **page_context(access),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/invitations/<int:invitation_id>/revoke")
+@project_route(Permission.MANAGE_MEMBERS)
+def revoke_invitation(access: ProjectAccess, invitation_id: int):
+    """Withdraw a pending invitation: its link stops working."""
+    invitation = access.project.invitation(invitation_id)
+    if invitation is None:
+        abort(404)
+    if invitation.revoke():
+        db.session.commit()
+        flash(
+            f"The invitation for {invitation.email} is revoked; its link no longer works.",
+            "success",
+        )
+    else:
+        flash(
+            f"The invitation for {invitation.email} could not be used anyway; nothing changed.",
+            "info",
+        )
+    return redirect(url_for("members.list_members", slug=access.project.slug))
+
+
+invitations_bp = Blueprint("invitations", __name__)
+
+
+def invitation_or_explain(secret: str) -> Invitation:
+    """The pending invitation behind a link, or a page saying why it cannot be used."""
+    invitation = Invitation.by_secret(secret) if len(secret) <= 100 else None
+    if invitation is None:
+        abort(404)
+    status = invitation.status()
+    if status is not InvitationStatus.PENDING:
+        abort(410, INVITATION_GONE[status])
+    return invitation
+
+
+INVITATION_GONE = {
+    InvitationStatus.ACCEPTED: "This invitation has already been used. Sign in to reach "
+    "the project, or ask its owner for a new invitation.",
+    InvitationStatus.EXPIRED: "This invitation has expired (invitations last 7 days). "
+    "Ask the project's owner for a new one.",
+    InvitationStatus.REVOKED: "This invitation was withdrawn by the project's owner. "
+    "Ask them for a new one if you should still join.",
+}
+
+
+@invitations_bp.route("/invitations/<secret>", methods=["GET", "POST"])
+@limits.per_address
+@limits.per_account
+def accept(secret: str):
+    """Join a project from an invitation link.
+
+    Signed in as the invited address: one button. Not signed in: the password of the
+    existing account, or a new account for that address. Signed in as someone else:
+    an explanation. The link works once.
+    """
+    invitation = invitation_or_explain(secret)
+    account = User.by_email(invitation.email)
+    if current_user.is_authenticated and current_user.email != invitation.email:
+        return render_template(
+            "members/accept.html", invitation=invitation, form=None, wrong_account=True
+        ), 403
+    if current_user.is_authenticated:
+        form, user = JoinForm(), current_user
+    elif account is not None:
+        form, user = SignInToJoinForm(), account
+    else:
+        form, user = CreateAccountToJoinForm(), None
+
+    if form.validate_on_submit():
+        if isinstance(form, SignInToJoinForm) and not (
+            account.check_password(form.password.data) and account.is_active
+        ):
+            form.password.errors.append(
+                "That password does not match this account."
+                if account.is_active
+                else "This account is deactivated. Ask an admin to reactivate it."
+            )
+        else:
+            if user is None:
+                user = User.create(invitation.email, form.name.data, form.password.data)
+            if not current_user.is_authenticated:
+                login_user(user)
+            joined = invitation.accept(user)
+            db.session.commit()
+            flash(
+                f"Welcome to {invitation.project.name}: you are a {invitation.role.value}."
+                if joined
+                else f"You were already a member of {invitation.project.name}; your role "
+                "is unchanged.",
+                "success",
+            )
+            return redirect(url_for("projects.overview", slug=invitation.project.slug))
+    status = 422 if form.errors else 200
+    return render_template("members/accept.html", invitation=invitation, form=form), status

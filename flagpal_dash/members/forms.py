@@ -1,0 +1,71 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms.validators import EqualTo, InputRequired, ValidationError
+
+from .. import validation
+from ..models import Invitation, Project, User
+from ..permissions import Role
+from ..validation import FormRule
+
+ROLE_CHOICES = [
+    SelectChoice(Role.VIEWER.value, "Viewer — sees token names, dates and status"),
+    SelectChoice(Role.DEVELOPER.value, "Developer — also creates, rotates and revokes tokens"),
+    SelectChoice(Role.OWNER.value, "Owner — also manages members and project policy"),
+]
+
+
+class RoleField(SelectField):
+    """A role from the list; anything else (a forged value) gets a plain message."""
+
+    def __init__(self, label="Role", **kwargs):
+        super().__init__(label, choices=ROLE_CHOICES, validate_choice=False, **kwargs)
+
+    def pre_validate(self, form) -> None:
+        if self.data not in {role.value for role in Role}:
+            raise ValidationError("Choose a role from the list.")
+
+    @property
+    def role(self) -> Role:
+        return Role(self.data)
+
+
+class RoleForm(FlaskForm):
+    role = RoleField()
+
+
+class InviteForm(FlaskForm):
+    email = EmailField("Email", validators=[FormRule(validation.email)])
+    role = RoleField(default=Role.DEVELOPER.value)
+
+    def __init__(self, project: Project, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.project = project
+
+    def validate_email(self, field) -> None:
+        user = User.by_email(field.data)
+        membership = user and user.membership_in(self.project)
+        if membership:
+            raise ValidationError(
+                f"{field.data} is already a member of {self.project.name}, as "
+                f"{membership.role.value}. Change their role on this page instead."
+            )
+        if Invitation.pending_for(self.project, field.data):
+            raise ValidationError(
+                f"{field.data} already has a pending invitation. Revoke it first to send a new one."
+            )
+
+
+class JoinForm(FlaskForm):
+    """Accept as the account that is signed in: only the button."""
+
+
+class SignInToJoinForm(FlaskForm):
+    password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
+
+
+class CreateAccountToJoinForm(FlaskForm):
+    name = StringField("Your name", validators=[FormRule(validation.person_name)])
+    password = PasswordField("Password", validators=[FormRule(validation.password)])
+    confirm_password = PasswordField(
+        "Repeat the password", validators=[EqualTo("password", "The two passwords differ.")]
+    )
