@@ -6,11 +6,13 @@ CI). The schema is made once per session by the real migrations; each test start
 from empty tables.
 """
 
+import contextvars
 import os
 from dataclasses import dataclass
 
 import flask_migrate
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import MetaData, delete
 
 from flagpal_dash import create_app
@@ -28,8 +30,20 @@ def database_url(tmp_path_factory) -> str:
     )
 
 
+class IsolatedClient(FlaskClient):
+    """Runs each request in a fresh context, as a server would: its own app context,
+    ``g`` and database session. (Otherwise a request would reuse the app context the
+    test holds, and one request's signed-in user could leak into the next.) Inside
+    ``with client:`` the request's context is kept for the test to inspect, as usual."""
+
+    def open(self, *args, **kwargs):
+        if self.preserve_context:
+            return super().open(*args, **kwargs)
+        return contextvars.Context().run(FlaskClient.open, self, *args, **kwargs)
+
+
 def make_app(database_url: str, **overrides):
-    return create_app(
+    app = create_app(
         {
             "TESTING": True,
             "SECRET_KEY": "test secret key",
@@ -39,6 +53,8 @@ def make_app(database_url: str, **overrides):
             **overrides,
         }
     )
+    app.test_client_class = IsolatedClient
+    return app
 
 
 @pytest.fixture(scope="session")

@@ -144,17 +144,17 @@ def test_name_is_trimmed_and_full_access_is_stored_alone(client, team, sign_in):
 
 @pytest.mark.parametrize("days", ["7", "30", "60", "90"])
 def test_expiration_periods(client, team, sign_in, days):
-    sign_in(team.owner)
     now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     with time_machine.travel(now, tick=False):
+        sign_in(team.owner)
         client.post("/projects/shop/tokens", data=GOOD | {"expiration": days})
     [token] = tokens_in_db()
     assert token.expires_at == now + timedelta(days=int(days))
 
 
 def test_custom_date_expires_at_the_end_of_that_day_utc(client, team, sign_in):
-    sign_in(team.owner)
     with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):
+        sign_in(team.owner)
         client.post(
             "/projects/shop/tokens",
             data=GOOD | {"expiration": "custom", "custom_date": "2026-06-02"},
@@ -210,8 +210,8 @@ BAD_INPUT = [
 @pytest.mark.parametrize("change, message", BAD_INPUT, ids=[m for _, m in BAD_INPUT])
 @pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
 def test_bad_input_is_explained_and_creates_nothing(client, team, sign_in, change, message, htmx):
-    sign_in(team.developer)
     with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):
+        sign_in(team.developer)
         response = client.post(
             "/projects/shop/tokens", data=GOOD | change, headers=HTMX if htmx else {}
         )

@@ -39,8 +39,8 @@ def test_tokens_are_listed_newest_first_with_a_time_element(client, team, sign_i
         issue_token(team.project, "Old app")
     with time_machine.travel(datetime(2026, 2, 1, 9, 30, tzinfo=UTC), tick=False):
         issue_token(team.project, "New app")
-    sign_in(team.viewer)
     with time_machine.travel(datetime(2026, 2, 4, 10, 0, tzinfo=UTC), tick=False):
+        sign_in(team.viewer)
         response = client.get("/projects/shop/tokens")
     assert response.status_code == 200
     listed = rows(response)
@@ -71,8 +71,8 @@ def badge(client) -> str:
 def test_a_token_is_flagged_a_week_before_it_expires_then_expires(client, team, sign_in):
     expires = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
     issue_token(team.project, "Short-lived", expires_at=expires)
-    sign_in(team.viewer)
     with time_machine.travel(expires - timedelta(days=7, seconds=1), tick=False):
+        sign_in(team.viewer)
         assert badge(client) == "Active"
     with time_machine.travel(expires - timedelta(days=7), tick=False):
         assert badge(client) == "Expires soon"
@@ -148,14 +148,13 @@ def test_revoked_rows_tell_managers_when_and_by_whom(client, team, sign_in):
         revoked_at=datetime(2026, 5, 6, 7, 8, tzinfo=UTC),
         revoked_by=team.owner,
     )
-    sign_in(team.developer)
     with time_machine.travel(datetime(2026, 5, 9, 7, 8, tzinfo=UTC), tick=False):
-        status_cell = rows(client.get("/projects/shop/tokens"))[0].find_all("td")[0]
+        sign_in(team.developer)
+        row = rows(client.get("/projects/shop/tokens"))[0]
+    status_cell = row.find_all("td")[0]
     assert text_of(status_cell) == "Revoked 3 days ago by Olivia Owner"
     assert status_cell.find("time")["title"] == "6 May 2026, 07:08 UTC"
-    assert rows(client.get("/projects/shop/tokens"))[0].find("a") is None, (
-        "no Revoke on a revoked token"
-    )
+    assert row.find("a") is None, "no Revoke on a revoked token"
 
 
 def test_empty_project_explains_tokens_and_how_to_create_one(client, team, sign_in):

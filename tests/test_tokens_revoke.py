@@ -38,9 +38,10 @@ def test_revoke_opens_a_confirm_that_names_the_token_and_what_breaks(client, tea
 
 def test_confirming_revokes_and_the_row_stays_as_revoked(client, team, sign_in):
     token, _ = issue_token(team.project, "Shop backend")
-    sign_in(team.owner)
     with time_machine.travel(datetime(2026, 7, 1, 8, 0, tzinfo=UTC), tick=False):
+        sign_in(team.owner)
         response = client.post(revoke_url(token), headers=HTMX)
+        listed = page(client.get("/projects/shop/tokens")).select_one(f"#token-{token.id}")
     assert response.status_code == 200
     fragment = page(response)
     row = fragment.find("tr")
@@ -56,7 +57,6 @@ def test_confirming_revokes_and_the_row_stays_as_revoked(client, team, sign_in):
     db.session.refresh(token)
     assert token.revoked_at == datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
     assert token.revoked_by == team.owner
-    listed = page(client.get("/projects/shop/tokens")).select_one(f"#token-{token.id}")
     assert text_of(listed.select_one(".badge")) == "Revoked"
 
 
