@@ -78,6 +78,13 @@ class AbilitySet(types.TypeDecorator):
         return None if value is None else frozenset(value.split())
 
 
+def signed_in_user() -> "User | None":
+    """Whoever is signed in to the request being served; None off the web."""
+    if has_request_context() and current_user.is_authenticated:
+        return current_user._get_current_object()
+    return None
+
+
 def _password_input(password: str) -> bytes:
     # bcrypt reads at most 72 bytes; hashing first lets every character of a long
     # passphrase count. Base64 keeps NUL bytes out of what bcrypt sees.
@@ -402,7 +409,7 @@ class Invitation(db.Model):
             role=role,
             secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
             created_at=now,
-            created_by=current_user if current_user.is_authenticated else None,
+            created_by=signed_in_user(),
             expires_at=now + cls.LIFETIME,
         )
         db.session.add(invitation)
@@ -637,8 +644,7 @@ class AuditEvent(db.Model):
         and "command line" outside it.
         """
         in_request = has_request_context()
-        if actor is None and in_request and current_user.is_authenticated:
-            actor = current_user
+        actor = actor or signed_in_user()
         if actor is not None:
             actor_label = actor.label
         else:
