@@ -2,12 +2,13 @@
 export. Events are recorded by the model methods that do what they record (see
 ``AuditEvent.record`` in models.py)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from . import dates
 from .access import ProjectAccess, project_route
 from .extensions import db
 from .models import AuditEvent, Project
@@ -31,6 +32,20 @@ GROUPS = {
 PROJECT_GROUPS = ("token", "member", "invitation")
 
 
+@bp.app_template_filter("audit_detail")
+def readable_detail(value) -> str:
+    """A detail as a person reads it: lists joined, recorded moments as exact times."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, str) and len(value) >= 19 and value[10] == "T":
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return dates.exact(moment.astimezone(UTC) if moment.tzinfo else moment)
+    return str(value)
+
+
 def events_page(query, group: str | None, page: int) -> tuple[list[AuditEvent], bool]:
     """One page of ``query``, newest first, and whether an older page exists."""
     if group:
@@ -51,7 +66,8 @@ def filters(allowed_groups) -> tuple[str | None, int]:
     if group is not None and group not in allowed_groups:
         abort(404)
     page = request.args.get("page", "1")
-    if not page.isdigit() or not 1 <= int(page) <= 100_000:
+    # isdigit() alone accepts "²", which int() cannot read.
+    if not (page.isascii() and page.isdigit()) or not 1 <= int(page) <= 100_000:
         abort(404)
     return group, int(page)
 

@@ -14,7 +14,7 @@ from playwright.sync_api import sync_playwright
 
 from flagpal_dash import create_app
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Project, utcnow
+from flagpal_dash.models import Invitation, Project, utcnow
 from flagpal_dash.permissions import Role
 
 from ..support import add_user, issue_token
@@ -32,7 +32,7 @@ def seed() -> dict:
     """A project with the kinds of token a real one has, and a developer and a viewer."""
     developer = add_user("dana@example.com", "Dana Developer")
     viewer = add_user("vic@example.com", "Vic Viewer")
-    owner = add_user("olivia@example.com", "Olivia Owner")
+    owner = add_user("olivia@example.com", "Olivia Owner", admin=True)
     shop = Project.create("Shop")
     shop.add_member(owner, Role.OWNER)
     shop.add_member(developer, Role.DEVELOPER)
@@ -75,11 +75,14 @@ def seed() -> dict:
         expires_at=now + timedelta(days=87),
         last_used_at=now - timedelta(seconds=20),
     )
-    return {"developer": developer, "viewer": viewer}
+    Invitation.create(shop, "sam@example.com", Role.DEVELOPER)
+    db.session.commit()
+    return {"developer": developer, "viewer": viewer, "owner": owner}
 
 
 def shoot(browser, base_url: str, people: dict, out: Path, width_name: str) -> list[Path]:
-    """Every state at one width, as a developer (and the list once more as a viewer)."""
+    """Every state at one width: tokens as a developer (and once more as a viewer),
+    then members, an invitation, the audit log and the admin's users as the owner."""
     (width, height), new_name = WIDTHS[width_name]
     context = browser.new_context(
         base_url=base_url, viewport={"width": width, "height": height}, color_scheme="light"
@@ -89,7 +92,8 @@ def shoot(browser, base_url: str, people: dict, out: Path, width_name: str) -> l
 
     def save(state: str) -> None:
         path = out / f"{state}-{width_name}.png"
-        page.screenshot(path=str(path), full_page=state in ("list", "viewer"))
+        full_page = state in ("list", "viewer", "members", "audit-log", "admin-users")
+        page.screenshot(path=str(path), full_page=full_page)
         shots.append(path)
 
     page.goto("/sign-in")
@@ -116,6 +120,22 @@ def shoot(browser, base_url: str, people: dict, out: Path, width_name: str) -> l
     sign_in(page, people["viewer"])
     page.goto("/projects/shop/tokens")
     save("viewer")
+    context.clear_cookies()
+    sign_in(page, people["owner"])
+    page.goto("/projects/shop/members")
+    page.get_by_role("link", name="Invite someone").click()
+    dialog = page.get_by_role("dialog", name="Invite someone to Shop")
+    dialog.get_by_label("Email").fill(f"{width_name}@example.com")
+    dialog.get_by_label("Role", exact=True).select_option("viewer")
+    dialog.get_by_role("button", name="Create invitation").click()
+    page.get_by_role("dialog", name="Invitation created").wait_for()
+    save("invitation-link")
+    page.get_by_role("button", name="Done").click()
+    save("members")
+    page.goto("/projects/shop/audit")
+    save("audit-log")
+    page.goto("/admin/users")
+    save("admin-users")
     context.close()
     return shots
 
