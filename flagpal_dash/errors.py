@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 from .access import PermissionDenied
 from .api import http_error_document
 from .api.errors import ApiError
-from .limits import retry_in
+from .limits import retry_after, retry_in
 from .permissions import roles_with
 
 TITLES = {
@@ -62,11 +62,14 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many_attempts(error: HTTPException):
-        return error_page(
+        body, status = error_page(
             429,
             f"Too many failed attempts from here or for this account. Wait {retry_in()}, "
             "then try again.",
         )
+        # Flask-Limiter keeps the later of this and the first limit hit, so the page and
+        # the header name the same wait.
+        return body, status, {"Retry-After": str(retry_after())}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -28,7 +28,13 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 # No default limits: only sign-in and invitation acceptance are limited (see limits.py).
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="fixed-window")
+# Every limit is checked even after one is hit, so the 429 page can name the longest wait.
+limiter = Limiter(
+    key_func=get_remote_address,
+    headers_enabled=True,
+    strategy="fixed-window",
+    fail_on_first_breach=False,
+)
 
 
 def use_sqlite_well(engine: Engine) -> None:

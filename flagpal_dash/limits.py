@@ -45,10 +45,17 @@ per_account = limiter.shared_limit(
 )
 
 
+def retry_after() -> int:
+    """Seconds until every limit that was hit lets the next attempt through."""
+    breached = [limit for limit in limiter.current_limits if limit.breached]
+    if not breached:
+        return 60
+    return max(1, math.ceil(max(limit.reset_at for limit in breached) - time.time()))
+
+
 def retry_in() -> str:
-    """When the limit that was hit lets the next attempt through, in words."""
-    current = limiter.current_limit
-    seconds = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    """When every limit that was hit lets the next attempt through, in words."""
+    seconds = retry_after()
     if seconds < 90:
         return f"{seconds} seconds"
     return f"{math.ceil(seconds / 60)} minutes"

@@ -3,13 +3,14 @@
 import re
 
 import pytest
+from sqlalchemy import select
 
 from flagpal_dash import token_format
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, Project, User, utcnow
+from flagpal_dash.models import ApiToken, AuditEvent, Project, User, utcnow
 from flagpal_dash.permissions import Role
 
-from .support import issue_token
+from .support import PASSWORD, add_user, issue_token
 
 
 def run_ok(runner, *args, input=None):
@@ -240,3 +241,68 @@ def test_tokens_revoke_refuses_unknown_and_other_projects_ids(runner, team, toke
         )
     db.session.refresh(theirs)
     assert theirs.revoked_at is None
+
+
+def test_users_list_shows_every_account_with_admin_and_status(runner, team):
+    add_user("ada@example.com", "Ada Admin", admin=True)
+    team.viewer.active = False
+    db.session.commit()
+    lines = [line.split("  ") for line in run_ok(runner, "users", "list").output.splitlines()]
+    rows = [[cell.strip() for cell in line if cell.strip()] for line in lines]
+    assert rows == [
+        ["EMAIL", "NAME", "ADMIN", "STATUS"],
+        ["ada@example.com", "Ada Admin", "admin", "active"],
+        ["dev@example.com", "Dana Developer", "-", "active"],
+        ["olivia@example.com", "Olivia Owner", "-", "active"],
+        ["otto@example.com", "Otto Outsider", "-", "active"],
+        ["vic@example.com", "Vic Viewer", "-", "deactivated"],
+    ]
+
+
+def test_users_deactivate_and_reactivate(runner, team, app):
+    browser = app.test_client()
+    browser.post("/sign-in", data={"email": team.developer.email, "password": PASSWORD})
+    assert browser.get("/projects/shop/tokens").status_code == 200
+
+    output = run_ok(runner, "users", "deactivate", "Dev@Example.com").output
+    assert output == "dev@example.com is deactivated and signed out everywhere.\n"
+    assert browser.get("/projects/shop/tokens").status_code == 302, "the session ends at once"
+    db.session.refresh(team.developer)
+    assert not team.developer.active
+    again = run_ok(runner, "users", "deactivate", "dev@example.com").output
+    assert again == "dev@example.com is already deactivated.\n"
+
+    output = run_ok(runner, "users", "reactivate", "dev@example.com").output
+    assert output == "dev@example.com can sign in again.\n"
+    db.session.refresh(team.developer)
+    assert team.developer.active
+    kinds = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.kind.startswith("user.")).order_by(AuditEvent.id)
+    ).all()
+    assert [(e.kind, e.actor, e.target) for e in kinds] == [
+        ("user.deactivated", "command line", "Dana Developer <dev@example.com>"),
+        ("user.reactivated", "command line", "Dana Developer <dev@example.com>"),
+    ]
+
+
+@pytest.mark.parametrize("command", ["deactivate", "reactivate"])
+def test_users_deactivate_and_reactivate_need_an_existing_account(runner, team, command):
+    output = run_fails(runner, "users", command, "nobody@example.com")
+    assert "Error: No account has the email nobody@example.com." in output
+
+
+def test_the_last_active_admin_cannot_be_deactivated(runner, team):
+    ada = add_user("ada@example.com", "Ada Admin", admin=True)
+    bea = add_user("bea@example.com", "Bea Admin", admin=True)
+    bea.active = False
+    db.session.commit()
+    output = run_fails(runner, "users", "deactivate", "ada@example.com")
+    assert "Error: This is the only active admin; make another admin first." in output
+    db.session.refresh(ada)
+    assert ada.active and ada.session_version == 1
+
+    run_ok(runner, "users", "reactivate", "bea@example.com")
+    run_ok(runner, "users", "deactivate", "ada@example.com")
+    db.session.refresh(ada)
+    assert not ada.active
+    assert "only active admin" in run_fails(runner, "users", "deactivate", "bea@example.com")

@@ -42,6 +42,8 @@ class InviteForm(FlaskForm):
         self.project = project
 
     def validate_email(self, field) -> None:
+        if field.errors:
+            return  # not an address (maybe not sent at all): nothing to look up
         user = User.by_email(field.data)
         membership = user and user.membership_in(self.project)
         if membership:
