@@ -29,7 +29,7 @@ GROUPS = {
     "user": "Users",
     "project": "Projects",
 }
-PROJECT_GROUPS = ("token", "member", "invitation")
+PROJECT_GROUPS = ("token", "member", "invitation", "project")
 
 
 @bp.app_template_filter("audit_detail")

@@ -43,7 +43,7 @@ def existing_project(slug: str) -> Project:
     project = Project.by_slug(slug)
     if project is None:
         raise click.ClickException(
-            f"No project has the slug '{slug}'. `tokens list` needs a slug like 'shop-backend'."
+            f"No project has the slug '{slug}'. Give a project's slug, like 'shop-backend'."
         )
     return project
 

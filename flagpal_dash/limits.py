@@ -58,4 +58,4 @@ def retry_in() -> str:
     seconds = retry_after()
     if seconds < 90:
         return f"{seconds} seconds"
-    return f"{math.ceil(seconds / 60)} minutes"
+    return f"{math.ceil(seconds / 60)} minutes"  # up: a wait that is enough

@@ -32,4 +32,9 @@ def send(to: str, subject: str, body: str) -> bool:
     except (OSError, smtplib.SMTPException) as error:
         current_app.logger.warning("Could not send mail to %s: %s", to, error)
         return False
+    except Exception:
+        # Whatever went wrong, the caller has already saved what the mail was about
+        # (an invitation) and shows its link instead; the error is for the log.
+        current_app.logger.exception("Could not send mail to %s", to)
+        return False
     return True

@@ -116,13 +116,21 @@ class User(UserMixin, db.Model):
         return f"{self.name} <{self.email}>"
 
     @classmethod
-    def create(cls, email: str, name: str, password: str, *, admin: bool = False) -> "User":
-        """A new account (email and name already checked by the caller's rules)."""
+    def create(
+        cls, email: str, name: str, password: str, *, admin: bool = False, by_themselves=False
+    ) -> "User":
+        """A new account (email and name already checked by the caller's rules), made by
+        whoever is signed in, or ``by_themselves`` (first run, an invitation)."""
         user = cls(email=email, name=name, is_admin=admin)
         user.set_password(password)
         db.session.add(user)
         db.session.flush()
-        AuditEvent.record(AuditKind.USER_CREATED, target=user.label, admin=admin)
+        AuditEvent.record(
+            AuditKind.USER_CREATED,
+            target=user.label,
+            actor=user if by_themselves else None,
+            admin=admin,
+        )
         return user
 
     def get_id(self) -> str:

@@ -408,8 +408,9 @@ def test_an_admin_creates_a_project_for_its_owner(
             "owner",
             "No account has the email nobody@example.com. Create it first.",
         ),
+        ({"owner": "not-an-email"}, "owner", "Enter an email address like name@example.com."),
     ],
-    ids=["no name", "long name", "slug taken", "bad slug", "unknown owner"],
+    ids=["no name", "long name", "slug taken", "bad slug", "unknown owner", "not an email"],
 )
 def test_a_bad_new_project_is_refused(client, team, admin, sign_in, form, field, message):
     sign_in(admin)

@@ -241,6 +241,73 @@ def test_a_failed_sign_in_is_recorded_with_the_reason(
     assert events(AuditKind.SIGN_IN_SUCCEEDED) == []
 
 
+def test_something_typed_that_is_not_an_email_address_is_not_kept(client, team):
+    """People type a password into the email field; the log must not keep it."""
+    response = client.post(
+        "/sign-in", data={"email": "hunter2 my secret", "password": "x"}, environ_base=FROM
+    )
+    assert response.status_code == 422
+    assert only(AuditKind.SIGN_IN_FAILED)["target"] == "(not an email address)"
+
+
+@pytest.mark.parametrize(
+    ("password", "kind", "details"),
+    [
+        (PASSWORD, AuditKind.SIGN_IN_SUCCEEDED, {"via": "invitation"}),
+        (
+            "not my password",
+            AuditKind.SIGN_IN_FAILED,
+            {"via": "invitation", "reason": "wrong password"},
+        ),
+    ],
+    ids=["right", "wrong"],
+)
+def test_a_password_typed_on_an_invitation_is_a_recorded_sign_in(
+    client, app, team, sign_in, password, kind, details
+):
+    sign_in(team.owner)
+    secret = invite(client, team.outsider.email)
+    invitee = app.test_client()
+    invitee.post(f"/invitations/{secret}", data={"password": password}, environ_base=FROM)
+    event = events(kind)[-1]  # (the owner's own sign-in came first)
+    assert {
+        "project": event.project,
+        "actor": event.actor,
+        "actor_id": event.actor_id,
+        "address": event.address,
+        "target": event.target,
+        "details": event.details,
+    } == {
+        "project": None,
+        "actor": OTTO if kind is AuditKind.SIGN_IN_SUCCEEDED else "anonymous",
+        "actor_id": team.outsider.id if kind is AuditKind.SIGN_IN_SUCCEEDED else None,
+        "address": ADDRESS,
+        "target": OTTO,
+        "details": details,
+    }
+
+
+def test_an_account_made_from_an_invitation_is_made_by_its_owner(client, app, team, sign_in):
+    sign_in(team.owner)
+    secret = invite(client, "newbie@example.com")
+    app.test_client().post(
+        f"/invitations/{secret}",
+        data={"name": "Nina Newbie", "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+        environ_base=FROM,
+    )
+    nina = User.by_email("newbie@example.com")
+    assert only(AuditKind.USER_CREATED)["actor"] == nina.label
+
+
+def test_details_read_as_a_person_would(client, team, sign_in):
+    with time_machine.travel(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), tick=False):
+        sign_in(team.developer)
+        client.post("/projects/shop/tokens", data=NEW_TOKEN)
+        [row] = log_rows(client.get("/projects/shop/audit?kind=token"))
+    assert "abilities: read, write" in row["What"]
+    assert "expires at: 1 Jul 2026, 12:00 UTC" in row["What"]
+
+
 def test_no_token_value_invitation_secret_or_password_is_ever_stored(
     client, app, team, sign_in, runner
 ):

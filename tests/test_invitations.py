@@ -164,6 +164,8 @@ class FakeSMTP:
     def send_message(self, message):
         if self.fail_on == "send":
             raise smtplib.SMTPRecipientsRefused({message["To"]: (550, b"No such user")})
+        if self.fail_on == "unexpectedly":
+            raise UnicodeEncodeError("ascii", "ü", 0, 1, "a mail library surprise")
         self.sent.append(message)
 
 
@@ -381,7 +383,7 @@ def test_no_mail_is_attempted_without_a_mail_server(app, client, team, sign_in, 
     assert "mail" not in text_of(page(response).select_one(".warning")).lower()
 
 
-@pytest.mark.parametrize("fail_on", ["connect", "send"])
+@pytest.mark.parametrize("fail_on", ["connect", "send", "unexpectedly"])
 def test_a_mail_failure_keeps_the_invitation_and_says_so(
     app, client, team, sign_in, smtp, fail_on, caplog
 ):
@@ -452,10 +454,11 @@ def test_bad_input_is_refused_with_a_message(
 
 
 def test_a_form_without_fields_is_refused_not_a_crash(client, team, sign_in):
+    """A missing role is not quietly taken as the default: the form always sends one."""
     sign_in(team.owner)
     response = client.post("/projects/shop/invitations", data={})
     assert response.status_code == 422
-    assert field_errors(response) == ["Email is required."]
+    assert field_errors(response) == ["Email is required.", "Choose a role from the list."]
     assert invitations() == []
 
 
@@ -600,13 +603,22 @@ def test_an_existing_user_signs_in_on_the_page_to_join(client, team, invite):
     assert event.actor_id == team.outsider.id
 
 
-def test_a_deactivated_account_cannot_join(client, team, invite):
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        (PASSWORD, "This account is deactivated. Ask an admin to reactivate it."),
+        # Only the right password earns the reason; a guess learns nothing more.
+        ("a wrong guess", "That password does not match this account."),
+    ],
+    ids=["right-password", "wrong-password"],
+)
+def test_a_deactivated_account_cannot_join(client, team, invite, password, message):
     path = invite(team.outsider.email, "viewer")
     team.outsider.active = False
     db.session.commit()
-    response = client.post(path, data={"password": PASSWORD})
+    response = client.post(path, data={"password": password})
     assert response.status_code == 422
-    assert field_errors(response) == ["This account is deactivated. Ask an admin to reactivate it."]
+    assert field_errors(response) == [message]
     assert role_in(team.project, team.outsider.email) is None
     assert invitation_for(team.outsider.email).status().value == "pending"
     assert signed_in_as(client) is None

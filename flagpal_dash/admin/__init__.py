@@ -67,6 +67,8 @@ class NewProjectForm(FlaskForm):
             field.data = None
 
     def validate_owner(self, field) -> None:
+        if field.errors:
+            return  # not an email address: one message is enough
         if User.by_email(field.data) is None:
             raise ValidationError(f"No account has the email {field.data}. Create it first.")
 

@@ -18,11 +18,12 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import exists, select
 
-from .. import limits
+from .. import limits, validation
 from ..extensions import db, login_manager
 from ..htmx import is_htmx_request
 from ..models import AuditEvent, AuditKind, Project, User
 from ..permissions import Role
+from ..validation import Invalid
 from .forms import SetupForm, SignInForm
 
 bp = Blueprint("auth", __name__)
@@ -82,6 +83,41 @@ def is_local_path(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
+def check_password(email: str, password: str, **details) -> tuple[User | None, str | None]:
+    """The active account with this email and password, or why there is none.
+
+    Every attempt is recorded (for admins, with the reason); the caller commits. The
+    sign-in page shows one message whatever the reason, so nobody learns which
+    emails have accounts. ``details`` add to the record (where the attempt was made).
+    """
+    user = User.by_email(email)
+    if user is None:
+        User.spend_password_check_time(password)
+        refusal = "no such account"
+    elif not user.check_password(password):
+        refusal = "wrong password"
+    elif not user.is_active:
+        refusal = "account deactivated"
+    else:
+        AuditEvent.record(AuditKind.SIGN_IN_SUCCEEDED, target=user.label, actor=user, **details)
+        return user, None
+    AuditEvent.record(
+        AuditKind.SIGN_IN_FAILED, target=attempted(email, user), reason=refusal, **details
+    )
+    return None, refusal
+
+
+def attempted(email: str, user: User | None) -> str:
+    """Whom a failed attempt was for. What was typed is kept only if it reads as an email
+    address: a password typed into the email field must not land in the log."""
+    if user is not None:
+        return user.label
+    try:
+        return validation.email(email)
+    except Invalid:
+        return "(not an email address)"
+
+
 @bp.route("/sign-in", methods=["GET", "POST"])
 @limits.per_address
 @limits.per_account
@@ -91,27 +127,13 @@ def sign_in():
         return redirect(url_for("projects.index"))
     form = SignInForm()
     if form.validate_on_submit():
-        user = User.by_email(form.email.data)
-        if user is None:
-            User.spend_password_check_time(form.password.data)
-            reason = "no such account"
-        elif not user.check_password(form.password.data):
-            reason = "wrong password"
-        elif not user.is_active:
-            reason = "account deactivated"
-        else:
+        user, _ = check_password(form.email.data, form.password.data)
+        if user is not None:
             login_user(user)
-            AuditEvent.record(AuditKind.SIGN_IN_SUCCEEDED, target=user.label)
             db.session.commit()
             target = request.args.get("next")
             return redirect(target if is_local_path(target) else url_for("projects.index"))
-        # The log says why (for admins); the person sees one message for every case.
-        AuditEvent.record(
-            AuditKind.SIGN_IN_FAILED,
-            target=user.label if user else User.normalize_email(form.email.data)[:254],
-            reason=reason,
-        )
-        db.session.commit()
+        db.session.commit()  # the failure's audit record
         form.form_errors.append("That email and password do not match an account.")
     status = 422 if form.errors or form.form_errors else 200
     not_set_up = not has_any_account()
@@ -143,7 +165,9 @@ def setup(code: str):
         abort(404)
     form = SetupForm()
     if form.validate_on_submit():
-        user = User.create(form.email.data, form.name.data, form.password.data, admin=True)
+        user = User.create(
+            form.email.data, form.name.data, form.password.data, admin=True, by_themselves=True
+        )
         login_user(user)
         project = Project.create(form.project_name.data)
         project.add_member(user, Role.OWNER)

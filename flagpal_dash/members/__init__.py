@@ -11,6 +11,7 @@ from flask_login import current_user, login_user
 
 from .. import limits, mail
 from ..access import ProjectAccess, project_route
+from ..auth import check_password
 from ..extensions import db
 from ..htmx import is_htmx_request, page_or_fragment
 from ..models import Invitation, InvitationStatus, Membership, User
@@ -232,17 +233,22 @@ def accept(secret: str):
         form, user = CreateAccountToJoinForm(), None
 
     if form.validate_on_submit():
-        if isinstance(form, SignInToJoinForm) and not (
-            account.check_password(form.password.data) and account.is_active
-        ):
+        refusal = None
+        if isinstance(form, SignInToJoinForm):
+            user, refusal = check_password(account.email, form.password.data, via="invitation")
+        if refusal:
+            db.session.commit()  # the failure's audit record
             form.password.errors.append(
-                "That password does not match this account."
-                if account.is_active
-                else "This account is deactivated. Ask an admin to reactivate it."
+                # The right password proves the account is theirs: say why it cannot join.
+                "This account is deactivated. Ask an admin to reactivate it."
+                if refusal == "account deactivated"
+                else "That password does not match this account."
             )
         else:
             if user is None:
-                user = User.create(invitation.email, form.name.data, form.password.data)
+                user = User.create(
+                    invitation.email, form.name.data, form.password.data, by_themselves=True
+                )
             if not current_user.is_authenticated:
                 login_user(user)
             joined = invitation.accept(user)

@@ -21,7 +21,8 @@ class RoleField(SelectField):
         super().__init__(label, choices=ROLE_CHOICES, validate_choice=False, **kwargs)
 
     def pre_validate(self, form) -> None:
-        if self.data not in {role.value for role in Role}:
+        # Not sent at all counts as forged: the form always sends one.
+        if not self.raw_data or self.data not in {role.value for role in Role}:
             raise ValidationError("Choose a role from the list.")
 
     @property
