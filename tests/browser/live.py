@@ -23,11 +23,31 @@ CHROMIUM_ARGS = [
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
 
+def read_whole(app):
+    """``app`` with each response read whole, and closed, before the server sends it.
+
+    When a browser drops a connection (Chromium cuts a favicon fetch short as the page
+    moves on), Werkzeug's development server can fail while draining the socket and
+    skip closing the response, leaving a static file open until garbage collection;
+    pytest then reports the ResourceWarning in whichever test is running.
+    """
+
+    def wsgi(environ, start_response):
+        body = app(environ, start_response)
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return wsgi
+
+
 class LiveServer:
     """``app`` served by Werkzeug on a free port of 127.0.0.1 until ``stop()``."""
 
     def __init__(self, app):
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, read_whole(app), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
