@@ -13,7 +13,18 @@ from datetime import UTC, datetime, timedelta
 import bcrypt
 from flask import current_app, has_request_context, request
 from flask_login import UserMixin, current_user
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, case, func, select, types
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    case,
+    func,
+    select,
+    types,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import abilities as ability
@@ -195,6 +206,9 @@ class Project(db.Model):
     slug: Mapped[str] = mapped_column(String(50), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Project policy, set by owners. None means no limit / never.
+    max_token_lifetime_days: Mapped[int | None]
+    revoke_unused_after_days: Mapped[int | None]
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="project")
 
@@ -513,10 +527,19 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why it was revoked when no person did it ("reported as leaked at …", "unused for …").
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
+    # Rotation: the token that replaced this one, and when. The old token keeps working
+    # until its expires_at, which rotation moves to the end of the grace period.
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    replaced_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="SET NULL")
+    )
 
     project: Mapped[Project] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
+    replaced_by: Mapped["ApiToken | None"] = relationship(remote_side=[id])
 
     @classmethod
     def issue(
@@ -589,9 +612,25 @@ class ApiToken(db.Model):
         return [ability.LABELS[a] for a in ability.ordered(self.abilities)]
 
 
+class TokenUsage(db.Model):
+    """How many successful API requests a token made in one hour (UTC), approximately:
+    each server process counts in memory and adds its counts every few seconds."""
+
+    __tablename__ = "token_usage"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class AuditKind(enum.StrEnum):
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
+    TOKEN_ROTATED = "token.rotated"
+    TOKEN_REVOKED_AS_LEAKED = "token.revoked_as_leaked"
+    TOKEN_PRUNED = "token.pruned"
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
@@ -605,6 +644,7 @@ class AuditKind(enum.StrEnum):
     USER_DEACTIVATED = "user.deactivated"
     USER_REACTIVATED = "user.reactivated"
     PROJECT_CREATED = "project.created"
+    PROJECT_POLICY_CHANGED = "project.policy_changed"
 
 
 class AuditEvent(db.Model):
