@@ -549,6 +549,7 @@ class ApiToken(db.Model):
         abilities: frozenset[str],
         expires_at: datetime | None,
         created_by: User | None,
+        replaces: "ApiToken | None" = None,
     ) -> tuple["ApiToken", str]:
         """A new token for ``project`` and its value, which the caller shows once."""
         value = token_format.generate()
@@ -570,8 +571,57 @@ class ApiToken(db.Model):
             target=token.label,
             abilities=ability.ordered(token.abilities),
             expires_at=token.expires_at.isoformat() if token.expires_at else None,
+            **({"replaces": replaces.label} if replaces else {}),
         )
         return token, value
+
+    def rotate(
+        self, grace: timedelta, expires_at: datetime | None, by: User | None
+    ) -> tuple["ApiToken", str]:
+        """Replace this token with a new one of the same name and abilities.
+
+        This one keeps working for ``grace`` (never longer than it would have), so apps
+        can move to the new value; with no grace it is revoked at once. Raises
+        ``Invalid`` unless this token is active and not already rotated.
+        """
+        now = utcnow()
+        if self.replaced_by_id is not None:
+            raise Invalid(
+                f'"{self.name}" was already rotated; its replacement is '
+                f"{self.replaced_by.display_hint}."
+            )
+        status = self.status(now)
+        if status is not TokenStatus.ACTIVE:
+            raise Invalid(
+                f'"{self.name}" is {status.value}, so there is nothing to rotate. '
+                "Create a new token instead."
+            )
+        new, value = ApiToken.issue(
+            self.project, self.name, self.abilities, expires_at, created_by=by, replaces=self
+        )
+        self.rotated_at = now
+        self.replaced_by = new
+        if grace:
+            stops = now + grace
+            if self.expires_at is None or stops < self.expires_at:
+                self.expires_at = stops
+        else:
+            self.revoked_at, self.revoked_by = now, by
+        AuditEvent.record(
+            AuditKind.TOKEN_ROTATED,
+            project=self.project,
+            target=self.label,
+            replaced_by=new.label,
+            stops_working_at=(self.revoked_at or self.expires_at).isoformat(),
+        )
+        return new, value
+
+    def lifetime(self) -> timedelta | None:
+        """How long this token was made to last (None: no expiry); a rotation's
+        replacement gets the same by default. (Rotating shortens the old one's.)"""
+        if self.expires_at is None:
+            return None
+        return self.expires_at - self.created_at
 
     def status(self, now: datetime | None = None) -> TokenStatus:
         if self.revoked_at is not None:

@@ -75,6 +75,16 @@ ROUTES = {
         {"developer": REDIRECT, "owner": REDIRECT},
         state=lambda: db.session.scalar(select(func.count(ApiToken.revoked_at))),
     ),
+    "tokens.new_rotation": Route(
+        "get", "/projects/shop/tokens/{token}/rotate", {"developer": OK, "owner": OK}
+    ),
+    "tokens.rotate_token": Route(
+        "post",
+        "/projects/shop/tokens/{token}/rotate",
+        {"developer": CREATED, "owner": CREATED},
+        data={"grace": "24h", "expiration": "30"},
+        state=lambda: count(ApiToken),
+    ),
     "members.list_members": Route("get", "/projects/shop/members", dict.fromkeys(MEMBERS, OK)),
     "members.change_role": Route(
         "post",

@@ -1,4 +1,5 @@
-"""A project's API Tokens page: the list, creating a token (shown once) and revoking.
+"""A project's API Tokens page: the list, creating a token (shown once), rotating and
+revoking.
 
 Each action answers htmx with a fragment (a dialog's content, a row) and a plain
 form POST with a full page, so everything works without JavaScript too.
@@ -12,7 +13,8 @@ from ..extensions import db
 from ..htmx import is_htmx_request, page_or_fragment
 from ..models import ApiToken
 from ..permissions import Permission
-from .forms import CreateTokenForm
+from ..validation import Invalid
+from .forms import CreateTokenForm, RotateTokenForm
 
 bp = Blueprint("tokens", __name__, url_prefix="/projects/<slug>/tokens")
 
@@ -113,3 +115,51 @@ def revoke_token(access: ProjectAccess, token_id: int):
         )
     flash(message, category)
     return redirect(url_for("tokens.list_tokens", slug=access.project.slug))
+
+
+@bp.get("/<int:token_id>/rotate")
+@project_route(Permission.MANAGE_TOKENS)
+def new_rotation(access: ProjectAccess, token_id: int):
+    """The rotate dialog: the replacement's expiry, and when the old token stops."""
+    token = project_token(access, token_id)
+    return rotation_form(access, token, RotateTokenForm(access.project, token))
+
+
+def rotation_form(access: ProjectAccess, token: ApiToken, form: RotateTokenForm, status=200):
+    return page_or_fragment(
+        "tokens/rotate.html",
+        "tokens/_rotate_form.html",
+        status,
+        access=access,
+        token=token,
+        form=form,
+    )
+
+
+@bp.post("/<int:token_id>/rotate")
+@project_route(Permission.MANAGE_TOKENS)
+def rotate_token(access: ProjectAccess, token_id: int):
+    """Make the replacement and show its value, this once; the old token stops working
+    when chosen. An expired, revoked or already rotated token is refused (409)."""
+    token = project_token(access, token_id)
+    form = RotateTokenForm(access.project, token)
+    if not form.validate_on_submit():
+        return rotation_form(access, token, form, 422)
+    try:
+        new, value = token.rotate(form.grace_period(), form.expires_at(), by=current_user)
+    except Invalid as error:
+        db.session.rollback()
+        form.form_errors.append(str(error))
+        return rotation_form(access, token, form, 409)
+    db.session.commit()
+    response = page_or_fragment(
+        "tokens/created.html",
+        "tokens/_created.html",
+        201,
+        token=new,
+        value=value,
+        rotated=token,
+        **list_context(access),
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -83,3 +83,50 @@ class CreateTokenForm(FlaskForm):
         if self.expiration.data == CUSTOM_DATE:
             return validation.expiry_date(self.custom_date.data, self.now)
         return self.now + timedelta(days=int(self.expiration.data))
+
+
+# When the old token stops working after a rotation: (value, label, grace period).
+GRACE_PERIODS = [
+    ("now", "Immediately", timedelta(0)),
+    ("1h", "In 1 hour", timedelta(hours=1)),
+    ("24h", "In 24 hours", timedelta(hours=24)),
+    ("7d", "In 7 days", timedelta(days=7)),
+]
+
+
+class RotateTokenForm(CreateTokenForm):
+    """A replacement's expiry (the old one's period by default) and the old one's grace.
+    Name and abilities are the old token's, so those fields are gone."""
+
+    name = None
+    abilities = None
+    grace = RadioField(
+        "The old token stops working",
+        choices=[SelectChoice(value, label) for value, label, _ in GRACE_PERIODS],
+        default="24h",
+        validate_choice=False,
+    )
+
+    def __init__(self, project: Project, token, *args, **kwargs):
+        kwargs.setdefault("expiration", same_period_choice(token.lifetime()))
+        if kwargs["expiration"] == CUSTOM_DATE:
+            kwargs.setdefault("custom_date", (utcnow() + token.lifetime()).date())
+        super().__init__(project, *args, **kwargs)
+        self.token = token
+
+    def validate_grace(self, field) -> None:
+        if field.data not in {value for value, _, _ in GRACE_PERIODS}:
+            raise ValidationError("Choose when the old token stops working from the list.")
+
+    def grace_period(self) -> timedelta:
+        return next(period for value, _, period in GRACE_PERIODS if value == self.grace.data)
+
+
+def same_period_choice(lifetime: timedelta | None) -> str:
+    """The expiration option matching a token's lifetime: the same number of days when
+    it is one of the options, else a custom date that far ahead."""
+    if lifetime is None:
+        return NO_EXPIRATION
+    days = round(lifetime / timedelta(days=1))
+    offered = {choice.value for choice in EXPIRATION_CHOICES}
+    return str(days) if str(days) in offered else CUSTOM_DATE

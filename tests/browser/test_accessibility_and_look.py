@@ -30,12 +30,24 @@ def open_state(page, team, state: str) -> None:
         page.get_by_label("Read", exact=True).check()
         page.get_by_role("button", name="Create").click()
         page.get_by_role("dialog", name="Token created").wait_for()
+    if state == "rotate dialog":
+        page.get_by_role("link", name="Rotate Shop backend").click()
+        page.get_by_role("dialog", name="Rotate “Shop backend”").wait_for()
     if state == "revoke confirm":
         page.get_by_role("link", name="Revoke Shop backend").click()
         page.get_by_role("dialog", name="Revoke “Shop backend”?").wait_for()
 
 
-STATES = ["list", "empty list", "create dialog", "reveal", "revoke confirm", "viewer", "sign-in"]
+STATES = [
+    "list",
+    "empty list",
+    "create dialog",
+    "reveal",
+    "rotate dialog",
+    "revoke confirm",
+    "viewer",
+    "sign-in",
+]
 
 
 @pytest.mark.parametrize("state", STATES)

@@ -164,3 +164,23 @@ def test_create_and_revoke_without_javascript(plain_page, team):
     page.wait_for_url("**/projects/shop/tokens")
     assert page.locator("#token-list .badge").all_inner_texts() == ["Revoked"]
     assert "is revoked" in page.locator("#flash").inner_text()
+
+
+def test_rotate_a_token_with_a_grace_period(page, team):
+    issue_token(team.project, "Shop backend", created_by=team.developer)
+    sign_in(page, team.developer)
+    page.goto("/projects/shop/tokens")
+    page.get_by_role("link", name="Rotate Shop backend").click()
+    dialog = page.get_by_role("dialog", name="Rotate “Shop backend”")
+    dialog.wait_for()
+    dialog.get_by_label("In 1 hour").check()
+    dialog.get_by_role("button", name="Rotate").click()
+    page.get_by_role("dialog", name="Token rotated").wait_for()
+    value = page.get_by_label("Token for “Shop backend”").input_value()
+    assert TOKEN.fullmatch(value)
+    page.get_by_role("button", name="Done").click()
+    assert not dialog_is_open(page)
+    badges = page.locator("#token-list tbody tr .badge").all_inner_texts()
+    assert badges == ["Active", "Rotated"]
+    page.reload()
+    assert value not in page.content()
