@@ -39,8 +39,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
         BCRYPT_ROUNDS=config.DEFAULT_BCRYPT_ROUNDS,
         LAST_USED_INTERVAL=config.DEFAULT_LAST_USED_INTERVAL,
+        USAGE_FLUSH_SECONDS=config.DEFAULT_USAGE_FLUSH_SECONDS,
         SIGN_IN_LIMIT=config.DEFAULT_SIGN_IN_LIMIT,
         SIGN_IN_ACCOUNT_LIMIT=config.DEFAULT_SIGN_IN_ACCOUNT_LIMIT,
+        LEAK_REPORT_LIMIT=config.DEFAULT_LEAK_REPORT_LIMIT,
         RATELIMIT_STORAGE_URI="memory://",
         # If Redis is unreachable, count in this process rather than fail the page.
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
@@ -63,9 +65,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     limiter.init_app(app)
     # Flask-Limiter also checks every request for app-wide limits before it reaches a
-    # view. There are none: the limited views (sign-in, invitation links) check their
-    # own limits in their decorators. The hook cost ~50 µs per request, the token
-    # check's included (`make bench`), so it goes.
+    # view. There are none: the limited views (sign-in, invitation links, leak reports)
+    # check their own limits in their decorators. The hook cost ~50 µs per request, the
+    # token check's included (`make bench`), so it goes.
     hooks = app.before_request_funcs.get(None, [])
     if limiter._check_request_limit in hooks:  # (not there when limits are disabled)
         hooks.remove(limiter._check_request_limit)
@@ -84,6 +86,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         projects,
         tokens,
     )
+    from .projects import settings as project_settings
 
     app.jinja_env.globals.update(Permission=Permission, ability_descriptions=abilities.DESCRIPTIONS)
     app.jinja_env.filters.update(relative=dates.relative, exact=dates.exact, iso=dates.iso)
@@ -96,6 +99,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(projects.bp)
+    app.register_blueprint(project_settings.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(members.bp)
     app.register_blueprint(members.invitations_bp)

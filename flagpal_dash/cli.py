@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from . import abilities as ability
 from . import audit as audit_log
-from . import validation
+from . import dates, validation
 from .admin import set_active
 from .auth import first_run_code, has_any_account
 from .extensions import db
@@ -27,7 +27,9 @@ users = AppGroup("users", help="Create accounts.")
 projects = AppGroup("projects", help="Create projects.")
 members = AppGroup("members", help="Add people to projects.")
 tokens = AppGroup(
-    "tokens", help="Create, list and revoke API tokens (for the day the web UI is down)."
+    "tokens",
+    help="Create, list and revoke API tokens (for the day the web UI is down); find those "
+    "about to expire and revoke unused ones (for cron).",
 )
 
 
@@ -192,7 +194,10 @@ def add_member(slug: str, email: str, role: str) -> None:
     help="Repeat for several; * is full access.",
 )
 @click.option(
-    "--expires-in-days", type=int, help="Days until it stops working (no expiry when not given)."
+    "--expires-in-days",
+    type=int,
+    help="Days until it stops working (no expiry when not given; required, and at most the "
+    "maximum, when the project's policy sets a maximum lifetime).",
 )
 def create_token(
     slug: str, name: str, abilities: tuple[str, ...], expires_in_days: int | None
@@ -202,9 +207,18 @@ def create_token(
     name = checked(validation.token_name, name)
     if project.has_active_token_named(name):
         raise click.ClickException(f'An active token in {slug} is already named "{name}".')
+    now = utcnow()
     expires_at = None
     if expires_in_days is not None:
-        expires_at = utcnow() + timedelta(days=checked(validation.lifetime_days, expires_in_days))
+        expires_at = now + timedelta(days=checked(validation.lifetime_days, expires_in_days))
+    try:
+        project.check_token_expiry(expires_at, now)
+    except Invalid as error:
+        # No quiet default to the maximum: a script expecting a token that never expires
+        # learns now, not when its app stops working.
+        raise click.ClickException(
+            f"{error} Give --expires-in-days {project.max_token_lifetime_days} or less."
+        ) from None
     token, value = ApiToken.issue(
         project, name=name, abilities=frozenset(abilities), expires_at=expires_at, created_by=None
     )
@@ -274,6 +288,83 @@ def revoke_token(slug: str, token_id: int) -> None:
     click.echo(
         f'Revoked token {token_id} "{token.name}". Apps using it can no longer call the API.'
     )
+
+
+@tokens.command("expiring")
+@click.option(
+    "--within-days",
+    type=click.IntRange(1, validation.MAX_LIFETIME_DAYS),
+    default=7,
+    show_default=True,
+    help="How far ahead to look.",
+)
+@click.option("--project", "slug", help="Only this project's tokens.")
+def expiring_tokens(within_days: int, slug: str | None) -> None:
+    """List active tokens that expire within N days; exit 1 when there are any (for cron).
+
+    Rotated tokens are left out: they stop on purpose. Bad input exits 2.
+    """
+    project = None
+    if slug is not None:
+        project = Project.by_slug(slug)
+        if project is None:
+            # Exit 2 like any bad input: 1 means "tokens are expiring".
+            raise click.BadParameter(f"No project has the slug '{slug}'.", param_hint="--project")
+    now = utcnow()
+    found = ApiToken.expiring(timedelta(days=within_days), now, project)
+    period = f"{within_days} {'day' if within_days == 1 else 'days'}"
+    if not found:
+        click.echo(f"No active token expires within {period}.")
+        return
+    click.echo(
+        f"{len(found)} {'token expires' if len(found) == 1 else 'tokens expire'} within {period}:"
+    )
+    rows = [("PROJECT", "ID", "NAME", "EXPIRES", "IN")]
+    for token in found:
+        rows.append(
+            (
+                token.project.slug,
+                str(token.id),
+                token.name,
+                _when(token.expires_at),
+                dates.relative(token.expires_at, now),
+            )
+        )
+    echo_table(rows)
+    click.get_current_context().exit(1)
+
+
+@tokens.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only print what would be revoked.")
+def prune_tokens(dry_run: bool) -> None:
+    """Revoke tokens unused for longer than their project's policy allows.
+
+    A project's "Revoke tokens unused for" policy (Token policy page) sets the days;
+    last use is counted from creation for a token never used. Each revocation is in
+    the audit log. Run it daily from cron.
+    """
+    now = utcnow()
+    pruned = 0
+    with_policy = select(Project).where(Project.revoke_unused_after_days.is_not(None))
+    for project in db.session.scalars(with_policy.order_by(Project.slug)):
+        days = project.revoke_unused_after_days
+        for token in project.unused_tokens(now):
+            if not dry_run:
+                token.revoke_as_unused(days, now)
+            pruned += 1
+            click.echo(
+                f'{"Would revoke" if dry_run else "Revoked"} token {token.id} "{token.name}" '
+                f"of {project.slug}: last used {_when(token.last_used_at, 'never')}, "
+                f"created {_when(token.created_at)} (unused for {days} days, project policy)."
+            )
+    if dry_run:
+        click.echo(f"Dry run: {pruned} {'token' if pruned == 1 else 'tokens'} would be revoked.")
+        return
+    db.session.commit()
+    if pruned:
+        click.echo(f"Revoked {pruned} unused {'token' if pruned == 1 else 'tokens'}.")
+    else:
+        click.echo("No token is unused for longer than its project's policy allows.")
 
 
 audit = AppGroup("audit", help="The audit log.")

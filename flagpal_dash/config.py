@@ -11,9 +11,13 @@ from pathlib import Path
 
 DEFAULT_BCRYPT_ROUNDS = 12
 DEFAULT_LAST_USED_INTERVAL = 60
+# Seconds between writes of each process's token usage counts to the database.
+DEFAULT_USAGE_FLUSH_SECONDS = 5
 # Failed attempts allowed per client address, and per account, before a pause.
 DEFAULT_SIGN_IN_LIMIT = "10 per 5 minutes"
 DEFAULT_SIGN_IN_ACCOUNT_LIMIT = "10 per 15 minutes"
+# Leaked-token reports (POST /api/v1/tokens/revoke) allowed per client address.
+DEFAULT_LEAK_REPORT_LIMIT = "30 per minute"
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "flagpal-dash.sqlite3"
 
@@ -41,6 +45,9 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         "SIGN_IN_ACCOUNT_LIMIT": _limit_setting(
             environ, "FLAGPAL_SIGN_IN_ACCOUNT_LIMIT", DEFAULT_SIGN_IN_ACCOUNT_LIMIT
         ),
+        "LEAK_REPORT_LIMIT": _limit_setting(
+            environ, "FLAGPAL_LEAK_REPORT_LIMIT", DEFAULT_LEAK_REPORT_LIMIT
+        ),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": environ.get("FLAGPAL_SECRET_KEY") or _kept_secret_key(instance_path),
         "BCRYPT_ROUNDS": _int_setting(
@@ -52,6 +59,13 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
             DEFAULT_LAST_USED_INTERVAL,
             minimum=0,
             maximum=86400,
+        ),
+        "USAGE_FLUSH_SECONDS": _int_setting(
+            environ,
+            "FLAGPAL_USAGE_FLUSH_SECONDS",
+            DEFAULT_USAGE_FLUSH_SECONDS,
+            minimum=1,
+            maximum=3600,
         ),
     }
 

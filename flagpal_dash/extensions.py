@@ -27,7 +27,8 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-# No default limits: only sign-in and invitation acceptance are limited (see limits.py).
+# No default limits: only sign-in, invitation acceptance and leaked-token reports are
+# limited (see limits.py).
 # Every limit is checked even after one is hit, so the 429 page can name the longest wait.
 limiter = Limiter(
     key_func=get_remote_address,

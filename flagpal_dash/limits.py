@@ -1,4 +1,5 @@
-"""Limits on guessing passwords: sign-in and invitation acceptance.
+"""Limits on guessing passwords (sign-in and invitation acceptance), and on leaked-token
+reports.
 
 Only failed attempts count (a form sent back with its errors, status 422), per client
 address and per account; both buckets are shared by the sign-in page and invitation
@@ -42,6 +43,11 @@ per_account = limiter.shared_limit(
     key_func=account_key,
     methods=["POST"],
     deduct_when=failed,
+)
+
+# Every leaked-token report counts, well-formed or not: the endpoint is public.
+leak_reports_per_address = limiter.limit(
+    lambda: current_app.config["LEAK_REPORT_LIMIT"], scope="leak-report-address"
 )
 
 

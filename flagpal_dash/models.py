@@ -22,8 +22,10 @@ from sqlalchemy import (
     String,
     case,
     func,
+    or_,
     select,
     types,
+    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -35,6 +37,10 @@ from .validation import Invalid
 
 # An active token this close to its expiry is flagged "Expires soon".
 EXPIRES_SOON = timedelta(days=7)
+# Project token policy, chosen by owners from these numbers of days (None: no maximum
+# lifetime, never revoke unused tokens).
+TOKEN_LIFETIME_CHOICES = (30, 90, 180, 365)
+UNUSED_TOKEN_CHOICES = (30, 60, 90, 180, 365)
 # Ids are 32-bit integers in PostgreSQL; a larger number cannot name a row.
 MAX_ROW_ID = 2**31 - 1
 
@@ -316,6 +322,84 @@ class Project(db.Model):
         wanted = name.casefold()
         return any(existing.casefold() == wanted for existing in names)
 
+    def token_lifetime_limit(self) -> timedelta | None:
+        """The longest a new token may last under the project's policy (None: no limit)."""
+        days = self.max_token_lifetime_days
+        return None if days is None else timedelta(days=days)
+
+    def longest_expiry(self, now: datetime) -> datetime | None:
+        """The latest expiry a token made at ``now`` may have (None: any, or none)."""
+        limit = self.token_lifetime_limit()
+        return None if limit is None else now + limit
+
+    def check_token_expiry(self, expires_at: datetime | None, now: datetime) -> None:
+        """Raise ``Invalid`` when a token made at ``now`` to expire at ``expires_at``
+        (None: never) would outlive the project's maximum lifetime. Creating and
+        rotating, on the web and the command line, all ask here."""
+        longest = self.longest_expiry(now)
+        if longest is None or (expires_at is not None and expires_at <= longest):
+            return
+        days = self.max_token_lifetime_days
+        if expires_at is None:
+            raise Invalid(f"Tokens in {self.name} must expire within {days} days (project policy).")
+        raise Invalid(f"Tokens in {self.name} can last at most {days} days (project policy).")
+
+    def set_token_policy(
+        self, max_token_lifetime_days: int | None, revoke_unused_after_days: int | None
+    ) -> bool:
+        """Set the project's token policy; False when it was so already (nothing recorded).
+
+        Raises ``Invalid`` for a number of days that is not one of the choices. Tokens
+        that exist keep their expiry: the maximum applies to tokens made from now on.
+        """
+        if max_token_lifetime_days not in (None, *TOKEN_LIFETIME_CHOICES):
+            raise Invalid("Choose one of the listed lifetimes.")
+        if revoke_unused_after_days not in (None, *UNUSED_TOKEN_CHOICES):
+            raise Invalid("Choose one of the listed periods.")
+        changes = {}
+        for attribute, new, none in [
+            ("max_token_lifetime", max_token_lifetime_days, "no maximum"),
+            ("revoke_unused_after", revoke_unused_after_days, "never"),
+        ]:
+            old = getattr(self, attribute + "_days")
+            if old != new:
+                # Readable in the audit log and its export: "90 days", "never".
+                changes[attribute] = f"{new} days" if new else none
+                changes["previous_" + attribute] = f"{old} days" if old else none
+                setattr(self, attribute + "_days", new)
+        if not changes:
+            return False
+        AuditEvent.record(
+            AuditKind.PROJECT_POLICY_CHANGED, project=self, target=self.label, **changes
+        )
+        return True
+
+    def tokens_expiring_soon(self, now: datetime | None = None) -> list["ApiToken"]:
+        """The project's active tokens that stop working within ``EXPIRES_SOON``."""
+        return ApiToken.expiring(EXPIRES_SOON, now or utcnow(), project=self)
+
+    def unused_tokens(self, now: datetime) -> list["ApiToken"]:
+        """Active tokens unused for longer than the project's ``revoke_unused_after_days``
+        (counted from creation when never used), oldest use first; none without that
+        policy. A token made less than that long ago is never among them."""
+        days = self.revoke_unused_after_days
+        if days is None:
+            return []
+        cutoff = now - timedelta(days=days)
+        return list(
+            db.session.scalars(
+                select(ApiToken)
+                .where(
+                    ApiToken.project_id == self.id,
+                    ApiToken.revoked_at.is_(None),
+                    (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
+                    ApiToken.created_at < cutoff,
+                    func.coalesce(ApiToken.last_used_at, ApiToken.created_at) < cutoff,
+                )
+                .order_by(func.coalesce(ApiToken.last_used_at, ApiToken.created_at), ApiToken.id)
+            )
+        )
+
 
 class Membership(db.Model):
     __tablename__ = "memberships"
@@ -551,7 +635,13 @@ class ApiToken(db.Model):
         created_by: User | None,
         replaces: "ApiToken | None" = None,
     ) -> tuple["ApiToken", str]:
-        """A new token for ``project`` and its value, which the caller shows once."""
+        """A new token for ``project`` and its value, which the caller shows once.
+
+        Raises ``Invalid`` when ``expires_at`` is beyond the project's maximum lifetime
+        (callers check first, with the same rule, to explain it in their own words).
+        """
+        now = utcnow()
+        project.check_token_expiry(expires_at, now)
         value = token_format.generate()
         token = cls(
             project=project,
@@ -559,7 +649,7 @@ class ApiToken(db.Model):
             abilities=ability.normalize(abilities),
             token_hash=token_format.digest(value),
             hint=token_format.hint(value),
-            created_at=utcnow(),
+            created_at=now,
             created_by=created_by,
             expires_at=expires_at,
         )
@@ -639,6 +729,35 @@ class ApiToken(db.Model):
             and self.expires_at - now <= EXPIRES_SOON
         )
 
+    @classmethod
+    def expiring(
+        cls, within: timedelta, now: datetime, project: Project | None = None
+    ) -> list["ApiToken"]:
+        """Active tokens that stop working within ``within`` of ``now``, soonest first
+        (of ``project``, or of every project). Rotated tokens are left out: they stop on
+        purpose, and their replacement exists."""
+        query = select(cls).where(
+            cls.revoked_at.is_(None),
+            cls.rotated_at.is_(None),
+            cls.expires_at > now,
+            cls.expires_at <= now + within,
+        )
+        if project is not None:
+            query = query.where(cls.project_id == project.id)
+        return list(db.session.scalars(query.order_by(cls.expires_at, cls.id)))
+
+    def revoke_as_unused(self, days: int, now: datetime) -> None:
+        """Revoke for the project's policy: not used for ``days`` days (``prune``)."""
+        self.revoked_at = now
+        self.revoked_reason = f"unused for {days} days (project policy)"
+        AuditEvent.record(
+            AuditKind.TOKEN_PRUNED,
+            project=self.project,
+            target=self.label,
+            reason=self.revoked_reason,
+            last_used_at=self.last_used_at.isoformat() if self.last_used_at else "never",
+        )
+
     def revoke(self, by: User | None) -> bool:
         """Mark the token revoked; False when it already was (nothing changes)."""
         if self.revoked_at is not None:
@@ -646,6 +765,46 @@ class ApiToken(db.Model):
         self.revoked_at = utcnow()
         self.revoked_by = by
         AuditEvent.record(AuditKind.TOKEN_REVOKED, project=self.project, target=self.label)
+        return True
+
+    def revoke_as_leaked(
+        self, url: str | None, source: str | None, secret_type: str | None
+    ) -> bool:
+        """Revoke a token someone reported as leaked, found at ``url`` (if known).
+
+        False, changing nothing, when it had stopped working already: revoked (by a
+        person, or by a report a moment ago) or expired. A token in a rotation's grace
+        period still works, so it is revoked. ``url``, ``source`` and ``secret_type`` are
+        the report's, already checked and shortened; never the token value.
+        """
+        now = utcnow()
+        if self.status(now) is not TokenStatus.ACTIVE:
+            return False
+        reason = "reported as leaked" + (f" (found at {url})" if url else "")
+        # One conditional UPDATE, so two reports of the same token arriving together
+        # (or a report and a person's Revoke) revoke it once, on any database.
+        changed = db.session.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.id == self.id,
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+            )
+            .values(revoked_at=now, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.expire(self, ["revoked_at", "revoked_reason"])
+        if changed != 1:
+            return False
+        AuditEvent.record(
+            AuditKind.TOKEN_REVOKED_AS_LEAKED,
+            project=self.project,
+            target=self.label,
+            actor_label=LEAK_REPORT_ACTOR,
+            url=url,
+            source=source,
+            type=secret_type,
+        )
         return True
 
     @property
@@ -673,6 +832,10 @@ class TokenUsage(db.Model):
     )
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+# How the audit log names whoever reported a leaked token: they have no account.
+LEAK_REPORT_ACTOR = "leak report"
 
 
 class AuditKind(enum.StrEnum):
@@ -733,19 +896,22 @@ class AuditEvent(db.Model):
         project: Project | None = None,
         target: str | None = None,
         actor: User | None = None,
+        actor_label: str | None = None,
         **details,
     ) -> "AuditEvent":
         """Add an event to the session, to be committed with the action it records (a
         failed sign-in, which changes nothing else, commits its record alone).
 
-        The actor is ``actor``, else whoever is signed in, else "anonymous" on the web
-        and "command line" outside it.
+        The actor is ``actor``, else what ``actor_label`` names (someone without an
+        account, like a leak report), else whoever is signed in, else "anonymous" on
+        the web and "command line" outside it.
         """
         in_request = has_request_context()
-        actor = actor or signed_in_user()
+        if actor is None and actor_label is None:
+            actor = signed_in_user()
         if actor is not None:
             actor_label = actor.label
-        else:
+        elif actor_label is None:
             actor_label = "anonymous" if in_request else "command line"
         event = cls(
             kind=kind.value,

@@ -21,6 +21,7 @@ def every_page(client, team, sign_in) -> dict[str, str]:
         "/projects/shop/tokens",
         "/projects/shop/tokens/new",
         f"/projects/shop/tokens/{token.id}/revoke",
+        "/projects/shop/settings",
         "/projects/nope",
     ]:
         pages[path] = client.get(path).text

@@ -114,6 +114,16 @@ ROUTES = {
         state=lambda: db.session.scalar(select(func.count(Invitation.revoked_at))),
     ),
     "audit.project_log": Route("get", "/projects/shop/audit", {"developer": OK, "owner": OK}),
+    "settings.policy": Route("get", "/projects/shop/settings", {"owner": OK}),
+    "settings.save_policy": Route(
+        "post",
+        "/projects/shop/settings",
+        {"owner": REDIRECT},
+        data={"max_token_lifetime_days": "90", "revoke_unused_after_days": "never"},
+        state=lambda: db.session.scalar(
+            select(Project.max_token_lifetime_days).where(Project.slug == "shop")
+        ),
+    ),
     "account.index": Route("get", "/account", dict.fromkeys(SIGNED_IN, OK)),
     "account.change_name": Route(
         "post",
@@ -167,6 +177,8 @@ OWN_CHECKS = {
     "health.healthz": "public health check for load balancers (test_api_token.py)",
     "api.describe_token": "token authentication, not a session (test_api_token.py)",
     "api.forward_auth": "token authentication, not a session (test_api_forward_auth.py)",
+    "api.revoke_leaked_tokens": "public by nature: a leaked-token report only ever revokes "
+    "the tokens it names (test_leak_reports.py)",
     "auth.sign_in": "public by nature (test_auth.py)",
     "auth.sign_out": "POST only, harmless when signed out (test_auth.py)",
     "auth.setup": "guarded by the one-time setup code (test_first_run.py)",

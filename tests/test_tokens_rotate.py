@@ -56,6 +56,7 @@ def test_the_dialog_offers_the_same_period_and_a_grace_period(client, team, sign
     assert checked(dialog, "grace") == "24h"
     assert checked(dialog, "expiration") == "90", "the old token's period"
     assert dialog.find("form")["hx-post"] == rotate_url(token)
+    assert text_of(dialog.select_one(".usage-warning")) == "Not used in the last 30 days."
 
 
 @pytest.mark.parametrize(
@@ -209,3 +210,20 @@ def test_bad_choices_are_refused_and_change_nothing(client, team, sign_in, data,
     assert [text_of(li) for li in page(response).select(".field-errors li")] == [message]
     assert len(tokens_named("Shop backend")) == 1
     assert api_status(client, value) == (200, None)
+
+
+def test_the_project_s_maximum_lifetime_holds_for_the_replacement(client, team, sign_in):
+    token, _ = issue_token(team.project, "Shop backend")  # no expiry, made before the policy
+    team.project.max_token_lifetime_days = 30
+    db.session.commit()
+    sign_in(team.developer)
+    dialog = page(client.get(rotate_url(token), headers=HTMX))
+    offered = [option["value"] for option in dialog.find_all("input", attrs={"name": "expiration"})]
+    assert "never" not in offered and "60" not in offered
+    assert checked(dialog, "expiration") == "30", "the longest allowed, not the old 'never'"
+
+    forged = client.post(rotate_url(token), data={"grace": "24h", "expiration": "never"})
+    assert forged.status_code == 422
+    assert len(tokens_named("Shop backend")) == 1
+    allowed = client.post(rotate_url(token), data={"grace": "24h", "expiration": "30"})
+    assert allowed.status_code == 201

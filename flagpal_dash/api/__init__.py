@@ -1,8 +1,9 @@
 """The token API that FlagPal clients and reverse proxies call (JSON:API).
 
 ``GET /api/v1/token`` describes the presented token; ``GET /api/v1/auth`` answers a
-reverse proxy's forward-auth subrequest. Any future FlagPal API route is guarded with
-one line: ``@token_required("read")``.
+reverse proxy's forward-auth subrequest; ``POST /api/v1/tokens/revoke`` takes reports of
+leaked tokens (see leak_reports.py). Any future FlagPal API route is guarded with one
+line: ``@token_required("read")``.
 """
 
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -13,6 +14,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from .. import abilities as ability
+from .. import limits
+from . import leak_reports
 from .errors import MEDIA_TYPE, ApiError
 from .verification import VerifiedToken, install, refuse_token_in_query, token_required
 
@@ -93,9 +96,31 @@ def forward_auth(token: VerifiedToken):
     )
 
 
+@bp.post("/tokens/revoke")
+@limits.leak_reports_per_address
+def revoke_leaked_tokens():
+    """Secret scanners report FlagPal tokens found in public here, in GitHub's format or
+    as a plain list; each one that still works is revoked before the answer is sent.
+    No authentication, and one answer whatever matched: see leak_reports.py."""
+    leak_reports.revoke_reported(leak_reports.read_reports())
+    return leak_reports.accepted()
+
+
 @bp.errorhandler(ApiError)
 def api_error(error: ApiError):
     return error.response()
+
+
+@bp.errorhandler(429)
+def too_many_requests(error: HTTPException):
+    """Past a limit (leaked-token reports), a JSON:API document instead of the page."""
+    return ApiError(
+        429,
+        "too_many_requests",
+        "Too many requests",
+        f"Too many requests from this address. Wait {limits.retry_in()}, then try again.",
+        {"Retry-After": str(limits.retry_after())},
+    ).response()
 
 
 def http_error_document(error: HTTPException) -> Response:

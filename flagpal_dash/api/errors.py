@@ -17,6 +17,7 @@ class ApiError(Exception):
         title: str,
         detail: str,
         headers: dict[str, str] | None = None,
+        pointer: str | None = None,
     ):
         super().__init__(detail)
         self.status = status
@@ -24,18 +25,19 @@ class ApiError(Exception):
         self.title = title
         self.detail = detail
         self.headers = headers or {}
+        # Where in the request body the problem is (a JSON Pointer, like "/3/token").
+        self.pointer = pointer
 
     def response(self) -> Response:
-        document = {
-            "errors": [
-                {
-                    "status": str(self.status),
-                    "code": self.code,
-                    "title": self.title,
-                    "detail": self.detail,
-                }
-            ]
+        error = {
+            "status": str(self.status),
+            "code": self.code,
+            "title": self.title,
+            "detail": self.detail,
         }
+        if self.pointer is not None:
+            error["source"] = {"pointer": self.pointer}
+        document = {"errors": [error]}
         return Response(
             orjson.dumps(document), self.status, headers=self.headers, mimetype=MEDIA_TYPE
         )

@@ -5,7 +5,9 @@ This is the hot path of the whole product. Per request it parses the header, che
 the token's format and checksum (no database), then makes one indexed lookup by
 SHA-256. There is no cache: a revoked or expired token must fail on the very next
 request, on every server process. ``last_used_at`` is written at most once per token
-per ``FLAGPAL_LAST_USED_INTERVAL`` seconds, so most checks only read.
+per ``FLAGPAL_LAST_USED_INTERVAL`` seconds, so most checks only read. Each request let
+through is counted for the usage figures in memory only (``usage.UsageCounter``: a
+dictionary increment); a thread adds the counts to the database every few seconds.
 
 ``make bench`` measures this path against a bare route; its figures explain the
 choices below that are made for speed.
@@ -29,6 +31,7 @@ from .. import abilities as ability
 from .. import token_format
 from ..extensions import db
 from ..models import ApiToken, Project, utcnow
+from ..usage import UsageCounter
 from .errors import REALM, ApiError, unauthorized
 
 EXTENSION_KEY = "flagpal_dash.token_authority"
@@ -116,11 +119,12 @@ class TokenAuthority:
     converted with the columns' own result processors, exactly as SQLAlchemy would.
     """
 
-    def __init__(self, engine: Engine, last_used_interval: timedelta):
+    def __init__(self, engine: Engine, last_used_interval: timedelta, usage_flush_seconds: int):
         dialect = engine.dialect
         compiled = LOOKUP.compile(dialect=dialect)
         self.engine = engine
         self.last_used_interval = last_used_interval
+        self.usage = UsageCounter(engine, usage_flush_seconds)
         self.sql = str(compiled)
         self.positional = compiled.positional
         self.conversions = [
@@ -205,6 +209,10 @@ class TokenAuthority:
             return token
         return token._replace(last_used_at=now)
 
+    def flush_usage(self) -> int:
+        """Write the usage counted so far now, rather than at the next flush."""
+        return self.usage.flush()
+
     def open_thread_connection(self) -> ThreadConnection:
         pooled = self.engine.raw_connection()
         pooled.detach()
@@ -228,7 +236,9 @@ def install(app: Flask) -> None:
     """Give the app its TokenAuthority, made once so a request only looks it up."""
     with app.app_context():
         app.extensions[EXTENSION_KEY] = TokenAuthority(
-            db.engine, timedelta(seconds=app.config["LAST_USED_INTERVAL"])
+            db.engine,
+            timedelta(seconds=app.config["LAST_USED_INTERVAL"]),
+            app.config["USAGE_FLUSH_SECONDS"],
         )
 
 
@@ -326,6 +336,7 @@ def token_required(needs: str | Callable[[], str] | None = None):
             needed = needs() if callable(needs) else needs
             if needed is not None and not token.may(needed):
                 raise insufficient(needed)
+            authority.usage.record(token.id, now)  # in memory: no database on this path
             return view(authority.record_use(token, now), *args, **kwargs)
 
         return guarded

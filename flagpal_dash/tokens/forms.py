@@ -48,10 +48,40 @@ class CreateTokenForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.project = project
         self.now = utcnow()
+        # Periods beyond the project's maximum lifetime are not offered. A custom date
+        # always is: its input's max is the latest day allowed, and a submit is checked.
+        self.expiration.choices = [
+            choice
+            for choice in EXPIRATION_CHOICES
+            if choice.value == CUSTOM_DATE or self.policy_allows(self.period_expiry(choice.value))
+        ]
+        periods = [c.value for c in self.expiration.choices if c.value != CUSTOM_DATE]
+        if not self.is_submitted() and self.expiration.data not in periods + [CUSTOM_DATE]:
+            # A default the policy does not allow (a rotation keeping a longer period):
+            # start from the longest period offered instead.
+            self.expiration.data = periods[-1] if periods else CUSTOM_DATE
 
     @property
     def earliest_custom_date(self) -> str:
         return (self.now.date() + timedelta(days=1)).isoformat()
+
+    @property
+    def latest_custom_date(self) -> str | None:
+        """The last day a custom date may be under the project's maximum lifetime (the
+        token stops at the end of it); None without a maximum."""
+        longest = self.project.longest_expiry(self.now)
+        return None if longest is None else (longest.date() - timedelta(days=1)).isoformat()
+
+    def period_expiry(self, value: str) -> datetime | None:
+        """When a token stops working with the period option ``value`` (not a custom date)."""
+        return None if value == NO_EXPIRATION else self.now + timedelta(days=int(value))
+
+    def policy_allows(self, expires_at: datetime | None) -> bool:
+        try:
+            self.project.check_token_expiry(expires_at, self.now)
+        except Invalid:
+            return False
+        return True
 
     def validate_name(self, field) -> None:
         if self.project.has_active_token_named(field.data, self.now):
@@ -63,6 +93,12 @@ class CreateTokenForm(FlaskForm):
     def validate_expiration(self, field) -> None:
         if field.data not in {choice.value for choice in EXPIRATION_CHOICES}:
             raise ValidationError("Choose one of the expiration options.")
+        if field.data != CUSTOM_DATE:
+            # Offered or not, the project's maximum lifetime decides (a forged period).
+            try:
+                self.project.check_token_expiry(self.period_expiry(field.data), self.now)
+            except Invalid as error:
+                raise ValidationError(str(error)) from None
 
     def validate_custom_date(self, field) -> None:
         # Errors from reading the date only matter when a custom date was chosen.
@@ -72,9 +108,13 @@ class CreateTokenForm(FlaskForm):
         if field.data is None:
             raise ValidationError("Enter the date the token should expire, like 2027-01-31.")
         try:
-            validation.expiry_date(field.data, self.now)
+            expires_at = validation.expiry_date(field.data, self.now)
         except Invalid as error:
             raise ValidationError(str(error)) from None
+        try:
+            self.project.check_token_expiry(expires_at, self.now)
+        except Invalid as error:
+            raise ValidationError(f"{error} Choose {self.latest_custom_date} or earlier.") from None
 
     def expires_at(self) -> datetime | None:
         """When the token chosen in this (validated) form stops working."""
@@ -82,7 +122,7 @@ class CreateTokenForm(FlaskForm):
             return None
         if self.expiration.data == CUSTOM_DATE:
             return validation.expiry_date(self.custom_date.data, self.now)
-        return self.now + timedelta(days=int(self.expiration.data))
+        return self.period_expiry(self.expiration.data)
 
 
 # When the old token stops working after a rotation: (value, label, grace period).

@@ -86,3 +86,11 @@ def test_dark_mode_follows_the_system_setting(page, team):
     # Dark means dark: the sum of the channels is low.
     assert sum(int(part) for part in dark[4:-1].split(",")) < 150
     check_accessibility(page, "sign-in, dark")
+
+
+def test_the_token_list_fits_a_1024_pixel_screen(page, team):
+    """The widest page, with every column a manager sees, scrolls in its own box."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    open_state(page, team, "list")
+    overflow = page.evaluate("() => document.documentElement.scrollWidth")
+    assert overflow <= 1024, f"the token list scrolls sideways ({overflow}px wide)"

@@ -1,13 +1,15 @@
 """The team pages in a real browser: inviting someone who then joins, changing a role,
 removing with a confirm, and axe-core plus the 390 px layout on every new page."""
 
+from datetime import timedelta
+
 import pytest
 
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Invitation
+from flagpal_dash.models import Invitation, utcnow
 from flagpal_dash.permissions import Role
 
-from ..support import PASSWORD, add_user
+from ..support import PASSWORD, add_user, issue_token
 from .conftest import check_accessibility, new_page
 from .live import sign_in
 
@@ -90,6 +92,8 @@ def open_state(page, team, state: str) -> None:
     team.project.add_member(admin, Role.OWNER)
     Invitation.create(team.project, "pending@example.com", Role.DEVELOPER)
     db.session.commit()
+    if state == "token policy":  # with the banner about tokens expiring soon
+        issue_token(team.project, "Shop backend (production)", expires_at=utcnow() + timedelta(3))
     who = {"members (viewer)": team.viewer, "audit log": team.developer}.get(state, admin)
     sign_in(page, who)
     path = {
@@ -100,6 +104,7 @@ def open_state(page, team, state: str) -> None:
         "admin new project": "/admin/projects/new",
         "audit log": "/projects/shop/audit",
         "instance audit log": "/admin/audit",
+        "token policy": "/projects/shop/settings",
     }[state]
     page.goto(path)
 
@@ -112,6 +117,7 @@ STATES = [
     "admin new project",
     "audit log",
     "instance audit log",
+    "token policy",
 ]
 
 
