@@ -245,15 +245,20 @@ def count_since(token_id: int, since: datetime) -> int:
     return int(total)  # PostgreSQL sums a BIGINT as a numeric
 
 
-def usage_warning(token: ApiToken, now: datetime) -> str:
-    """What revoking (or rotating) would interrupt, in one sentence for the dialog."""
+REVOKING = "apps using it will stop working"
+ROTATING = "update those apps before the old token stops working"
+
+
+def usage_warning(token: ApiToken, now: datetime, consequence: str = REVOKING) -> str:
+    """What revoking (or rotating) would interrupt, in one sentence for the dialog;
+    ``consequence`` ends it when the token is in use."""
     last = token.last_used_at
     recent = count_since(token.id, now - DAY)
     # last_used_at is written at once; counts arrive within seconds. Either says "recent".
     if recent or (last is not None and now - last < DAY):
         times = "" if not recent else " once" if recent == 1 else f" {recent:,} times"
         when = f", last used {relative(last, now)}" if last is not None else ""
-        return f"Used{times} in the last 24 hours{when} — apps using it will stop working."
+        return f"Used{times} in the last 24 hours{when} — {consequence}."
     if (last is not None and now - last < SPARKLINE_DAYS * DAY) or count_since(
         token.id, now - SPARKLINE_DAYS * DAY
     ):

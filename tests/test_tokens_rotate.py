@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from flagpal_dash import usage
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent
 
@@ -227,3 +228,16 @@ def test_the_project_s_maximum_lifetime_holds_for_the_replacement(client, team, 
     assert len(tokens_named("Shop backend")) == 1
     allowed = client.post(rotate_url(token), data={"grace": "24h", "expiration": "30"})
     assert allowed.status_code == 201
+
+
+def test_the_dialog_says_how_much_the_token_is_used_and_what_to_do(client, team, sign_in):
+    token, value = issue_token(team.project, "Shop backend")
+    for _ in range(3):
+        assert api_status(client, value) == (200, None)
+    usage.flush(client.application)
+    sign_in(team.developer)
+    dialog = page(client.get(rotate_url(token), headers=HTMX))
+    assert text_of(dialog.select_one(".usage-warning")) == (
+        "Used 3 times in the last 24 hours, last used just now — update those apps before "
+        "the old token stops working."
+    )

@@ -149,7 +149,7 @@ def rotation_form(access: ProjectAccess, token: ApiToken, form: RotateTokenForm,
         access=access,
         token=token,
         form=form,
-        usage_warning=usage.usage_warning(token, utcnow()),
+        usage_warning=usage.usage_warning(token, utcnow(), usage.ROTATING),
     )
 
 

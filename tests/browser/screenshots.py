@@ -14,7 +14,7 @@ from playwright.sync_api import sync_playwright
 
 from flagpal_dash import create_app
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Invitation, Project, utcnow
+from flagpal_dash.models import Invitation, Project, TokenUsage, utcnow
 from flagpal_dash.permissions import Role
 
 from ..support import add_user, issue_token
@@ -57,7 +57,7 @@ def seed() -> dict:
         created_at=now - timedelta(days=95),
         expires_at=now - timedelta(days=5),
     )
-    issue_token(
+    exporter, _ = issue_token(
         shop,
         "Metrics exporter",
         created_by=developer,
@@ -66,7 +66,7 @@ def seed() -> dict:
         expires_at=now + timedelta(days=5),
         last_used_at=now - timedelta(minutes=3),
     )
-    issue_token(
+    checkout, _ = issue_token(
         shop,
         "Checkout backend (production)",
         created_by=owner,
@@ -75,6 +75,14 @@ def seed() -> dict:
         expires_at=now + timedelta(days=87),
         last_used_at=now - timedelta(seconds=20),
     )
+    # Some traffic for the usage sparklines: busy on weekdays, the exporter steady.
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    for hours_ago in range(0, 30 * 24, 3):
+        moment = hour - timedelta(hours=hours_ago)
+        busy = 40 if moment.weekday() < 5 else 8
+        db.session.add(TokenUsage(token_id=checkout.id, hour=moment, count=busy + hours_ago % 7))
+        if hours_ago < 20 * 24:
+            db.session.add(TokenUsage(token_id=exporter.id, hour=moment, count=12))
     Invitation.create(shop, "sam@example.com", Role.DEVELOPER)
     db.session.commit()
     return {"developer": developer, "viewer": viewer, "owner": owner}
@@ -116,6 +124,10 @@ def shoot(browser, base_url: str, people: dict, out: Path, width_name: str) -> l
     page.get_by_role("link", name="Revoke Metrics exporter").click()
     page.get_by_role("dialog", name="Revoke “Metrics exporter”?").wait_for()
     save("revoke-confirm")
+    page.keyboard.press("Escape")
+    page.get_by_role("link", name="Rotate Checkout backend (production)").click()
+    page.get_by_role("dialog", name="Rotate “Checkout backend (production)”").wait_for()
+    save("rotate-dialog")
     context.clear_cookies()
     sign_in(page, people["viewer"])
     page.goto("/projects/shop/tokens")
