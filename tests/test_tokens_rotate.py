@@ -241,3 +241,13 @@ def test_the_dialog_says_how_much_the_token_is_used_and_what_to_do(client, team,
         "Used 3 times in the last 24 hours, last used just now — update those apps before "
         "the old token stops working."
     )
+
+
+def test_another_project_s_token_cannot_be_rotated_by_id(client, team, sign_in):
+    theirs, value = issue_token(team.other_project, "Their backend")
+    sign_in(team.owner)
+    assert client.get(rotate_url(theirs)).status_code == 404
+    response = client.post(rotate_url(theirs), data={"grace": "now", "expiration": "30"})
+    assert response.status_code == 404
+    assert len(tokens_named("Their backend")) == 1
+    assert api_status(client, value) == (200, None)
