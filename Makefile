@@ -9,12 +9,19 @@ FLASK := $(BIN)/flask --app wsgi
 PYTEST := $(BIN)/python -m pytest
 HTMX := static/vendor/htmx.min.js
 
-.PHONY: run test bench screenshots setup clean
+.PHONY: run serve test bench screenshots setup clean
 
 run: setup
 	$(FLASK) db upgrade
 	@$(FLASK) setup-link
 	$(FLASK) run --host 127.0.0.1 --port 5000
+
+# Production serving: gunicorn with flagpal_dash/gunicorn_conf.py (FLAGPAL_BIND, default
+# 127.0.0.1:8000; workers from the CPU count), after migrating the database.
+serve: setup
+	$(FLASK) db upgrade
+	@$(FLASK) setup-link --base-url "$(or $(FLAGPAL_PUBLIC_URL),http://$(or $(FLAGPAL_BIND),127.0.0.1:8000))"
+	$(BIN)/gunicorn -c python:flagpal_dash.gunicorn_conf wsgi:app
 
 # Lint, every test on SQLite, then again on PostgreSQL when FLAGPAL_TEST_DATABASE_URL is set.
 test: setup
@@ -25,9 +32,11 @@ test: setup
 		$(PYTEST) $(PYTEST_ARGS); \
 	fi
 
-# Figures for the token check (needs wrk: apt-get install wrk); not part of `make test`.
+# Figures for the token check (needs wrk: apt-get install wrk), then for the API Tokens
+# page of a project with 10,000 tokens; not part of `make test`.
 bench: setup
 	$(BIN)/python bench/token_check.py $(BENCH_ARGS)
+	$(BIN)/python bench/token_list.py
 
 # The README's pictures: every main state at 1280 and 390 px, into docs/screenshots/.
 screenshots: setup

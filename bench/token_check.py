@@ -16,8 +16,15 @@ adds one to a count in memory, written to `token_usage` every few seconds and wh
 server stops. After each server stops, the requests it counted there are compared with
 the requests wrk completed, and the in-process figures include one count on its own.
 
-    make bench                                              # SQLite
-    FLAGPAL_BENCH_DATABASE_URL=postgresql+psycopg://… make bench   # PostgreSQL
+All of it runs on SQLite, then on PostgreSQL: the scratch database in
+FLAGPAL_BENCH_DATABASE_URL, by default `flagpal_bench` on the local server (made when
+missing, emptied first). When PostgreSQL cannot be reached, that part is skipped with
+the reason. For each database it also prints the resident memory (VmRSS) of the gunicorn
+worker after the benchmark (target: under 80 MB).
+
+    make bench                                                     # SQLite, PostgreSQL
+    FLAGPAL_BENCH_DATABASE_URL=postgresql+psycopg://… make bench   # another PostgreSQL
+    make bench BENCH_ARGS="--databases sqlite"                     # SQLite alone
 """
 
 import argparse
@@ -36,6 +43,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+DEFAULT_POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/flagpal_bench"
+RATIO_TARGET = 0.85
+RSS_TARGET_MB = 80
 
 
 def pinned(cpu: int) -> list[str]:
@@ -63,18 +73,79 @@ def empty(database_url: str) -> None:
     engine.dispose()
 
 
+def reachable_postgresql(database_url: str) -> str | None:
+    """Make sure the scratch database exists (creating it when the server has none of
+    that name); None if it is ready, else why it cannot be used."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    def first_line(error: DBAPIError) -> str:
+        return str(error.orig).strip().splitlines()[0]
+
+    url = make_url(database_url)
+    quick = {"connect_args": {"connect_timeout": 3}}
+    target = create_engine(url, **quick)
+    try:
+        with target.connect():
+            return None
+    except DBAPIError as error:
+        problem = first_line(error)
+    finally:
+        target.dispose()
+    # Perhaps only the database is missing: ask the server's maintenance database.
+    server = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT", **quick)
+    try:
+        with server.connect() as connection:
+            known = text("SELECT 1 FROM pg_database WHERE datname = :name")
+            if connection.scalar(known, {"name": url.database}):
+                return problem
+            name = connection.scalar(text("SELECT quote_ident(:name)"), {"name": url.database})
+            connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    except DBAPIError:
+        return problem
+    finally:
+        server.dispose()
+    return None
+
+
+def worker_rss_mb(master_pid: int) -> float:
+    """Resident memory (VmRSS) of the largest gunicorn worker (child) of ``master_pid``."""
+    sizes = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if fields.get("PPid", "").strip() == str(master_pid) and "VmRSS" in fields:
+            sizes.append(int(fields["VmRSS"].split()[0]) / 1024)
+    return max(sizes, default=float("nan"))
+
+
 def prepare(env: dict) -> str:
     """Migrate a fresh database, make a project with one token; return the token."""
 
     def flask(*args: str, stdin: str | None = None) -> str:
         return subprocess.run(
             [str(BIN / "flask"), "--app", "wsgi", *args],
-            cwd=ROOT, env=env, input=stdin, check=True, capture_output=True, text=True,
+            cwd=ROOT,
+            env=env,
+            input=stdin,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
 
     flask("db", "upgrade")
-    flask("users", "create", "bench@example.com", "--name", "Bench", "--password-stdin",
-          stdin="benchmark password\n")
+    flask(
+        "users",
+        "create",
+        "bench@example.com",
+        "--name",
+        "Bench",
+        "--password-stdin",
+        stdin="benchmark password\n",
+    )
     slug = flask("projects", "create", "Bench", "--owner", "bench@example.com")
     return flask("tokens", "create", slug, "--name", "bench", "--ability", "read")
 
@@ -85,10 +156,23 @@ class Server:
     def __init__(self, env: dict, workers: int, threads: int):
         self.url = f"http://127.0.0.1:{free_port()}"
         self.process = subprocess.Popen(
-            [*pinned(0), str(BIN / "gunicorn"), "--bind", self.url.removeprefix("http://"),
-             "--workers", str(workers), "--worker-class", "gthread", "--threads", str(threads),
-             "--log-level", "warning", "wsgi:app"],
-            cwd=ROOT, env=env,
+            [
+                *pinned(0),
+                str(BIN / "gunicorn"),
+                "--bind",
+                self.url.removeprefix("http://"),
+                "--workers",
+                str(workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(threads),
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -109,8 +193,18 @@ class Server:
 def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> float:
     """Requests per second that wrk reached; any error response stops the benchmark.
     The requests it completed are added to COMPLETED[url]."""
-    command = [*pinned(1), "wrk", "--threads", "1", "--connections", str(connections),
-               "--duration", f"{seconds}s", *(["--header", header] if header else []), url]
+    command = [
+        *pinned(1),
+        "wrk",
+        "--threads",
+        "1",
+        "--connections",
+        str(connections),
+        "--duration",
+        f"{seconds}s",
+        *(["--header", header] if header else []),
+        url,
+    ]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     failures = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if failures:
@@ -154,8 +248,13 @@ def measure(server: Server, token: str, args) -> dict:
         bare.append((b1 + b2) / 2)
         checked.append((t1 + t2) / 2)
         ratios.append(checked[-1] / bare[-1])
-    return {"bare": statistics.median(bare), "checked": statistics.median(checked),
-            "ratio": statistics.median(ratios), "low": min(ratios), "high": max(ratios)}
+    return {
+        "bare": statistics.median(bare),
+        "checked": statistics.median(checked),
+        "ratio": statistics.median(ratios),
+        "low": min(ratios),
+        "high": max(ratios),
+    }
 
 
 def microseconds_per_verification(env: dict, token: str) -> dict[str, float]:
@@ -164,6 +263,7 @@ def microseconds_per_verification(env: dict, token: str) -> dict[str, float]:
     sys.path.insert(0, str(ROOT))
     from flagpal_dash import create_app, token_format
     from flagpal_dash.api.verification import EXTENSION_KEY, ApiError, verify
+    from flagpal_dash.extensions import db
     from flagpal_dash.models import utcnow
 
     def refused(value: str) -> None:
@@ -174,9 +274,11 @@ def microseconds_per_verification(env: dict, token: str) -> dict[str, float]:
 
     bad_checksum = token[:-1] + ("A" if token[-1] != "A" else "B")
     unknown = token_format.generate()
-    cases = {"valid token": lambda: verify(token, utcnow()),
-             "bad checksum (no database)": lambda: refused(bad_checksum),
-             "unknown token": lambda: refused(unknown)}
+    cases = {
+        "valid token": lambda: verify(token, utcnow()),
+        "bad checksum (no database)": lambda: refused(bad_checksum),
+        "unknown token": lambda: refused(unknown),
+    }
     app = create_app()
     with app.app_context():
         counter = app.extensions[EXTENSION_KEY].usage
@@ -187,7 +289,77 @@ def microseconds_per_verification(env: dict, token: str) -> dict[str, float]:
             call()
             figures[label] = min(timeit.repeat(call, number=2000, repeat=5)) / 2000 * 1e6
         counter.take()  # not real requests: dropped, not written
+        db.engine.dispose()  # (closes the token lookup's connection too)
         return figures
+
+
+def run(database_url: str, instance: str, args) -> dict:
+    """Every figure for one database, from a fresh schema with one token."""
+    env = {**os.environ, "FLAGPAL_INSTANCE_PATH": instance, "FLAGPAL_DATABASE_URL": database_url}
+    if not database_url.startswith("sqlite"):
+        empty(database_url)
+    token = prepare(env)
+    results, counted, rss = {}, {}, {}
+    for interval in ("60", "0"):
+        server = Server({**env, "FLAGPAL_LAST_USED_INTERVAL": interval}, args.workers, args.threads)
+        COMPLETED.clear()
+        before = counted_requests(database_url)
+        try:
+            results[interval] = measure(server, token, args)
+            rss[interval] = worker_rss_mb(server.process.pid)
+        finally:
+            server.stop()  # each worker writes the counts it still holds as it exits
+        counted[interval] = (
+            counted_requests(database_url) - before,
+            COMPLETED[server.url + "/api/v1/token"],
+        )
+    return {
+        "results": results,
+        "counted": counted,
+        "rss": rss,
+        "micro": microseconds_per_verification(env, token),
+    }
+
+
+def report(database: str, figures: dict, args) -> None:
+    results, counted, rss = figures["results"], figures["counted"], figures["rss"]
+    print(
+        f"\nToken check on {database}: gunicorn "
+        f"{args.workers} worker(s) x {args.threads} threads, wrk {args.connections} "
+        f"connections, {args.rounds} rounds of bare/token/token/bare x {args.seconds}s"
+    )
+    print(f"{'':58} {'req/s':>7} {'ratio':>6}  (range over rounds)")
+    for interval, title in [
+        ("60", "last_used_at at most once a minute"),
+        ("0", "last_used_at written every request"),
+    ]:
+        r = results[interval]
+        print(f"  {'GET /healthz (bare route)':56} {r['bare']:7.0f}")
+        print(
+            f"  {'GET /api/v1/token, ' + title:56} {r['checked']:7.0f} {r['ratio']:6.3f}"
+            f"  ({r['low']:.3f}-{r['high']:.3f})"
+        )
+    verdict = "met" if results["60"]["ratio"] >= RATIO_TARGET else "NOT MET"
+    print(
+        f"  target: ratio >= {RATIO_TARGET} with the default interval (usage counting on): "
+        f"{verdict}"
+    )
+    print("\nUsage counted in token_usage, against the token requests wrk completed:")
+    for interval, (stored, completed) in counted.items():
+        print(
+            f"  FLAGPAL_LAST_USED_INTERVAL={interval:2}  {stored:9,} counted of {completed:9,}"
+            f"  ({stored / completed:.2%})"
+        )
+    print("\nIn-process, one call (verify(), then the usage count a request adds):")
+    for name, micros in figures["micro"].items():
+        print(f"  {name:30} {micros:6.1f} µs")
+    largest = max(rss.values())
+    verdict = "met" if largest < RSS_TARGET_MB else "NOT MET"
+    print(
+        f"\nResident memory (VmRSS) of the gunicorn worker after the benchmark: "
+        f"{rss['60']:.1f} MB, {rss['0']:.1f} MB with the interval 0; "
+        f"target under {RSS_TARGET_MB} MB: {verdict}"
+    )
 
 
 def main() -> None:
@@ -195,54 +367,41 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="gunicorn workers (1 leaves the other CPU to wrk)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gunicorn workers (1 leaves the other CPU to wrk)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--databases",
+        default="sqlite,postgresql",
+        help="which to measure, comma-separated (default: both)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("The benchmark needs wrk: sudo apt-get install wrk")
+    databases = [name.strip().lower() for name in args.databases.split(",")]
+    unknown = set(databases) - {"sqlite", "postgresql"}
+    if unknown:
+        raise SystemExit(f"--databases: sqlite or postgresql, not {', '.join(sorted(unknown))}")
 
-    with tempfile.TemporaryDirectory() as instance:
-        env = {**os.environ, "FLAGPAL_INSTANCE_PATH": instance}
-        database = os.environ.get("FLAGPAL_BENCH_DATABASE_URL")
-        if database:
-            env["FLAGPAL_DATABASE_URL"] = database
-            empty(database)
-        token = prepare(env)
-        database_url = database or f"sqlite:///{instance}/flagpal-dash.sqlite3"
-        results, counted = {}, {}
-        for interval in ("60", "0"):
-            server = Server({**env, "FLAGPAL_LAST_USED_INTERVAL": interval},
-                            args.workers, args.threads)
-            COMPLETED.clear()
-            before = counted_requests(database_url)
-            try:
-                results[interval] = measure(server, token, args)
-            finally:
-                server.stop()  # each worker writes the counts it still holds as it exits
-            counted[interval] = (counted_requests(database_url) - before,
-                                 COMPLETED[server.url + "/api/v1/token"])
-        micro = microseconds_per_verification(env, token)
+    if "sqlite" in databases:
+        with tempfile.TemporaryDirectory() as instance:
+            database_url = f"sqlite:///{instance}/flagpal-dash.sqlite3"
+            report("SQLite", run(database_url, instance, args), args)
+    if "postgresql" in databases:
+        from sqlalchemy.engine import make_url
 
-    print(f"\nToken check on {'PostgreSQL' if database else 'SQLite'}: gunicorn "
-          f"{args.workers} worker(s) x {args.threads} threads, wrk {args.connections} "
-          f"connections, {args.rounds} rounds of bare/token/token/bare x {args.seconds}s")
-    print(f"{'':58} {'req/s':>7} {'ratio':>6}  (range over rounds)")
-    for interval, title in [("60", "last_used_at at most once a minute"),
-                            ("0", "last_used_at written every request")]:
-        r = results[interval]
-        print(f"  {'GET /healthz (bare route)':56} {r['bare']:7.0f}")
-        print(f"  {'GET /api/v1/token, ' + title:56} {r['checked']:7.0f} {r['ratio']:6.3f}"
-              f"  ({r['low']:.3f}-{r['high']:.3f})")
-    verdict = "met" if results["60"]["ratio"] >= 0.85 else "NOT MET"
-    print(f"  target: ratio >= 0.85 with the default interval (usage counting on): {verdict}")
-    print("\nUsage counted in token_usage, against the token requests wrk completed:")
-    for interval, (stored, completed) in counted.items():
-        print(f"  FLAGPAL_LAST_USED_INTERVAL={interval:2}  {stored:9,} counted of {completed:9,}"
-              f"  ({stored / completed:.2%})")
-    print("\nIn-process, one call (verify(), then the usage count a request adds):")
-    for name, micros in micro.items():
-        print(f"  {name:30} {micros:6.1f} µs")
+        database_url = os.environ.get("FLAGPAL_BENCH_DATABASE_URL") or DEFAULT_POSTGRESQL
+        where = make_url(database_url).render_as_string(hide_password=True)
+        problem = reachable_postgresql(database_url)
+        if problem:
+            print(
+                f"\nToken check on PostgreSQL: skipped, {where} cannot be used: {problem}\n"
+                "  (set FLAGPAL_BENCH_DATABASE_URL to a scratch database; it is emptied)"
+            )
+            return
+        with tempfile.TemporaryDirectory() as instance:
+            report(f"PostgreSQL ({where})", run(database_url, instance, args), args)
 
 
 if __name__ == "__main__":

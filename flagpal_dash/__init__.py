@@ -84,12 +84,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         htmx,
         members,
         projects,
+        security,
         tokens,
     )
     from .projects import settings as project_settings
 
     app.jinja_env.globals.update(Permission=Permission, ability_descriptions=abilities.DESCRIPTIONS)
     app.jinja_env.filters.update(relative=dates.relative, exact=dates.exact, iso=dates.iso)
+    app.jinja_env.globals["time_tag"] = dates.time_tag
 
     api.install(app)
     app.register_blueprint(api.bp)
@@ -97,6 +99,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # nothing to ride on.
     csrf.exempt(api.bp)
     app.register_blueprint(health.bp)
+    health.install(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(project_settings.bp)
@@ -109,4 +112,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     cli.register(app)
     errors.register(app)
     htmx.register(app)
+    security.init_app(app)
     return app

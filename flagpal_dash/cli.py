@@ -1,16 +1,21 @@
-"""The command line: ``flask --app wsgi <group> <command>``.
+"""The command line: ``flask --app wsgi <group> <command>``, or ``flagpal-dash <group>
+<command>`` where the package is installed.
 
 Scriptable: with its flags given, no command asks anything. Bad input prints one
 ``Error:`` line and exits non-zero; nothing is changed.
 """
 
 import json
+import os
+import sqlite3
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 from flask import Flask, current_app, url_for
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from . import abilities as ability
@@ -385,6 +390,136 @@ def export_audit(since, slug: str | None) -> None:
         click.echo(json.dumps(line, ensure_ascii=False))
 
 
+@click.command("copy-to")
+@click.argument("target_url")
+def copy_to(target_url: str) -> None:
+    """Copy every row to another database (SQLite to PostgreSQL, say).
+
+    Stop the servers first. The target must be empty, its schema made with
+    `db upgrade` (FLAGPAL_DATABASE_URL=TARGET_URL flask --app wsgi db upgrade).
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    from .moving import MoveRefused, copy_all
+
+    try:
+        target = create_engine(target_url)
+    except (ArgumentError, ImportError) as error:
+        raise click.ClickException(f"Cannot use the target URL: {error}") from None
+    try:
+        copied = copy_all(db.engine, target)
+    except MoveRefused as error:
+        raise click.ClickException(f"Nothing copied: {error}.") from None
+    except SQLAlchemyError as error:
+        raise click.ClickException(f"Nothing copied: {error.__class__.__name__}: {error}") from None
+    finally:
+        target.dispose()
+    for table, count in copied.items():
+        click.echo(f"{table}: {count} rows")
+    click.echo(f"Copied. Point FLAGPAL_DATABASE_URL at {target.url.render_as_string()} and start.")
+
+
+# What a backup reports, in the order a person reads them.
+BACKUP_TABLES = (
+    "users",
+    "projects",
+    "memberships",
+    "invitations",
+    "api_tokens",
+    "token_usage",
+    "audit_events",
+)
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@with_appcontext
+def backup(path: Path, force: bool) -> None:
+    """Copy the SQLite database to PATH, safely while the server runs.
+
+    The copy is the database as it was at one moment, readable only by its owner (it
+    holds password hashes). To restore, stop the server and put the copy in place of
+    the database file. For PostgreSQL, use pg_dump (see the README).
+    """
+    if db.engine.dialect.name != "sqlite":
+        raise click.ClickException(
+            f"backup copies a SQLite database and this one is {db.engine.dialect.name}: "
+            "use pg_dump (the README's Backups section has the commands)."
+        )
+    path = path.absolute()
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists. Give --force to replace it.")
+    try:
+        # Made beside PATH with mode 0600, then renamed over it: PATH is never half a
+        # copy, and an old backup stays whole until the new one is.
+        handle, partial = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".partial", dir=path.parent
+        )
+    except OSError as error:
+        raise click.ClickException(f"Cannot write in {path.parent}: {error.strerror}.") from None
+    os.close(handle)
+    try:
+        rows = copy_sqlite_database(partial)
+        os.replace(partial, path)
+    except (sqlite3.Error, OSError) as error:  # a full disk, say
+        os.unlink(partial)
+        raise click.ClickException(f"Nothing written: {error}") from None
+    except BaseException:
+        os.unlink(partial)
+        raise
+    click.echo(f"Wrote {path} ({path.stat().st_size:,} bytes, readable only by its owner).")
+    echo_table([("TABLE", "ROWS"), *((table, f"{count:,}") for table, count in rows.items())])
+
+
+def copy_sqlite_database(destination: str) -> dict[str, int]:
+    """Copy the app's SQLite database into the file ``destination`` with SQLite's
+    backup API, and count the rows of the copy's tables."""
+    copy = sqlite3.connect(destination)
+    try:
+        source = db.engine.raw_connection()
+        try:
+            # In one step, so the copy is the database at one moment. It takes a read
+            # transaction, which in WAL mode holds up no writer: the server goes on.
+            source.driver_connection.backup(copy)
+        finally:
+            source.close()
+        # One self-contained file, no -wal beside it (an app that opens the copy
+        # turns WAL on again).
+        copy.execute("PRAGMA journal_mode=DELETE")
+        present = {
+            name for (name,) in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        return {
+            table: copy.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            for table in BACKUP_TABLES
+            if table in present
+        }
+    finally:
+        copy.close()
+
+
+def main() -> None:
+    """The ``flagpal-dash`` command of an installed package: ``flask --app wsgi`` by
+    another name (``flagpal-dash db upgrade``, ``flagpal-dash run``, …), with the app
+    configured from the environment."""
+    from . import create_app  # (here, not at the top: create_app imports this module)
+    from .config import ConfigError
+
+    def app_from_environment() -> Flask:
+        try:
+            return create_app()
+        except ConfigError as error:
+            # A setting the app cannot use: one line naming it, no traceback.
+            raise click.ClickException(str(error)) from None
+
+    FlaskGroup(
+        create_app=app_from_environment,
+        help="FlagPal Dash: the dashboard and token authority for FlagPal API tokens.",
+    )(prog_name="flagpal-dash")
+
+
 def register(app: Flask) -> None:
-    for command in (setup_link, users, projects, members, tokens, audit):
+    for command in (setup_link, users, projects, members, tokens, audit, copy_to, backup):
         app.cli.add_command(command)

@@ -8,6 +8,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_BCRYPT_ROUNDS = 12
 DEFAULT_LAST_USED_INTERVAL = 60
@@ -18,6 +19,10 @@ DEFAULT_SIGN_IN_LIMIT = "10 per 5 minutes"
 DEFAULT_SIGN_IN_ACCOUNT_LIMIT = "10 per 15 minutes"
 # Leaked-token reports (POST /api/v1/tokens/revoke) allowed per client address.
 DEFAULT_LEAK_REPORT_LIMIT = "30 per minute"
+# Reverse proxies in front of the app whose X-Forwarded-* headers are believed.
+MAX_TRUSTED_PROXIES = 10
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "flagpal-dash.sqlite3"
 
@@ -38,9 +43,22 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
             "FLAGPAL_DATABASE_URL: an in-memory SQLite database is empty for every "
             "connection; use a file, like sqlite:////var/lib/flagpal-dash/flagpal.sqlite3"
         )
+    _check_database_url(database_url)
+    public_url = _public_url(environ)
     return {
         **_mail_settings(environ),
+        "PUBLIC_URL": public_url,
+        "PREFERRED_URL_SCHEME": urlsplit(public_url).scheme if public_url else "http",
+        # Cookies go over https only when the dashboard is served over https.
+        "SECURE_COOKIES": _bool_setting(
+            environ, "FLAGPAL_SECURE_COOKIES", default=public_url.startswith("https://")
+        ),
+        "TRUSTED_PROXIES": _int_setting(
+            environ, "FLAGPAL_TRUSTED_PROXIES", 0, minimum=0, maximum=MAX_TRUSTED_PROXIES
+        ),
         "RATELIMIT_STORAGE_URI": environ.get("FLAGPAL_RATELIMIT_STORAGE_URI") or "memory://",
+        # Instances that share one Redis but not their accounts count apart.
+        "RATELIMIT_KEY_PREFIX": environ.get("FLAGPAL_RATELIMIT_KEY_PREFIX", "").strip(),
         "SIGN_IN_LIMIT": _limit_setting(environ, "FLAGPAL_SIGN_IN_LIMIT", DEFAULT_SIGN_IN_LIMIT),
         "SIGN_IN_ACCOUNT_LIMIT": _limit_setting(
             environ, "FLAGPAL_SIGN_IN_ACCOUNT_LIMIT", DEFAULT_SIGN_IN_ACCOUNT_LIMIT
@@ -68,6 +86,58 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
             maximum=3600,
         ),
     }
+
+
+def _check_database_url(url: str) -> None:
+    """Refuse, at start, a URL SQLAlchemy cannot parse or has no installed driver for.
+    The messages never repeat the URL: it may hold a password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            "FLAGPAL_DATABASE_URL is not a database URL: it should read like "
+            "postgresql+psycopg://user:password@host/dbname or sqlite:////path/to/file.sqlite3"
+        ) from None
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"FLAGPAL_DATABASE_URL names an unknown database driver {parsed.drivername!r}: "
+            "use postgresql+psycopg://… or sqlite:///…"
+        ) from None
+    except ImportError as error:
+        raise ConfigError(
+            f"FLAGPAL_DATABASE_URL needs the {parsed.drivername!r} driver, which is not "
+            f"installed ({error}): use postgresql+psycopg://… or sqlite:///…"
+        ) from None
+
+
+def _public_url(environ: Mapping[str, str]) -> str:
+    """Where people reach the dashboard, like https://flags.example.com ('' when unset)."""
+    value = environ.get("FLAGPAL_PUBLIC_URL", "").strip().rstrip("/")
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError(
+            f"FLAGPAL_PUBLIC_URL must be an http or https address like "
+            f"https://flags.example.com, not {value!r}"
+        )
+    return value
+
+
+def _bool_setting(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise ConfigError(f"{name} must be 1 or 0 (on or off), not {environ[name]!r}")
 
 
 def _limit_setting(environ: Mapping[str, str], name: str, default: str) -> str:

@@ -5,6 +5,8 @@ Plain Python, no Flask; the templates use these as filters.
 
 from datetime import datetime
 
+from markupsafe import Markup, escape
+
 from .models import utcnow
 
 # (seconds in the unit, singular name), largest first.
@@ -38,3 +40,11 @@ def exact(moment: datetime) -> str:
 def iso(moment: datetime) -> str:
     """``2026-11-28T10:02:00Z``, for a ``<time datetime>``."""
     return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def time_tag(moment: datetime, now: datetime | None = None) -> Markup:
+    """``<time datetime=… title="exact">3 days ago</time>``: the ``time`` macro of
+    _macros.html, in Python for rows drawn a hundred to a page."""
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        iso(moment), exact(moment), escape(relative(moment, now))
+    )

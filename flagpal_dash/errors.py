@@ -1,12 +1,14 @@
 """Error pages: a clear sentence for the person, the right status, never a stack trace."""
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from .access import PermissionDenied
 from .api import http_error_document
 from .api.errors import ApiError
+from .extensions import login_manager
 from .limits import retry_after, retry_in
 from .permissions import roles_with
 
@@ -20,6 +22,7 @@ TITLES = {
     413: "That was too much to send",
     429: "Too many attempts",
     500: "Something went wrong on our side",
+    503: "The database cannot be reached",
 }
 MESSAGES = {
     404: "There is nothing here, or it is not shared with you. Check the address, "
@@ -27,10 +30,17 @@ MESSAGES = {
     405: "Use the buttons on the page to do this.",
     413: "The form sent more data than any form here needs. Shorten what you typed and try again.",
     500: "The problem has been logged. Try again in a moment.",
+    503: "FlagPal Dash cannot reach its database right now. Try again in a moment; if it "
+    "lasts, tell whoever runs this server.",
 }
+# Seconds a client is asked to wait when the database cannot be reached.
+RETRY_AFTER_UNREACHABLE = "5"
 
 
 def error_page(status: int, message: str | None = None):
+    # Error pages show no account (base.html), yet Flask-Login's template context loads
+    # the signed-in user, a query: not when the database is what failed.
+    g.setdefault("_login_user", login_manager.anonymous_user())
     return (
         render_template(
             "error.html",
@@ -76,6 +86,22 @@ def register(app: Flask) -> None:
         if is_api_request():
             return http_error_document(error)
         return error_page(error.code or 500, MESSAGES.get(error.code) or error.description)
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError):
+        if not (isinstance(error, OperationalError) or error.connection_invalidated):
+            return unexpected_error(error)  # a query the database refused: a bug
+        # The database is down or unreachable (PostgreSQL stopped, the network cut): one
+        # line per request, not a traceback; service comes back by itself when it does.
+        reason = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
+        app.logger.error("Database unreachable: %s", reason)
+        retry = {"Retry-After": RETRY_AFTER_UNREACHABLE}
+        if is_api_request():
+            return ApiError(
+                503, "unavailable", "Service unavailable", MESSAGES[503], retry
+            ).response()
+        body, status = error_page(503)
+        return body, status, retry
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

@@ -1,9 +1,10 @@
 """Flask extensions, created once here and bound to an app in ``create_app``."""
 
+import click
+from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import Engine, MetaData, event
@@ -23,8 +24,42 @@ class Base(DeclarativeBase):
     )
 
 
+class DeferredMigrate:
+    """Flask-Migrate, imported when a migration first runs (``flask db …``, or
+    ``flask_migrate.upgrade()`` in a test) instead of in every server process: it
+    imports Alembic, Mako and Pygments, about 10 MB of each gunicorn worker's memory
+    (``make bench`` prints it) for commands a server never runs."""
+
+    def init_app(self, app: Flask, db: SQLAlchemy, directory: str) -> None:
+        app.extensions["migrate"] = UnboundMigrate(app, db, directory)
+        app.cli.add_command(MigrationCommands("db", help="Perform database migrations."))
+
+
+class UnboundMigrate:
+    """Stands in ``app.extensions["migrate"]`` until something asks it for more than
+    its folder; then binds Flask-Migrate to the app, which takes its place."""
+
+    def __init__(self, app: Flask, db: SQLAlchemy, directory: str):
+        self.app, self.db, self.directory = app, db, directory
+
+    def __getattr__(self, name: str):
+        from flask_migrate import Migrate
+
+        Migrate(self.app, self.db, directory=self.directory)
+        return getattr(self.app.extensions["migrate"], name)
+
+
+class MigrationCommands(click.Group):
+    """``flask db``: Flask-Migrate's own command group, imported when it is run."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        from flask_migrate.cli import db as commands
+
+        return commands.make_context(info_name, args, parent=parent, **extra)
+
+
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
+migrate = DeferredMigrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 # No default limits: only sign-in, invitation acceptance and leaked-token reports are

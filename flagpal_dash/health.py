@@ -1,11 +1,87 @@
-"""Health checks for load balancers and process managers."""
+"""Health checks for load balancers and process managers: ``/healthz`` says the process
+answers, ``/readyz`` that it can reach its database too. Also the database check that
+stops a server or ``flask db upgrade`` at start with one clear line."""
 
-from flask import Blueprint
+import json
+
+from flask import Blueprint, Flask, current_app
+from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+from .extensions import db
 
 bp = Blueprint("health", __name__)
+
+# Seconds to wait for a connection: a load balancer's probe gives up after a few, and
+# an unreachable host must not leave a request hanging for the system's TCP timeout.
+READY_TIMEOUT = 2
+PROBE_KEY = "flagpal_dash.readiness_probe"
+NOT_STORED = {"Cache-Control": "no-store"}
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database cannot be reached; the message is one line naming it and why.
+
+    A RuntimeError, so ``flask db …`` (Flask-Migrate) prints it as one ``Error:`` line.
+    """
+
+
+def connect_to_database(engine: Engine) -> Connection:
+    """A connection from ``engine``, or ``DatabaseUnreachable`` saying why not."""
+    try:
+        return engine.connect()
+    except DBAPIError as error:
+        raise unreachable(engine.url, error) from None
+
+
+def unreachable(url: URL, error: DBAPIError) -> DatabaseUnreachable:
+    reason = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
+    where = url.render_as_string(hide_password=True)
+    return DatabaseUnreachable(f"Cannot reach the database {where}: {reason}")
+
+
+def probe_engine(url: URL, timeout: int) -> Engine:
+    """An engine that opens a new connection for each check and gives up connecting after
+    ``timeout`` seconds (PostgreSQL's connect_timeout; a SQLite file opens at once)."""
+    connect_args = {"connect_timeout": timeout} if url.get_backend_name() == "postgresql" else {}
+    return create_engine(url, poolclass=NullPool, connect_args=connect_args)
+
+
+def check_database(engine: Engine) -> None:
+    """``SELECT 1``; ``DatabaseUnreachable`` if it cannot be done."""
+    with connect_to_database(engine) as connection:
+        try:
+            connection.exec_driver_sql("SELECT 1")
+        except DBAPIError as error:
+            raise unreachable(engine.url, error) from None
 
 
 @bp.get("/healthz")
 def healthz():
     """The process is up and answering. Touches nothing else, the database included."""
-    return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+    return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8", **NOT_STORED}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready to serve: the database answers ``SELECT 1`` on a new connection within
+    READY_TIMEOUT seconds. 503 otherwise, so a load balancer sends people elsewhere."""
+    try:
+        check_database(current_app.extensions[PROBE_KEY])
+    except DatabaseUnreachable as error:
+        current_app.logger.warning("Not ready: %s", error)
+        return answer(503, "unavailable", "The database cannot be reached.")
+    return answer(200, "ready", "The database answers.")
+
+
+def answer(status: int, word: str, detail: str):
+    body = json.dumps({"status": word, "detail": detail}) + "\n"
+    return body, status, {"Content-Type": "application/json", **NOT_STORED}
+
+
+def install(app: Flask) -> None:
+    """Make the readiness probe's engine once, beside the app's."""
+    with app.app_context():
+        app.extensions[PROBE_KEY] = probe_engine(db.engine.url, READY_TIMEOUT)

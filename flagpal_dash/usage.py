@@ -329,6 +329,16 @@ class Sparkline:
             bars.append(Bar(x=x, y=self.HEIGHT - height, height=height, count=count))
         return bars
 
+    @property
+    def paths(self) -> tuple[str, str]:
+        """The bars as two SVG path outlines: days with requests, and the empty days'
+        ticks. Two elements per row instead of thirty keep a 100-row page quick."""
+        used, empty = [], []
+        for bar in self.bars:
+            outline = f"M{bar.x} {bar.y}h{self.BAR_WIDTH}v{bar.height}h-{self.BAR_WIDTH}z"
+            (used if bar.count else empty).append(outline)
+        return "".join(used), "".join(empty)
+
 
 def sparklines(token_ids, now: datetime) -> dict[int, Sparkline]:
     """The 30-day sparkline of each token, in one query."""

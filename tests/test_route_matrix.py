@@ -174,7 +174,8 @@ ROUTES = {
 # Routes with their own kind of check, each covered by its own tests.
 OWN_CHECKS = {
     "static": "public files (CSS, htmx, icons)",
-    "health.healthz": "public health check for load balancers (test_api_token.py)",
+    "health.healthz": "public health check for load balancers (test_serving.py)",
+    "health.readyz": "public readiness check: can the database be reached (test_serving.py)",
     "api.describe_token": "token authentication, not a session (test_api_token.py)",
     "api.forward_auth": "token authentication, not a session (test_api_forward_auth.py)",
     "api.revoke_leaked_tokens": "public by nature: a leaked-token report only ever revokes "

@@ -30,29 +30,27 @@ from .test_api_token import bearer, error_of
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class WrappedCursor:
-    """A DBAPI cursor that calls ``before(sql)`` ahead of every statement."""
+class WrappedLookup:
+    """A token lookup (by cursor, or straight through libpq) that calls ``before(sql)``
+    ahead of every run."""
 
-    def __init__(self, cursor, before):
-        self.cursor = cursor
+    def __init__(self, lookup, before):
+        self.lookup = lookup
         self.before = before
 
-    def execute(self, sql, parameters):
-        self.before(sql)
-        return self.cursor.execute(sql, parameters)
-
-    def fetchone(self):
-        return self.cursor.fetchone()
+    def __call__(self, digest: str):
+        self.before(self.lookup.sql)
+        return self.lookup(digest)
 
 
-def wrap_lookup_cursors(authority, monkeypatch, before) -> None:
-    """Make the token lookup's connections use ``WrappedCursor``s from now on."""
+def wrap_lookups(authority, monkeypatch, before) -> None:
+    """Make the token lookup's connections use ``WrappedLookup``s from now on."""
     authority.discard_thread_connection()
     open_connection = authority.open_thread_connection
 
     def wrapped_connection():
         opened = open_connection()
-        opened.cursor = WrappedCursor(opened.cursor, before)
+        opened.lookup = WrappedLookup(opened.lookup, before)
         return opened
 
     monkeypatch.setattr(authority, "open_thread_connection", wrapped_connection)
@@ -65,7 +63,7 @@ def statements(app, monkeypatch):
     seen: list[str] = []
     event.listen(db.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
     authority = app.extensions[EXTENSION_KEY]
-    wrap_lookup_cursors(authority, monkeypatch, seen.append)
+    wrap_lookups(authority, monkeypatch, seen.append)
     yield seen
     authority.discard_thread_connection()
 
@@ -177,7 +175,7 @@ def test_a_broken_connection_is_replaced_and_a_dead_database_fails_closed(
             failures["left"] -= 1
             raise authority.engine.dialect.loaded_dbapi.OperationalError("server closed")
 
-    wrap_lookup_cursors(authority, monkeypatch, fail_while_told)
+    wrap_lookups(authority, monkeypatch, fail_while_told)
     assert client.get("/api/v1/token", headers=bearer(value)).status_code == 200, "retried"
 
     failures["left"] = 2

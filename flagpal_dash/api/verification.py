@@ -9,8 +9,8 @@ per ``FLAGPAL_LAST_USED_INTERVAL`` seconds, so most checks only read. Each reque
 through is counted for the usage figures in memory only (``usage.UsageCounter``: a
 dictionary increment); a thread adds the counts to the database every few seconds.
 
-``make bench`` measures this path against a bare route; its figures explain the
-choices below that are made for speed.
+``make bench`` measures this path against a bare route, on SQLite and on PostgreSQL;
+its figures explain the choices below that are made for speed.
 """
 
 import contextlib
@@ -87,17 +87,73 @@ RECORD_USE = (
 )
 
 
+class CursorLookup:
+    """The lookup through a DBAPI cursor kept open on the connection (SQLite)."""
+
+    def __init__(self, connection, sql: str, positional: bool):
+        self.sql = sql
+        self.positional = positional
+        self.cursor = connection.cursor()
+
+    def __call__(self, digest: str):
+        self.cursor.execute(self.sql, (digest,) if self.positional else {"digest": digest})
+        return self.cursor.fetchone()
+
+
+class LibpqLookup:
+    """The lookup on PostgreSQL (psycopg 3): prepared once on the connection as a
+    server-side prepared statement, then each check is one Bind/Execute sent straight
+    through libpq (``psycopg.pq``), its text values read by the connection's own
+    loaders, as psycopg's cursor would.
+
+    The cursor sends the same (it prepares a statement after its fifth use); skipping its
+    Python layer saves about 7 µs of the 34 µs a check takes in-process, and took
+    ``make bench``'s PostgreSQL ratio from 0.62 to 0.66 (0.73 to 0.80 at four threads).
+    """
+
+    NAME = b"flagpal_token_lookup"
+
+    def __init__(self, connection, sql: str):
+        from psycopg import DatabaseError, pq
+
+        self.pgconn = connection.pgconn
+        self.error_class = DatabaseError
+        self.ok = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK})
+        self.sql = sql
+        self.check(self.pgconn.prepare(self.NAME, sql.encode()))
+        columns = self.check(self.pgconn.describe_prepared(self.NAME))
+        self.loads = []
+        for column in range(columns.nfields):
+            oid = columns.ftype(column)
+            loader = connection.adapters.get_loader(oid, pq.Format.TEXT)
+            self.loads.append(loader(oid, connection).load)
+
+    def __call__(self, digest: str):
+        result = self.check(self.pgconn.exec_prepared(self.NAME, [digest.encode()]))
+        if result.ntuples == 0:
+            return None
+        return [
+            None if (value := result.get_value(0, column)) is None else load(value)
+            for column, load in enumerate(self.loads)
+        ]
+
+    def check(self, result):
+        if result.status not in self.ok:
+            raise self.error_class(result.error_message.decode(errors="replace").strip())
+        return result
+
+
 class ThreadConnection:
-    """One server thread's own DBAPI connection and cursor for token lookups.
+    """One server thread's own DBAPI connection, with the token lookup ready on it.
 
     Closed when its thread ends (the thread-local holding it is dropped), when the
     engine is disposed, or when it fails.
     """
 
-    def __init__(self, connection):
+    def __init__(self, connection, lookup):
         self.connection = connection
-        self.cursor = connection.cursor()
         self.close = weakref.finalize(self, close_quietly, connection)
+        self.lookup = lookup
 
 
 class ThreadLocal(threading.local):
@@ -115,18 +171,27 @@ class TokenAuthority:
     The lookup skips SQLAlchemy's pool and result layer, which cost several times the
     query itself on this path: the statement is compiled once, each server thread
     keeps a DBAPI connection of its own (taken from the engine's pool and detached
-    from it, in autocommit so a read never holds a transaction open), and rows are
-    converted with the columns' own result processors, exactly as SQLAlchemy would.
+    from it, in autocommit so a read is one round trip and never holds a transaction
+    open), and rows are converted with the columns' own result processors, exactly as
+    SQLAlchemy would. On PostgreSQL the lookup also skips psycopg's cursor
+    (``LibpqLookup``).
     """
 
     def __init__(self, engine: Engine, last_used_interval: timedelta, usage_flush_seconds: int):
         dialect = engine.dialect
-        compiled = LOOKUP.compile(dialect=dialect)
         self.engine = engine
         self.last_used_interval = last_used_interval
         self.usage = UsageCounter(engine, usage_flush_seconds)
-        self.sql = str(compiled)
-        self.positional = compiled.positional
+        if dialect.driver == "psycopg":
+            # libpq takes $1 for the parameter.
+            numbered = type(dialect)(paramstyle="numeric_dollar")
+            sql = str(LOOKUP.compile(dialect=numbered))
+            self.make_lookup = functools.partial(LibpqLookup, sql=sql)
+        else:
+            compiled = LOOKUP.compile(dialect=dialect)
+            self.make_lookup = functools.partial(
+                CursorLookup, sql=str(compiled), positional=compiled.positional
+            )
         self.conversions = [
             (index, process)
             for index, column in enumerate(LOOKUP.selected_columns)
@@ -173,12 +238,9 @@ class TokenAuthority:
         A failed connection (after a database restart, say) is replaced and the query
         tried once more; if that fails too the answer is 503, never a pass.
         """
-        parameters = (digest,) if self.positional else {"digest": digest}
         for attempt in (1, 2):
             try:
-                cursor = (self.local.open or self.open_thread_connection()).cursor
-                cursor.execute(self.sql, parameters)
-                values = cursor.fetchone()
+                values = (self.local.open or self.open_thread_connection()).lookup(digest)
                 break
             except self.database_errors:
                 self.discard_thread_connection()
@@ -218,7 +280,12 @@ class TokenAuthority:
         pooled.detach()
         connection = pooled.dbapi_connection
         self.engine.dialect.set_isolation_level(connection, "AUTOCOMMIT")
-        self.local.open = ThreadConnection(connection)
+        try:
+            lookup = self.make_lookup(connection)
+        except Exception:
+            close_quietly(connection)
+            raise
+        self.local.open = ThreadConnection(connection, lookup)
         self.open_connections.add(self.local.open)
         return self.local.open
 

@@ -5,8 +5,19 @@ Each action answers htmx with a fragment (a dialog's content, a row) and a plain
 form POST with a full page, so everything works without JavaScript too.
 """
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    g,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
+from markupsafe import Markup
 
 from .. import usage
 from ..access import ProjectAccess, project_route
@@ -16,18 +27,24 @@ from ..models import ApiToken, utcnow
 from ..permissions import Permission
 from ..validation import Invalid
 from .forms import CreateTokenForm, RotateTokenForm
+from .listing import TokenFilter, page_number, token_page
 
 bp = Blueprint("tokens", __name__, url_prefix="/projects/<slug>/tokens")
 
 
-def list_context(access: ProjectAccess) -> dict:
-    tokens = access.project.tokens_newest_first()
+def list_context(
+    access: ProjectAccess, token_filter: TokenFilter | None = None, page: int = 1
+) -> dict:
+    """One page of the list (after a create or rotate: page 1, unfiltered), read in a
+    bounded number of queries however many tokens the project has."""
+    now = utcnow()
+    listing = token_page(access.project, token_filter or TokenFilter(), page, now)
     # Managers see each token's 30-day usage: every row's counts in one query.
     if access.can(Permission.VIEW_TOKEN_DETAILS):
-        sparklines = usage.sparklines([token.id for token in tokens], utcnow())
+        sparklines = usage.sparklines([token.id for token in listing.tokens], now)
     else:
         sparklines = {}
-    return {"access": access, "tokens": tokens, "usage": sparklines}
+    return {"access": access, "listing": listing, "tokens": listing.tokens, "usage": sparklines}
 
 
 @bp.app_template_global()
@@ -36,11 +53,24 @@ def token_sparkline(token_id: int) -> usage.Sparkline:
     return usage.sparklines([token_id], utcnow())[token_id]
 
 
+@bp.app_template_global()
+def drawn_sparkline(spark: usage.Sparkline) -> Markup:
+    """A sparkline's SVG (the ``sparkline`` macro), drawn once per request for each
+    distinct figure: on a long list most rows are history without use, and share one."""
+    drawn = g.setdefault("drawn_sparklines", {})
+    if spark not in drawn:
+        drawn[spark] = get_template_attribute("tokens/_usage.html", "sparkline")(spark)
+    return drawn[spark]
+
+
 @bp.get("")
 @project_route(Permission.VIEW_TOKENS)
 def list_tokens(access: ProjectAccess):
-    """Every token of the project, newest first: what each role may see of it."""
-    return render_template("tokens/list.html", **list_context(access))
+    """A page of the project's tokens, active ones first, then newest first, filtered
+    by name and status: what each role may see of them. The filter form, with htmx,
+    gets the list alone."""
+    context = list_context(access, TokenFilter.from_args(request.args), page_number(request.args))
+    return page_or_fragment("tokens/list.html", "tokens/_list.html", **context)
 
 
 @bp.get("/new")

@@ -1,0 +1,171 @@
+"""gunicorn settings for serving FlagPal Dash (what ``make serve`` runs)::
+
+    gunicorn -c python:flagpal_dash.gunicorn_conf wsgi:app
+
+Inside the package, so it works from a checkout and from an installed package alike.
+Settings come from ``FLAGPAL_*`` variables (README, Configuration); gunicorn's own
+``GUNICORN_CMD_ARGS`` and command-line flags still override any of them.
+
+The access log never holds a token or a secret address: request lines are logged
+without their query string (the token API refuses a token there, but the request line
+is still logged), and token-shaped values and invitation and setup secrets in what is
+logged are replaced by ``[redacted]``. The error log gets the same replacement.
+"""
+
+import logging
+import os
+import re
+import sys
+
+from gunicorn.glogging import Logger
+
+from flagpal_dash.config import ConfigError, _int_setting
+
+# Exit statuses at start: a setting that cannot work will not fix itself (gunicorn's own
+# "the app cannot load"); an unreachable database may, so a process manager may retry.
+_BAD_SETTING, _UNREACHABLE = 4, 1
+# More workers than this mostly add memory and database connections on a small server.
+_MAX_DEFAULT_WORKERS = 8
+# Seconds to wait for the database at start.
+_START_TIMEOUT = 5
+
+_TOKEN = re.compile(r"flagpal_[0-9A-Za-z]{46}")
+_SECRET_ADDRESS = re.compile(r"(/(?:invitations|setup)/)[A-Za-z0-9_-]{20,}")
+_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api.?key")
+_ATOM = re.compile(r"%\(([^)]+)\)s")
+_REDACTED = "[redacted]"
+
+
+def _setting(name: str, default: int, *, minimum: int = 1, maximum: int = 64) -> int:
+    try:
+        return _int_setting(os.environ, name, default, minimum=minimum, maximum=maximum)
+    except ConfigError as error:
+        sys.exit(f"Error: {error}")
+
+
+def _cpus() -> int:
+    """CPUs this process may use (fewer than the machine's in a container or cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def redact(text: str) -> str:
+    """``text`` without token values or the secrets of invitation and setup links."""
+    return _SECRET_ADDRESS.sub(r"\1" + _REDACTED, _TOKEN.sub(_REDACTED, text))
+
+
+def _without_query(uri: str) -> str:
+    return uri.split("?", 1)[0]
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger, minus anything that could let a reader of the logs in."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        self.error_log.addFilter(_redact_records)  # (once, however often setup runs)
+        # Only the atoms the format uses are cleaned, each request.
+        self.used_atoms = {
+            key.lower() if key.startswith("{") else key
+            for key in _ATOM.findall(cfg.access_log_format)
+        }
+
+    def atoms(self, resp, req, environ, request_time) -> dict:
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["r"] = " ".join(
+            [
+                environ["REQUEST_METHOD"],
+                redact(_without_query(environ["RAW_URI"])),
+                environ["SERVER_PROTOCOL"],
+            ]
+        )
+        atoms["q"] = "-"
+        atoms["f"] = redact(_without_query(atoms["f"]))
+        for key in self.used_atoms - {"r", "q", "f"}:
+            value = atoms.get(key)
+            if key.startswith("{") and _SECRET_HEADER.search(key):
+                atoms[key] = _REDACTED
+            elif isinstance(value, str):
+                atoms[key] = redact(value)
+        return atoms
+
+
+class _RedactRecords(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+_redact_records = _RedactRecords()
+
+
+def _start_problem() -> tuple[int, str] | None:
+    """What would stop the app from serving, as an exit status and one line; None if
+    nothing. Run once in the master before any worker starts, so a typo or a database
+    that is down stops gunicorn at once instead of every worker failing on its own."""
+    from flagpal_dash import create_app
+    from flagpal_dash.extensions import db
+    from flagpal_dash.health import PROBE_KEY, DatabaseUnreachable, check_database, probe_engine
+
+    try:
+        app = create_app()
+    except ConfigError as error:
+        return _BAD_SETTING, str(error)
+    with app.app_context():
+        url = db.engine.url
+        db.engine.dispose()  # the workers open their own connections
+    app.extensions[PROBE_KEY].dispose()
+    engine = probe_engine(url, _START_TIMEOUT)
+    try:
+        check_database(engine)
+    except DatabaseUnreachable as error:
+        return _UNREACHABLE, str(error)
+    finally:
+        engine.dispose()
+    return None
+
+
+def on_starting(server) -> None:
+    problem = _start_problem()
+    if problem is not None:
+        status, message = problem
+        print(f"Error: {message}", file=sys.stderr, flush=True)
+        if server.pidfile is not None:
+            server.pidfile.unlink()
+        sys.exit(status)
+
+
+bind = [address.strip() for address in os.environ.get("FLAGPAL_BIND", "127.0.0.1:8000").split(",")]
+workers = _setting(
+    "FLAGPAL_WORKERS",
+    _setting("WEB_CONCURRENCY", min(2 * _cpus() + 1, _MAX_DEFAULT_WORKERS)),
+)
+# Threads let a worker serve other requests while one waits on the database.
+worker_class = "gthread"
+threads = _setting("FLAGPAL_THREADS", 4)
+# A worker silent this long is restarted; on stop, requests in flight get this long.
+timeout = 30
+graceful_timeout = 30
+# Seconds a keep-alive connection (from the reverse proxy, say) waits for its next request.
+keepalive = 5
+
+# X-Forwarded-* headers are believed in one place, the app (FLAGPAL_TRUSTED_PROXIES),
+# not also by gunicorn, which by default takes X-Forwarded-Proto from 127.0.0.1.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
+
+# "-" is standard output (access) and standard error (errors); "off" turns access logs off.
+_access_log = os.environ.get("FLAGPAL_ACCESS_LOG", "").strip() or "-"
+accesslog = None if _access_log == "off" else _access_log
+errorlog = os.environ.get("FLAGPAL_ERROR_LOG", "").strip() or "-"
+logger_class = RedactingLogger
+# gunicorn's control socket (for gunicornc) is not used, and every instance of a user
+# would share its one default path.
+control_socket_disable = True

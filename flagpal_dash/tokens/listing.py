@@ -1,0 +1,189 @@
+"""Which tokens the API Tokens page shows: a filter by name and status, and one page.
+
+Automation and regular rotation make lists long (a project may keep thousands of
+revoked and expired tokens), so the page reads one page of rows in the same few
+queries whatever the number of tokens: a count, the page's active tokens and its
+others (with who created and revoked each joined in), and (in the view) the page's
+usage. See ``token_page``.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import abort
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import joinedload
+
+from ..extensions import db
+from ..models import EXPIRES_SOON, ApiToken, Project, TokenStatus
+
+# Rows a page: enough to scan, few enough that a page of a long history draws as fast as
+# a short list (bench/token_list.py; the issue allowed at most 100).
+PAGE_SIZE = 25
+# Past this a page number is garbage, not a page (as on the audit log).
+MAX_PAGE = 100_000
+
+# The status filter's choices, as the form offers them: value -> label.
+STATUSES = {
+    "all": "All",
+    "active": "Active",
+    "expiring": "Expiring soon",
+    "expired": "Expired",
+    "revoked": "Revoked",
+}
+
+
+@dataclass(frozen=True)
+class TokenFilter:
+    """Part of a token's name (any case; ``%`` and ``_`` are plain characters) and a
+    status from ``STATUSES``."""
+
+    name: str = ""
+    status: str = "all"
+
+    CHOICES = STATUSES
+
+    @classmethod
+    def from_args(cls, args) -> "TokenFilter":
+        """The filter in a query string; a status that is not offered is a 404."""
+        status = args.get("status") or "all"
+        if status not in STATUSES:
+            abort(404)
+        return cls(name=args.get("name", "").strip(), status=status)
+
+    @property
+    def is_default(self) -> bool:
+        return self == TokenFilter()
+
+    def conditions(self, now: datetime) -> list:
+        """SQL conditions for the tokens this filter keeps."""
+        conditions = []
+        if self.name:
+            # autoescape: a % or _ typed in the box matches itself, not any characters.
+            conditions.append(ApiToken.name.icontains(self.name, autoescape=True))
+        if self.status == "expiring":
+            conditions.append(ApiToken.expiring_within(EXPIRES_SOON, now))
+        elif self.status != "all":
+            conditions.append(ApiToken.status(now) == TokenStatus(self.status).value)
+        return conditions
+
+    @property
+    def nothing_found(self) -> str:
+        """What to say when no token matches: "No revoked token has “ci” in its name."."""
+        kind = {"all": "token", "expiring": "token expiring soon"}.get(
+            self.status, f"{self.status} token"
+        )
+        if self.name:
+            return f"No {kind} has “{self.name}” in its name."
+        plural = kind.replace("token", "tokens", 1)
+        return f"This project has no {plural}."
+
+    def query_args(self, **extra) -> dict:
+        """URL arguments that keep this filter (defaults left out, for short links)."""
+        args = {"name": self.name or None, "status": None if self.status == "all" else self.status}
+        return {key: value for key, value in {**args, **extra}.items() if value is not None}
+
+
+def page_number(args) -> int:
+    """The page asked for in a query string (1 when none); garbage is a 404."""
+    page = args.get("page", "1")
+    # isdigit() alone accepts "²", which int() cannot read.
+    if not (page.isascii() and page.isdigit()) or not 1 <= int(page) <= MAX_PAGE:
+        abort(404)
+    return int(page)
+
+
+@dataclass(frozen=True)
+class TokenPage:
+    """One page of a project's tokens that match ``filter``: active ones first, then
+    expired and revoked ones, newest first within each."""
+
+    tokens: list[ApiToken]
+    filter: TokenFilter
+    number: int
+    # Tokens matching the filter, on every page.
+    total: int
+    # Whether the project has any token at all ("no tokens yet" or "none match").
+    project_has_tokens: bool
+
+    @property
+    def pages(self) -> int:
+        return page_count(self.total)
+
+    @property
+    def first_row(self) -> int:
+        return (self.number - 1) * PAGE_SIZE + 1
+
+    @property
+    def last_row(self) -> int:
+        return self.first_row + len(self.tokens) - 1
+
+    @property
+    def previous(self) -> int | None:
+        return self.number - 1 if self.number > 1 else None
+
+    @property
+    def next(self) -> int | None:
+        return self.number + 1 if self.number < self.pages else None
+
+    def query_args(self, number: int) -> dict:
+        """URL arguments for page ``number`` with the same filter."""
+        return self.filter.query_args(page=number if number > 1 else None)
+
+
+def page_count(total: int) -> int:
+    """Pages for ``total`` tokens: at least one, which may be empty."""
+    return max(1, -(-total // PAGE_SIZE))
+
+
+def newest_first(conditions: list, offset: int, limit: int) -> list[ApiToken]:
+    """``limit`` tokens meeting ``conditions`` from ``offset`` on, newest first, with who
+    created and revoked each (joined in the same query)."""
+    return db.session.scalars(
+        select(ApiToken)
+        .where(*conditions)
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        .offset(offset)
+        .limit(limit)
+        .options(joinedload(ApiToken.created_by), joinedload(ApiToken.revoked_by))
+    ).all()
+
+
+def token_page(
+    project: Project, token_filter: TokenFilter, number: int, now: datetime
+) -> TokenPage:
+    """Page ``number`` of ``project``'s tokens that match ``token_filter``: active tokens
+    first, then the rest, newest first within each. A page past the last is a 404
+    (page 1 always exists, empty or not).
+
+    Four statements at most, whatever the number of tokens or the page: one counts
+    (the status index answers it alone), then the page's active tokens and its others,
+    each read newest first along the (project, created) index and stopping at the page's
+    end instead of sorting every token by status. Both reads run on every page, one of
+    them often for no rows, so every page costs the same.
+    """
+    conditions = [ApiToken.project_id == project.id, *token_filter.conditions(now)]
+    # The same rule as each row's token.status(), in SQL.
+    active = ApiToken.status(now) == TokenStatus.ACTIVE.value
+    inactive = ApiToken.status(now) != TokenStatus.ACTIVE.value
+    total, active_total = db.session.execute(
+        select(func.count(), func.count(case((active, 1)))).where(*conditions)
+    ).one()
+    if number > page_count(total):
+        abort(404)
+    start = (number - 1) * PAGE_SIZE
+    from_active = max(0, min(PAGE_SIZE, active_total - start))
+    tokens = [
+        *newest_first([*conditions, active], start, from_active),
+        *newest_first(
+            [*conditions, inactive], max(0, start - active_total), PAGE_SIZE - from_active
+        ),
+    ]
+    # Nothing matches: is that the filter, or a project without tokens?
+    has_tokens = total > 0 or (
+        not token_filter.is_default
+        and db.session.scalar(
+            select(select(ApiToken.id).where(ApiToken.project_id == project.id).exists())
+        )
+    )
+    return TokenPage(tokens, token_filter, number, total, has_tokens)

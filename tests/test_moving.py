@@ -1,0 +1,90 @@
+"""Moving to another database (`copy-to`): SQLite to the test database (PostgreSQL in
+CI's second pass), every row kept, tokens still good, new rows after the copied ones."""
+
+import flask_migrate
+import pytest
+from sqlalchemy import func, select
+
+from flagpal_dash.extensions import db
+from flagpal_dash.models import ApiToken, AuditEvent, Membership, Project, TokenUsage, User, utcnow
+from flagpal_dash.permissions import Role
+
+from .conftest import make_app
+from .support import PASSWORD, add_user, issue_token
+from .test_api_token import bearer
+
+
+@pytest.fixture
+def source(tmp_path):
+    """A migrated SQLite instance with people, projects, tokens, usage and audit events."""
+    app = make_app(f"sqlite:///{tmp_path}/small-server.sqlite3")
+    with app.app_context():
+        flask_migrate.upgrade()
+        owner = add_user("olivia@example.com", "Olivia Owner", admin=True)
+        shop = Project.create("Shop")
+        shop.add_member(owner, Role.OWNER)
+        db.session.commit()
+        values = [issue_token(shop, f"App {n}", created_by=owner)[1] for n in range(3)]
+        token = db.session.scalars(select(ApiToken)).first()
+        token.revoke(by=owner)
+        hour = utcnow().replace(minute=0, second=0, microsecond=0)
+        db.session.add(TokenUsage(token_id=token.id, hour=hour, count=42))
+        db.session.commit()
+        yield app, values
+        db.engine.dispose()
+
+
+def counts() -> dict[str, int]:
+    return {
+        model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
+        for model in (User, Project, Membership, ApiToken, TokenUsage, AuditEvent)
+    }
+
+
+def test_every_row_moves_and_every_token_still_answers(app, source, database_url):
+    source_app, values = source
+    with source_app.app_context():
+        before = counts()
+    result = source_app.test_cli_runner().invoke(args=["copy-to", database_url])
+    assert result.exit_code == 0, result.output
+    assert "api_tokens: 3 rows" in result.output
+
+    db.session.expire_all()
+    assert counts() == before
+    client = app.test_client()
+    statuses = [client.get("/api/v1/token", headers=bearer(value)).status_code for value in values]
+    assert sorted(statuses) == [200, 200, 401], "the revoked one stays revoked"
+    signed_in = client.post("/sign-in", data={"email": "olivia@example.com", "password": PASSWORD})
+    assert signed_in.status_code == 302
+
+    # New rows continue after the copied ids (PostgreSQL's sequences were moved on).
+    shop = Project.by_slug("shop")
+    newer, _ = issue_token(shop, "After the move")
+    assert newer.id == 4
+
+
+def test_a_target_with_rows_is_refused_and_left_alone(app, team, source, database_url):
+    source_app, _ = source
+    before = counts()
+    result = source_app.test_cli_runner().invoke(args=["copy-to", database_url])
+    assert result.exit_code == 1
+    assert "Nothing copied: the target already has rows in " in result.output
+    assert "users" in result.output and "use an empty one" in result.output
+    db.session.expire_all()
+    assert counts() == before
+
+
+def test_a_target_without_the_schema_is_refused(source, tmp_path):
+    source_app, _ = source
+    empty = f"sqlite:///{tmp_path}/new.sqlite3"
+    result = source_app.test_cli_runner().invoke(args=["copy-to", empty])
+    assert result.exit_code == 1
+    assert "the target's schema is at nothing" in result.output
+    assert "db upgrade" in result.output
+
+
+def test_a_bad_target_url_gets_one_clear_line(source):
+    source_app, _ = source
+    result = source_app.test_cli_runner().invoke(args=["copy-to", "nosuchdb://x"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: Cannot use the target URL")
