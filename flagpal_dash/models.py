@@ -97,6 +97,14 @@ class AbilitySet(types.TypeDecorator):
         return None if value is None else frozenset(value.split())
 
 
+def role_type() -> Enum:
+    """A role stored as its value ("developer"), as text: no database enum type to alter
+    when roles change."""
+    return Enum(
+        Role, native_enum=False, length=20, values_callable=lambda roles: [r.value for r in roles]
+    )
+
+
 def signed_in_user() -> "User | None":
     """Whoever is signed in to the request being served; None off the web."""
     if has_request_context() and current_user.is_authenticated:
@@ -410,14 +418,7 @@ class Membership(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    role: Mapped[Role] = mapped_column(
-        Enum(
-            Role,
-            native_enum=False,
-            length=20,
-            values_callable=lambda roles: [r.value for r in roles],
-        )
-    )
+    role: Mapped[Role] = mapped_column(role_type())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     project: Mapped[Project] = relationship(back_populates="memberships")
@@ -487,14 +488,7 @@ class Invitation(db.Model):
         ForeignKey("projects.id", ondelete="CASCADE"), index=True
     )
     email: Mapped[str] = mapped_column(String(254))
-    role: Mapped[Role] = mapped_column(
-        Enum(
-            Role,
-            native_enum=False,
-            length=20,
-            values_callable=lambda roles: [r.value for r in roles],
-        )
-    )
+    role: Mapped[Role] = mapped_column(role_type())
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -115,3 +115,9 @@ def check_accessibility(page, state: str) -> None:
         if v["impact"] in SERIOUS
     ]
     assert violations == [], f"accessibility problems in state '{state}'"
+
+
+def assert_fits(page, width: int, state: str) -> None:
+    """The page as it is now needs no sideways scrolling at ``width`` pixels."""
+    overflow = page.evaluate("() => document.documentElement.scrollWidth")
+    assert overflow <= width, f"{state} scrolls sideways ({overflow}px wide)"
