@@ -15,8 +15,9 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app, url_for
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
-from sqlalchemy import select
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import DBAPIError
 
 from . import abilities as ability
 from . import audit as audit_log
@@ -24,14 +25,38 @@ from . import dates, validation
 from .admin import set_active
 from .auth import first_run_code, has_any_account
 from .extensions import db
+from .health import database_problem
 from .models import ApiToken, Project, User, utcnow
 from .permissions import Role
 from .validation import Invalid
 
-users = AppGroup("users", help="Create accounts.")
-projects = AppGroup("projects", help="Create projects.")
-members = AppGroup("members", help="Add people to projects.")
-tokens = AppGroup(
+
+class SaysDatabaseErrors:
+    """A command (or group of commands) that, when the database fails it (unreachable,
+    or not yet migrated), says so in one ``Error:`` line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as error:
+            # (The command's app context is gone by now: read the URL from the config.)
+            config = ctx.ensure_object(ScriptInfo).load_app().config
+            url = make_url(config["SQLALCHEMY_DATABASE_URI"])
+            raise click.ClickException(database_problem(url, error)) from None
+
+
+class Group(SaysDatabaseErrors, AppGroup):
+    pass
+
+
+class Command(SaysDatabaseErrors, click.Command):
+    pass
+
+
+users = Group("users", help="Create accounts.")
+projects = Group("projects", help="Create projects.")
+members = Group("members", help="Add people to projects.")
+tokens = Group(
     "tokens",
     help="Create, list and revoke API tokens (for the day the web UI is down); find those "
     "about to expire and revoke unused ones (for cron).",
@@ -64,7 +89,7 @@ def existing_user(email: str) -> User:
     return user
 
 
-@click.command("setup-link")
+@click.command("setup-link", cls=Command)
 @click.option(
     "--base-url",
     default="http://127.0.0.1:5000",
@@ -372,7 +397,7 @@ def prune_tokens(dry_run: bool) -> None:
         click.echo("No token is unused for longer than its project's policy allows.")
 
 
-audit = AppGroup("audit", help="The audit log.")
+audit = Group("audit", help="The audit log.")
 
 
 @audit.command("export")

@@ -9,6 +9,7 @@ from .access import PermissionDenied
 from .api import http_error_document
 from .api.errors import ApiError
 from .extensions import login_manager
+from .health import first_line
 from .limits import retry_after, retry_in
 from .permissions import roles_with
 
@@ -93,8 +94,7 @@ def register(app: Flask) -> None:
             return unexpected_error(error)  # a query the database refused: a bug
         # The database is down or unreachable (PostgreSQL stopped, the network cut): one
         # line per request, not a traceback; service comes back by itself when it does.
-        reason = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
-        app.logger.error("Database unreachable: %s", reason)
+        app.logger.error("Database unreachable: %s", first_line(error))
         retry = {"Retry-After": RETRY_AFTER_UNREACHABLE}
         if is_api_request():
             return ApiError(

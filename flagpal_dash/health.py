@@ -1,13 +1,14 @@
 """Health checks for load balancers and process managers: ``/healthz`` says the process
 answers, ``/readyz`` that it can reach its database too. Also the database check that
-stops a server or ``flask db upgrade`` at start with one clear line."""
+stops a server or ``flask db upgrade`` at start with one clear line, and the line the
+other commands print when the database fails them."""
 
 import json
 
 from flask import Blueprint, Flask, current_app
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from .extensions import db
@@ -37,9 +38,29 @@ def connect_to_database(engine: Engine) -> Connection:
 
 
 def unreachable(url: URL, error: DBAPIError) -> DatabaseUnreachable:
-    reason = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
-    where = url.render_as_string(hide_password=True)
-    return DatabaseUnreachable(f"Cannot reach the database {where}: {reason}")
+    return DatabaseUnreachable(f"Cannot reach the database {shown(url)}: {first_line(error)}")
+
+
+def shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def first_line(error: DBAPIError) -> str:
+    """What the database driver said, first line only."""
+    return (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
+
+
+def database_problem(url: URL, error: DBAPIError) -> str:
+    """One line for a person at a terminal: the database cannot be reached, or it has no
+    tables yet (not migrated), or what else it said."""
+    reason, where = first_line(error), shown(url)
+    # SQLite says "no such table", PostgreSQL's SQLSTATE 42P01 is "undefined table".
+    if "no such table" in reason or getattr(error.orig, "sqlstate", None) == "42P01":
+        return (f"The database {where} has no tables yet ({reason}): "
+                "run `flask --app wsgi db upgrade` first.")
+    if error.connection_invalidated or isinstance(error, OperationalError):
+        return str(unreachable(url, error))
+    return f"The database {where} refused the command: {reason}"
 
 
 def probe_engine(url: URL, timeout: int) -> Engine:

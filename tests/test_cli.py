@@ -306,3 +306,23 @@ def test_the_last_active_admin_cannot_be_deactivated(runner, team):
     db.session.refresh(ada)
     assert not ada.active
     assert "only active admin" in run_fails(runner, "users", "deactivate", "bea@example.com")
+
+
+@pytest.mark.parametrize("args", [["users", "list"], ["tokens", "list", "x"], ["setup-link"]])
+def test_an_unreachable_database_is_one_error_line(database_url, tmp_path, args):
+    from .conftest import make_app
+    from .test_token_authority import unreachable_url
+
+    url = unreachable_url(database_url, tmp_path)
+    output = run_fails(make_app(url).test_cli_runner(), *args)
+    assert output.startswith("Error: Cannot reach the database ")
+    assert output.count("\n") == 1
+
+
+def test_a_database_without_tables_says_to_migrate(tmp_path):
+    from .conftest import make_app
+
+    runner = make_app(f"sqlite:///{tmp_path}/new.sqlite3").test_cli_runner()
+    output = run_fails(runner, "users", "list")
+    assert "has no tables yet (no such table: users)" in output
+    assert "run `flask --app wsgi db upgrade` first" in output

@@ -242,10 +242,12 @@ class TokenAuthority:
             try:
                 values = (self.local.open or self.open_thread_connection()).lookup(digest)
                 break
-            except self.database_errors:
+            except self.database_errors as error:
                 self.discard_thread_connection()
                 if attempt == 2:
-                    current_app.logger.exception("Token check failed: database unreachable")
+                    # One line per request while it lasts, not a traceback each time.
+                    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                    current_app.logger.error("Token check failed: database unreachable: %s", reason)
                     raise unavailable() from None
         if values is None:
             return None
