@@ -4,7 +4,8 @@ Builds a fresh database (SQLite in a temporary folder, or the scratch database i
 FLAGPAL_BENCH_DATABASE_URL, emptied first) with projects a developer belongs to:
 "Small" with 10 tokens, "Hundred" with 100 and "Large" with 10,000, each about 40%
 active and the rest revoked or expired history, made by a handful of people, with 30
-days of usage for some of the active ones. Then it signs the developer in and asks the
+days of usage, every hour, for the 40 newest active ones (hourly rows and their daily
+sums, as the flush writes them). Then it signs the developer in and asks the
 Flask test client (in-process: no server, no network) for each page in turn, after a
 warm-up, and prints the median time per page, its ratio to Small's (target for Large:
 under 1.5) and the SQL statements each page sent.
@@ -86,8 +87,9 @@ def build(app, now: datetime) -> dict[str, str]:
     from sqlalchemy import insert, select
 
     from flagpal_dash.extensions import db
-    from flagpal_dash.models import ApiToken, Project, TokenUsage, User
+    from flagpal_dash.models import ApiToken, Project, TokenUsage, TokenUsageDay, User
     from flagpal_dash.permissions import Role
+    from flagpal_dash.usage import daily_sums
 
     with app.app_context():
         with contextlib.redirect_stderr(io.StringIO()):  # Alembic's log of each step
@@ -102,18 +104,20 @@ def build(app, now: datetime) -> dict[str, str]:
             db.session.flush()
             rows = token_rows(project.id, count, [p.id for p in people], now)
             db.session.execute(insert(ApiToken), rows)
-            # 30 days of hourly counts (every sixth hour) for the 40 newest active tokens.
+            # The 40 newest active tokens used every hour of the last 30 days: 720 hours
+            # each, and their sums per day.
             active = db.session.scalars(
                 select(ApiToken.id)
                 .where(ApiToken.project_id == project.id, ApiToken.revoked_at.is_(None),
                        ApiToken.status(now) == "active")
                 .order_by(ApiToken.created_at.desc()).limit(40)
             ).all()
-            first_hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=30)
-            usage = [{"token_id": token_id, "hour": first_hour + timedelta(hours=h),
+            last_hour = now.replace(minute=0, second=0, microsecond=0)
+            usage = [{"token_id": token_id, "hour": last_hour - timedelta(hours=h),
                       "count": (token_id + h) % 50 + 1}
-                     for token_id in active for h in range(0, 30 * 24, 6)]
+                     for token_id in active for h in range(30 * 24)]
             db.session.execute(insert(TokenUsage), usage)
+            db.session.execute(insert(TokenUsageDay), daily_sums(usage))
             slugs[name] = project.slug
         db.session.commit()
         return slugs

@@ -453,6 +453,7 @@ BACKUP_TABLES = (
     "invitations",
     "api_tokens",
     "token_usage",
+    "token_usage_daily",
     "audit_events",
 )
 

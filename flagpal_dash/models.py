@@ -8,13 +8,14 @@ import base64
 import enum
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import bcrypt
 from flask import current_app, has_request_context, request
 from flask_login import UserMixin, current_user
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -853,6 +854,25 @@ class TokenUsage(db.Model):
         ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
     )
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TokenUsageDay(db.Model):
+    """How many successful API requests a token made in one UTC day: the sums of its
+    ``TokenUsage`` hours, written by the same flush in the same transaction.
+
+    It exists for the 30-day sparkline on every row of the API Tokens page, which reads
+    30 rows per token here instead of up to 720 hours (25 busy tokens a page: 750 rows
+    instead of 18,000). The hourly table stays for what needs hours (the revoke
+    dialog's last 24 hours).
+    """
+
+    __tablename__ = "token_usage_daily"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

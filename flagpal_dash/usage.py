@@ -4,12 +4,14 @@ Counting sits on the token check's hot path (``api/verification.py``), so a requ
 only adds one to a number in memory. Each server process keeps its own counts and a
 background thread adds them to the ``token_usage`` table every
 ``FLAGPAL_USAGE_FLUSH_SECONDS``, and once more when the process exits, with an upsert
-that sums what every process sends. Counts are approximate by design: a crash loses
-the last few seconds, and a database that cannot be written to is retried later,
-never waited for by a request.
+that sums what every process sends; the same transaction adds them to the daily sums
+in ``token_usage_daily``. Counts are approximate by design: a crash loses the last few
+seconds, and a database that cannot be written to is retried later, never waited for
+by a request.
 
 The queries below read the counts back for the dashboard: a 30-day sparkline per
-token row and the warning in the revoke dialog.
+token row (from the daily sums, 30 rows a token instead of 720 hours) and the warning
+in the revoke dialog (from the hours).
 """
 
 import atexit
@@ -18,16 +20,17 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from flask import Flask
+from markupsafe import Markup, escape
 from sqlalchemy import Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .dates import relative
 from .extensions import db
-from .models import ApiToken, TokenUsage
+from .models import ApiToken, TokenUsage, TokenUsageDay
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +53,8 @@ class UsageCounter:
     def __init__(self, engine: Engine, interval: float):
         self.engine = engine
         self.interval = interval
-        self.upsert = upsert_statement(engine.dialect.name)
+        self.upsert = upsert_statement(engine.dialect.name, TokenUsage)
+        self.upsert_daily = upsert_statement(engine.dialect.name, TokenUsageDay)
         self.reset()
         live_counters.add(self)
 
@@ -140,24 +144,40 @@ class UsageCounter:
                         for hour, count in sorted(hours.items())
                     ]
                     if rows:
+                        # Hours first, then days, in every process: the same lock order.
                         connection.execute(self.upsert, rows)
+                        connection.execute(self.upsert_daily, daily_sums(rows))
                 return sum(row["count"] for row in rows)
             except IntegrityError:
-                # A token deleted between the check and the insert: check again.
+                # A token deleted between the check and an insert: nothing was written
+                # (neither its hours nor its days); check again.
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
 
-def upsert_statement(dialect_name: str):
-    """INSERT … ON CONFLICT (token_id, hour) DO UPDATE SET count = count + excluded.count,
-    in the dialect's own words (SQLite and PostgreSQL spell it the same)."""
+def upsert_statement(dialect_name: str, model: type[TokenUsage] | type[TokenUsageDay]):
+    """INSERT … ON CONFLICT (token_id, hour or day) DO UPDATE SET count = count +
+    excluded.count, in the dialect's own words (SQLite and PostgreSQL spell it the same)."""
     insert = sqlite.insert if dialect_name == "sqlite" else postgresql.insert
-    statement = insert(TokenUsage)
+    statement = insert(model)
     return statement.on_conflict_do_update(
-        index_elements=[TokenUsage.token_id, TokenUsage.hour],
-        set_={"count": TokenUsage.count + statement.excluded["count"]},
+        index_elements=list(model.__table__.primary_key.columns),
+        set_={"count": model.count + statement.excluded["count"]},
     )
+
+
+def daily_sums(hourly: list[dict]) -> list[dict]:
+    """The ``token_usage_daily`` rows that add up ``token_usage`` rows (``token_id``,
+    ``hour`` aware, ``count``): one per token and UTC day, in key order."""
+    sums: dict[tuple[int, date], int] = {}
+    for row in hourly:
+        key = (row["token_id"], row["hour"].astimezone(UTC).date())
+        sums[key] = sums.get(key, 0) + row["count"]
+    return [
+        {"token_id": token_id, "day": day, "count": count}
+        for (token_id, day), count in sorted(sums.items())
+    ]
 
 
 def flush_every(counter_ref: weakref.ref, interval: float, stop: threading.Event) -> None:
@@ -216,21 +236,17 @@ def daily_counts(token_ids, now: datetime, days: int = SPARKLINE_DAYS) -> dict[i
     counts = {token_id: [0] * days for token_id in token_ids}
     if not counts:
         return counts
-    day = func.date(TokenUsage.hour)
+    # The daily sums: at most ``days`` rows a token, where the hours would be 24 times as
+    # many.
     rows = db.session.execute(
-        select(TokenUsage.token_id, day, func.sum(TokenUsage.count))
-        .where(
-            TokenUsage.token_id.in_(counts),
-            TokenUsage.hour >= datetime.combine(first, time(), UTC),
-            TokenUsage.hour < datetime.combine(today + DAY, time(), UTC),
+        select(TokenUsageDay.token_id, TokenUsageDay.day, TokenUsageDay.count).where(
+            TokenUsageDay.token_id.in_(counts),
+            TokenUsageDay.day >= first,
+            TokenUsageDay.day <= today,
         )
-        .group_by(TokenUsage.token_id, day)
     )
-    for token_id, on, total in rows:
-        # SQLite's date() gives text, PostgreSQL's a date.
-        index = (date.fromisoformat(str(on)) - first).days
-        if 0 <= index < days:
-            counts[token_id][index] = int(total)
+    for token_id, day, count in rows:
+        counts[token_id][(day - first).days] = count
     return counts
 
 
@@ -268,17 +284,12 @@ def usage_warning(token: ApiToken, now: datetime, consequence: str = REVOKING) -
 
 
 @dataclass(frozen=True)
-class Bar:
-    x: int
-    y: int
-    height: int
-    count: int
-
-
-@dataclass(frozen=True)
 class Sparkline:
     """A token's requests per day, oldest first, ending on ``last_day``: drawn as bars
-    in an inline SVG, with a sentence saying the same for those who cannot see it."""
+    in an inline SVG, with a sentence saying the same for those who cannot see it.
+
+    Frozen, so equal figures hash alike: a page draws each distinct one once (most
+    history rows share the empty one)."""
 
     counts: tuple[int, ...]
     last_day: date
@@ -318,26 +329,46 @@ class Sparkline:
         return f"{requests} in the last {days} days, most on {on}"
 
     @property
-    def bars(self) -> list[Bar]:
-        """One bar per day, as tall as its share of the busiest day; a day without
-        requests is a 1-unit tick on the baseline so the 30 days still read as such."""
-        peak = max(self.counts, default=0) or 1
-        bars = []
-        for index, count in enumerate(self.counts):
-            height = max(2, round(count / peak * self.HEIGHT)) if count else 1
-            x = index * (self.BAR_WIDTH + self.GAP)
-            bars.append(Bar(x=x, y=self.HEIGHT - height, height=height, count=count))
-        return bars
-
-    @property
     def paths(self) -> tuple[str, str]:
         """The bars as two SVG path outlines: days with requests, and the empty days'
-        ticks. Two elements per row instead of thirty keep a 100-row page quick."""
+        ticks. Two elements per row instead of thirty keep a long page quick.
+
+        One bar per day, as tall as its share of the busiest day (at least 2 units, so a
+        quiet day still shows); a day without requests is a 1-unit tick on the baseline
+        so the 30 days still read as such."""
+        width, full = self.BAR_WIDTH, self.HEIGHT
+        step = width + self.GAP
+        peak = max(self.counts, default=0) or 1
+        # Each bar starts at its top left corner: across, down to the baseline, back.
+        across, back = f"h{width}v", f"h-{width}z"
+        tick = f" {full - 1}{across}1{back}"
         used, empty = [], []
-        for bar in self.bars:
-            outline = f"M{bar.x} {bar.y}h{self.BAR_WIDTH}v{bar.height}h-{self.BAR_WIDTH}z"
-            (used if bar.count else empty).append(outline)
+        for x, count in zip(range(0, len(self.counts) * step, step), self.counts, strict=True):
+            if count:
+                height = max(2, round(count / peak * full))
+                used.append(f"M{x} {full - height}{across}{height}{back}")
+            else:
+                empty.append(f"M{x}{tick}")
         return "".join(used), "".join(empty)
+
+    @property
+    def svg(self) -> Markup:
+        """The inline SVG (a ``Markup``, safe in a template as it is), named for screen
+        readers by its aria-label. Sizes are SVG attributes and colours come from app.css
+        (``.spark-bar``, ``.spark-empty``), so it needs no inline style. Built here, not
+        in a template macro, which took twice as long: a busy page draws a couple of
+        dozen distinct ones."""
+        used, empty = self.paths
+        width, height = self.width, self.HEIGHT
+        # Only the label is text; the rest are numbers.
+        return Markup(
+            f'<svg class="sparkline" role="img" aria-label="{escape(self.label)}"'
+            f' width="{width}" height="{height}" viewBox="0 0 {width} {height}"'
+            f' data-counts="{",".join(map(str, self.counts))}">'
+            + (f'<path class="spark-empty" d="{empty}"/>' if empty else "")
+            + (f'<path class="spark-bar" d="{used}"/>' if used else "")
+            + "</svg>"
+        )
 
 
 def sparklines(token_ids, now: datetime) -> dict[int, Sparkline]:

@@ -62,7 +62,10 @@ def backup(app, *args):
 
 
 def test_backup_writes_a_private_self_contained_copy_and_says_what_it_holds(server, tmp_path):
-    app, _ = server
+    app, values = server
+    for value in values[:2]:
+        assert app.test_client().get("/api/v1/token", headers=bearer(value)).status_code == 200
+    assert usage.flush(app) == 2
     target = tmp_path / "backup.sqlite3"
     result = backup(app, target)
     assert result.exit_code == 0, result.output
@@ -74,6 +77,7 @@ def test_backup_writes_a_private_self_contained_copy_and_says_what_it_holds(serv
     counts = dict(row.split() for row in rows)
     assert counts["users"] == counts["projects"] == counts["memberships"] == "1"
     assert counts["api_tokens"] == "3"
+    assert counts["token_usage"] == counts["token_usage_daily"] == "2"
     # One file: not in WAL mode, no partial copy or -wal file left beside it.
     assert {path.name for path in tmp_path.iterdir() if "backup" in path.name} == {target.name}
     with sqlite3.connect(target) as copy:

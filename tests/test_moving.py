@@ -6,7 +6,16 @@ import pytest
 from sqlalchemy import func, select
 
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, AuditEvent, Membership, Project, TokenUsage, User, utcnow
+from flagpal_dash.models import (
+    ApiToken,
+    AuditEvent,
+    Membership,
+    Project,
+    TokenUsage,
+    TokenUsageDay,
+    User,
+    utcnow,
+)
 from flagpal_dash.permissions import Role
 
 from .conftest import make_app
@@ -29,6 +38,7 @@ def source(tmp_path):
         token.revoke(by=owner)
         hour = utcnow().replace(minute=0, second=0, microsecond=0)
         db.session.add(TokenUsage(token_id=token.id, hour=hour, count=42))
+        db.session.add(TokenUsageDay(token_id=token.id, day=hour.date(), count=42))
         db.session.commit()
         yield app, values
         db.engine.dispose()
@@ -37,20 +47,29 @@ def source(tmp_path):
 def counts() -> dict[str, int]:
     return {
         model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
-        for model in (User, Project, Membership, ApiToken, TokenUsage, AuditEvent)
+        for model in (User, Project, Membership, ApiToken, TokenUsage, TokenUsageDay, AuditEvent)
     }
+
+
+def daily_rows() -> list[tuple]:
+    return db.session.execute(
+        select(TokenUsageDay.token_id, TokenUsageDay.day, TokenUsageDay.count)
+    ).all()
 
 
 def test_every_row_moves_and_every_token_still_answers(app, source, database_url):
     source_app, values = source
     with source_app.app_context():
         before = counts()
+        daily_before = daily_rows()
     result = source_app.test_cli_runner().invoke(args=["copy-to", database_url])
     assert result.exit_code == 0, result.output
     assert "api_tokens: 3 rows" in result.output
+    assert "token_usage_daily: 1 rows" in result.output
 
     db.session.expire_all()
     assert counts() == before
+    assert daily_rows() == daily_before, "the days as days, on either database"
     client = app.test_client()
     statuses = [client.get("/api/v1/token", headers=bearer(value)).status_code for value in values]
     assert sorted(statuses) == [200, 200, 401], "the revoked one stays revoked"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import event, insert, select, update
 
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, TokenStatus, TokenUsage, User, utcnow
+from flagpal_dash.models import ApiToken, TokenStatus, TokenUsage, TokenUsageDay, User, utcnow
 from flagpal_dash.tokens.listing import PAGE_SIZE
 
 from .support import issue_token, page, text_of
@@ -392,6 +392,10 @@ def add_history(project, count) -> None:
     db.session.execute(
         insert(TokenUsage),
         [{"token_id": token_id, "hour": hour, "count": 3} for token_id in used],
+    )
+    db.session.execute(
+        insert(TokenUsageDay),
+        [{"token_id": token_id, "day": hour.date(), "count": 3} for token_id in used],
     )
     db.session.commit()
 

@@ -10,7 +10,7 @@ of its own, so the tables the rest of the suite shares are not touched.
 import base64
 import hashlib
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import bcrypt
 import flask_migrate
@@ -18,15 +18,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import create_engine
 
-from flagpal_dash import token_format
+from flagpal_dash import token_format, usage
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Project
+from flagpal_dash.models import Project, TokenUsageDay
 
 from .conftest import make_app
 from .support import PASSWORD, issue_token, page, text_of
 from .test_api_token import bearer, error_of
 
 FIRST = "f8c7bc59cd22"
+BEFORE_DAILY_USAGE = "5d3a7c1e9b42"  # the last revision with hourly usage counts alone
 SCHEMA = "flagpal_upgrade_test"
 
 # The tables as the first migration made them (not as today's models describe them).
@@ -71,6 +72,13 @@ api_tokens = sa.table(
     sa.column("last_used_at", sa.DateTime),
 )
 TABLES = (users, projects, memberships, api_tokens)
+# As its migration made it (442d59dd736c): naive UTC hours.
+token_usage = sa.table(
+    "token_usage",
+    sa.column("token_id", sa.Integer),
+    sa.column("hour", sa.DateTime),
+    sa.column("count", sa.BigInteger),
+)
 
 
 def first_release_password_hash(password: str) -> str:
@@ -238,6 +246,61 @@ def test_an_upgrade_from_the_first_migration_keeps_every_row_and_token(app_at_fi
     assert token.id > max(row["id"] for row in before["api_tokens"])
     assert app.test_client().get("/api/v1/token", headers=bearer(value)).status_code == 200
     db.session.remove()
+
+
+@pytest.mark.usefixtures("app_at_first_migration")
+def test_the_upgrade_to_daily_usage_sums_the_hours_already_counted():
+    flask_migrate.upgrade(revision=BEFORE_DAILY_USAGE)
+    with db.engine.begin() as connection:
+        fill_as_the_first_release(connection)
+        production, exporter = connection.execute(
+            sa.select(api_tokens.c.id)
+            .where(api_tokens.c.name.in_(["Production App", "Metrics exporter"]))
+            .order_by(api_tokens.c.name.desc())
+        ).scalars()
+        hours = [
+            (production, datetime(2026, 11, 18, 0), 5),  # the first hour of a day
+            (production, datetime(2026, 11, 18, 9), 7),
+            (production, datetime(2026, 11, 18, 23), 3_000_000_000),  # past 32 bits
+            (production, datetime(2026, 11, 19, 0), 1),  # the next day
+            (exporter, datetime(2026, 11, 18, 12), 2),
+            (exporter, datetime(2026, 11, 20, 11), 4),
+        ]
+        connection.execute(
+            sa.insert(token_usage),
+            [{"token_id": t, "hour": hour, "count": n} for t, hour, n in hours],
+        )
+    expected = sorted(
+        [
+            (production, date(2026, 11, 18), 3_000_000_012),
+            (production, date(2026, 11, 19), 1),
+            (exporter, date(2026, 11, 18), 2),
+            (exporter, date(2026, 11, 20), 4),
+        ]
+    )
+    days = sa.select(TokenUsageDay.token_id, TokenUsageDay.day, TokenUsageDay.count).order_by(
+        TokenUsageDay.token_id, TokenUsageDay.day
+    )
+
+    flask_migrate.upgrade()
+    with db.engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(days)] == expected
+        assert connection.scalar(sa.select(sa.func.count()).select_from(token_usage)) == 6
+    now = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    assert usage.daily_counts([production, exporter], now, days=3) == {
+        production: [3_000_000_012, 1, 0],
+        exporter: [2, 0, 4],
+    }
+    db.session.remove()
+
+    # Down drops the sums and keeps the hours; up again sums them again.
+    flask_migrate.downgrade(revision=BEFORE_DAILY_USAGE)
+    with db.engine.connect() as connection:
+        assert "token_usage_daily" not in sa.inspect(connection).get_table_names()
+        assert connection.scalar(sa.select(sa.func.count()).select_from(token_usage)) == 6
+    flask_migrate.upgrade()
+    with db.engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(days)] == expected
 
 
 def still_good(app, values: dict[str, str]) -> None:

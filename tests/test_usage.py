@@ -1,23 +1,24 @@
 """Token usage: successful API requests counted per UTC hour in memory and written in
-batches (never a write per request, never a request held up by the database), read
-back as a 30-day sparkline on each row and as the warning in the revoke dialog."""
+batches (never a write per request, never a request held up by the database), with
+their sums per UTC day; read back as a 30-day sparkline on each row (from the daily
+sums) and as the warning in the revoke dialog (from the hours)."""
 
 import re
 import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import time_machine
-from sqlalchemy import create_engine, delete, event, select
+from sqlalchemy import create_engine, delete, event, insert, select, text
 
 from flagpal_dash import config, usage
 from flagpal_dash.api.verification import EXTENSION_KEY
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, TokenUsage
+from flagpal_dash.models import ApiToken, TokenUsage, TokenUsageDay
 
 from .conftest import make_app
 from .support import issue_token, page, text_of
@@ -47,8 +48,25 @@ def usage_rows(token) -> list[tuple[datetime, int]]:
         ]
 
 
+def daily_rows(token) -> list[tuple[date, int]]:
+    """The token's stored counts by UTC day, read as ``usage_rows`` reads the hours."""
+    with db.engine.connect() as connection:
+        return [
+            (day, count)
+            for day, count in connection.execute(
+                select(TokenUsageDay.day, TokenUsageDay.count)
+                .where(TokenUsageDay.token_id == token.id)
+                .order_by(TokenUsageDay.day)
+            )
+        ]
+
+
 def total(token) -> int:
-    return sum(count for _, count in usage_rows(token))
+    """The token's requests in the hourly table, checked against the daily one."""
+    hourly = sum(count for _, count in usage_rows(token))
+    daily = sum(count for _, count in daily_rows(token))
+    assert hourly == daily, f"the hours add up to {hourly}, the days to {daily}"
+    return hourly
 
 
 def get_token(client, value: str) -> int:
@@ -56,8 +74,10 @@ def get_token(client, value: str) -> int:
 
 
 def store_usage(token, counts: dict[datetime, int]) -> None:
-    for hour, count in counts.items():
-        db.session.add(TokenUsage(token_id=token.id, hour=hour, count=count))
+    """Store counts by hour as a flush does: the hours and their sums per day."""
+    hourly = [{"token_id": token.id, "hour": hour, "count": n} for hour, n in counts.items()]
+    db.session.execute(insert(TokenUsage), hourly)
+    db.session.execute(insert(TokenUsageDay), usage.daily_sums(hourly))
     db.session.commit()
 
 
@@ -111,6 +131,39 @@ def test_counts_land_in_their_utc_hour_across_an_hour_boundary(app, client, team
         assert get_token(client, value) == 200
     usage.flush(app)
     assert usage_rows(token)[-1] == (datetime(2026, 11, 20, 11, tzinfo=UTC), 3), "added to"
+    assert daily_rows(token) == [(date(2026, 11, 20), 6)]
+
+
+def test_each_flush_adds_to_the_token_s_row_for_the_utc_day(app, client, team):
+    token, value = issue_token(team.project, "Daily")
+    other, other_value = issue_token(team.project, "Other")
+    with time_machine.travel(datetime(2026, 11, 20, 8, 15, tzinfo=UTC), tick=False):
+        for _ in range(3):
+            assert get_token(client, value) == 200
+        assert get_token(client, other_value) == 200
+    assert usage.flush(app) == 4
+    assert daily_rows(token) == [(date(2026, 11, 20), 3)]
+    # Later the same day, in another hour: the same day's row grows.
+    with time_machine.travel(datetime(2026, 11, 20, 17, 40, tzinfo=UTC), tick=False):
+        for _ in range(2):
+            assert get_token(client, value) == 200
+    assert usage.flush(app) == 2
+    assert daily_rows(token) == [(date(2026, 11, 20), 5)]
+    assert len(usage_rows(token)) == 2
+    assert daily_rows(other) == [(date(2026, 11, 20), 1)], "each token its own row"
+
+
+def test_counts_across_midnight_utc_land_in_two_days(app, client, team):
+    token, value = issue_token(team.project, "Night owl")
+    # 23:59 UTC is already the next day in Berlin: the day is UTC's whatever the zone.
+    with time_machine.travel(datetime(2026, 11, 20, 23, 59, 59, tzinfo=UTC), tick=False):
+        for _ in range(4):
+            assert get_token(client, value) == 200
+    with time_machine.travel(datetime(2026, 11, 21, 0, 0, 1, tzinfo=UTC), tick=False):
+        assert get_token(client, value) == 200
+    assert usage.flush(app) == 5, "one flush, two days"
+    assert daily_rows(token) == [(date(2026, 11, 20), 4), (date(2026, 11, 21), 1)]
+    assert total(token) == 5
 
 
 def test_requests_write_nothing_until_the_flush(app, client, team):
@@ -124,7 +177,11 @@ def test_requests_write_nothing_until_the_flush(app, client, team):
     assert not any(sql.lstrip().upper().startswith(("INSERT", "UPDATE")) for sql in seen)
     usage.flush(app)
     writes = [sql for sql in seen if "token_usage" in sql and "INSERT" in sql.upper()]
-    assert len(writes) == 1, "one upsert for the whole batch"
+    assert len(writes) == 2, "one upsert per table for the whole batch"
+    assert [re.search(r"INTO (\w+)", sql).group(1) for sql in writes] == [
+        "token_usage",
+        "token_usage_daily",
+    ]
 
 
 def test_a_failing_database_fails_no_request_and_the_counts_wait(
@@ -184,6 +241,46 @@ def test_a_token_deleted_before_the_flush_does_not_break_it(app, client, team):
     assert usage.flush(app) == 1
     assert total(kept) == 1
     assert usage.flush(app) == 0, "the deleted token's counts were dropped, not kept"
+
+
+def test_a_token_deleted_while_the_flush_writes_is_dropped_on_the_retry(app, client, team):
+    """Deleted after the flush checked which tokens exist, before it inserted: the
+    foreign key refuses the batch, nothing of it stays (hours or days), and the flush
+    checks again and writes the rest once."""
+    kept, kept_value = issue_token(team.project, "Kept")  # first: its rows go in first
+    gone, gone_value = issue_token(team.project, "Deleted meanwhile")
+    assert get_token(client, kept_value) == 200
+    assert get_token(client, gone_value) == 200
+    inserts: list[str] = []
+
+    def delete_the_token_first(connection, cursor, statement, *args) -> None:
+        if statement.startswith("INSERT INTO token_usage ") and not inserts:
+            with db.engine.begin() as other:  # another connection, as another process
+                other.execute(text(f"DELETE FROM api_tokens WHERE id = {gone.id}"))
+        if statement.startswith("INSERT"):
+            inserts.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", delete_the_token_first)
+    try:
+        assert usage.flush(app) == 1
+    finally:
+        event.remove(db.engine, "before_cursor_execute", delete_the_token_first)
+    assert len(inserts) == 3, "the refused hours, then the hours and days again"
+    assert total(kept) == 1 and len(daily_rows(kept)) == 1, "written once, not twice"
+    assert usage_rows(gone) == [] and daily_rows(gone) == []
+    assert usage.flush(app) == 0
+
+
+def test_deleting_a_token_deletes_its_counts(app, team):
+    token, _ = issue_token(team.project, "Deleted")
+    other, _ = issue_token(team.project, "Kept")
+    store_usage(token, {NOW: 3, NOW - timedelta(days=3): 4})
+    store_usage(other, {NOW: 5})
+    assert len(daily_rows(token)) == 2
+    db.session.execute(delete(ApiToken).where(ApiToken.id == token.id))
+    db.session.commit()
+    assert usage_rows(token) == [] and daily_rows(token) == []
+    assert daily_rows(other) == [(NOW.date(), 5)]
 
 
 def test_the_flush_thread_writes_by_itself_within_the_interval(database_url, app, team):
@@ -335,7 +432,8 @@ def test_the_list_reads_every_row_s_usage_in_one_query(app, client, team, sign_i
     event.listen(db.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
     response = client.get("/projects/shop/tokens")
     assert response.status_code == 200
-    assert len([sql for sql in seen if "token_usage" in sql]) == 1
+    assert len([sql for sql in seen if "token_usage_daily" in sql]) == 1
+    assert [sql for sql in seen if re.search(r"\btoken_usage\b", sql)] == [], "not the hours"
     labels = [svg["aria-label"] for svg in page(response).select("svg.sparkline")]
     assert [label.split(" in ")[0] for label in labels] == [
         "4 requests",
@@ -429,6 +527,20 @@ def test_a_use_not_yet_counted_still_warns(client, team, sign_in):
         )
 
 
+def test_the_sparkline_reads_the_daily_sums_not_the_hours(client, team, sign_in):
+    token, _ = issue_token(team.project, "Summed")
+    # Hours alone (no daily sums) draw nothing; daily sums alone draw their days.
+    db.session.add(TokenUsage(token_id=token.id, hour=NOW, count=500))
+    db.session.add(TokenUsageDay(token_id=token.id, day=date(2026, 11, 18), count=7))
+    db.session.add(TokenUsageDay(token_id=token.id, day=date(2026, 10, 21), count=99))  # 31st
+    db.session.commit()
+    with time_machine.travel(NOW, tick=False):
+        sign_in(team.developer)
+        svg = sparkline_of(client.get("/projects/shop/tokens"), token)
+    assert svg["aria-label"] == "7 requests in the last 30 days, all on 18 Nov"
+    assert [int(n) for n in svg["data-counts"].split(",")][-3:] == [7, 0, 0]
+
+
 # The queries on their own
 
 
@@ -439,6 +551,10 @@ def test_daily_counts_fill_missing_days_and_ignore_other_tokens(app, team):
     store_usage(other, {NOW: 100})
     counts = usage.daily_counts([token.id], NOW, days=4)
     assert counts == {token.id: [0, 7, 0, 0]}
+    assert usage.daily_counts([token.id, other.id], NOW, days=2) == {
+        token.id: [0, 0],
+        other.id: [0, 100],
+    }
     assert usage.daily_counts([], NOW) == {}
     assert usage.count_since(token.id, NOW - timedelta(days=3)) == 7
     assert usage.count_since(token.id, NOW - timedelta(days=1)) == 0

@@ -10,7 +10,6 @@ from flask import (
     abort,
     flash,
     g,
-    get_template_attribute,
     redirect,
     render_template,
     request,
@@ -55,12 +54,13 @@ def token_sparkline(token_id: int) -> usage.Sparkline:
 
 @bp.app_template_global()
 def drawn_sparkline(spark: usage.Sparkline) -> Markup:
-    """A sparkline's SVG (the ``sparkline`` macro), drawn once per request for each
-    distinct figure: on a long list most rows are history without use, and share one."""
+    """A sparkline's SVG, drawn once per request for each distinct figure: on a long
+    list most rows are history without use, and share one."""
     drawn = g.setdefault("drawn_sparklines", {})
-    if spark not in drawn:
-        drawn[spark] = get_template_attribute("tokens/_usage.html", "sparkline")(spark)
-    return drawn[spark]
+    svg = drawn.get(spark)
+    if svg is None:
+        svg = drawn[spark] = spark.svg
+    return svg
 
 
 @bp.get("")

