@@ -1,6 +1,7 @@
 """What tests share besides fixtures: making rows, and reading pages as a person would."""
 
 from bs4 import BeautifulSoup
+from sqlalchemy import select
 
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, Project, User
@@ -27,6 +28,20 @@ def issue_token(project: Project, name: str = "Shop backend", **fields) -> tuple
         setattr(token, field, value_)
     db.session.commit()
     return token, value
+
+
+def snapshot() -> dict[str, list[tuple]]:
+    """Every row of every table (``db.metadata``), each table's rows in primary-key order,
+    as committed: read on a connection of its own, so the test's session neither hides
+    nor adds anything. Two snapshots are equal when a request changed nothing."""
+    with db.engine.connect() as connection:
+        return {
+            table.name: [
+                tuple(row)
+                for row in connection.execute(select(table).order_by(*table.primary_key))
+            ]
+            for table in db.metadata.sorted_tables
+        }
 
 
 def soup(html: str) -> BeautifulSoup:
