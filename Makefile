@@ -9,7 +9,7 @@ FLASK := $(BIN)/flask --app wsgi
 PYTEST := $(BIN)/python -m pytest
 HTMX := static/vendor/htmx.min.js
 
-.PHONY: run serve test bench screenshots setup clean
+.PHONY: run serve test reliability bench screenshots setup clean
 
 run: setup
 	$(FLASK) db upgrade
@@ -31,6 +31,20 @@ test: setup
 		echo "== again on $$FLAGPAL_TEST_DATABASE_URL"; \
 		$(PYTEST) $(PYTEST_ARGS); \
 	fi
+
+# The reliability suite (tests/reliability: fuzzing, concurrency, faults, secret hygiene)
+# at a larger size than `make test`, on SQLite and then on PostgreSQL when
+# FLAGPAL_TEST_DATABASE_URL is set, and one table of its figures.
+reliability: setup
+	@figures=$$(mktemp); \
+	env -u FLAGPAL_TEST_DATABASE_URL FLAGPAL_RELIABILITY=large FLAGPAL_RELIABILITY_FIGURES=$$figures \
+		$(PYTEST) tests/reliability $(PYTEST_ARGS); status=$$?; \
+	if [ -n "$$FLAGPAL_TEST_DATABASE_URL" ]; then \
+		FLAGPAL_RELIABILITY=large FLAGPAL_RELIABILITY_FIGURES=$$figures \
+			$(PYTEST) tests/reliability $(PYTEST_ARGS) || status=1; \
+	fi; \
+	echo; echo "== reliability figures (SQLite$${FLAGPAL_TEST_DATABASE_URL:+ and PostgreSQL})"; \
+	$(BIN)/python -m tests.reliability $$figures; rm -f $$figures; exit $$status
 
 # Figures for the token check (needs wrk: apt-get install wrk), then for the API Tokens
 # page of a project with 10,000 tokens; not part of `make test`.

@@ -8,11 +8,14 @@ existence is not revealed) and 403 when their role lacks the permission.
 import functools
 from dataclasses import dataclass
 
-from flask import abort
+from flask import abort, request
 from flask_login import current_user, login_required
 
 from .models import Membership, Project
 from .permissions import Permission
+
+# Requests that change nothing (anything else may).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,13 @@ class PermissionDenied(Exception):
 
 
 def project_access(slug: str) -> ProjectAccess:
-    """The signed-in person's access to project ``slug``; 404 unless they are a member."""
-    project = Project.by_slug(slug)
+    """The signed-in person's access to project ``slug``; 404 unless they are a member.
+
+    A request that may change something holds the project until it is done (its role is
+    read after that): two at once are made one after the other, and the second sees
+    what the first did.
+    """
+    project = Project.by_slug(slug, lock=request.method not in SAFE_METHODS)
     membership = project and current_user.membership_in(project)
     if not membership:
         abort(404)

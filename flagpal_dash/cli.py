@@ -71,8 +71,8 @@ def checked(rule, value):
         raise click.ClickException(str(error)) from None
 
 
-def existing_project(slug: str) -> Project:
-    project = Project.by_slug(slug)
+def existing_project(slug: str, *, lock: bool = False) -> Project:
+    project = Project.by_slug(slug, lock=lock)
     if project is None:
         raise click.ClickException(
             f"No project has the slug '{slug}'. Give a project's slug, like 'shop-backend'."
@@ -233,7 +233,8 @@ def create_token(
     slug: str, name: str, abilities: tuple[str, ...], expires_in_days: int | None
 ) -> None:
     """Create a token and print its value once, on its own line."""
-    project = existing_project(slug)
+    # Held while the name is checked and the token made, as the web's create does.
+    project = existing_project(slug, lock=True)
     name = checked(validation.token_name, name)
     if project.has_active_token_named(name):
         raise click.ClickException(f'An active token in {slug} is already named "{name}".')

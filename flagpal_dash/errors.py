@@ -2,13 +2,13 @@
 
 from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from .access import PermissionDenied
 from .api import http_error_document
 from .api.errors import ApiError
-from .extensions import login_manager
+from .extensions import db, login_manager
 from .health import first_line
 from .limits import retry_after, retry_in
 from .permissions import roles_with
@@ -25,6 +25,12 @@ TITLES = {
     500: "Something went wrong on our side",
     503: "The database cannot be reached",
 }
+# A database that answers but refuses to save (SQLite on a full or read-only disk).
+WRITE_REFUSED_TITLE = "Changes cannot be saved right now"
+WRITE_REFUSED_MESSAGE = (
+    "The database refused to save this change (its disk may be full or read-only), so "
+    "nothing was changed. Try again in a moment; if it lasts, tell whoever runs this server."
+)
 MESSAGES = {
     404: "There is nothing here, or it is not shared with you. Check the address, "
     "or go back to your projects.",
@@ -38,7 +44,7 @@ MESSAGES = {
 RETRY_AFTER_UNREACHABLE = "5"
 
 
-def error_page(status: int, message: str | None = None):
+def error_page(status: int, message: str | None = None, title: str | None = None):
     # Error pages show no account (base.html), yet Flask-Login's template context loads
     # the signed-in user, a query: not when the database is what failed.
     g.setdefault("_login_user", login_manager.anonymous_user())
@@ -46,7 +52,7 @@ def error_page(status: int, message: str | None = None):
         render_template(
             "error.html",
             status=status,
-            title=TITLES.get(status, "Something went wrong"),
+            title=title or TITLES.get(status, "Something went wrong"),
             message=message or MESSAGES.get(status, ""),
         ),
         status,
@@ -54,6 +60,19 @@ def error_page(status: int, message: str | None = None):
 
 
 def register(app: Flask) -> None:
+    @app.teardown_appcontext
+    def close_database_session(error: BaseException | None) -> None:
+        """End the request's database session before Flask-SQLAlchemy would (the last
+        teardown registered runs first). Its rollback fails when the database went away
+        after the request's last query: the answer is ready, and gunicorn's bare 500
+        must not replace it. One line, as for any request the database fails."""
+        try:
+            db.session.remove()
+        except SQLAlchemyError as failure:
+            app.logger.error("Database unreachable: %s", first_line(failure))
+            # The failed rollback marked the connection invalid: now it closes quietly.
+            db.session.remove()
+
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
         return error_page(
@@ -92,15 +111,22 @@ def register(app: Flask) -> None:
     def database_error(error: DBAPIError):
         if not (isinstance(error, OperationalError) or error.connection_invalidated):
             return unexpected_error(error)  # a query the database refused: a bug
-        # The database is down or unreachable (PostgreSQL stopped, the network cut): one
-        # line per request, not a traceback; service comes back by itself when it does.
-        app.logger.error("Database unreachable: %s", first_line(error))
+        # The database is down or unreachable (PostgreSQL stopped, the network cut), or
+        # refuses to save (a full disk): one line per request, not a traceback; service
+        # comes back by itself when the database does.
+        refused = write_refused(error)
+        app.logger.error(
+            "Database %s: %s", "refused a write" if refused else "unreachable", first_line(error)
+        )
         retry = {"Retry-After": RETRY_AFTER_UNREACHABLE}
         if is_api_request():
             return ApiError(
                 503, "unavailable", "Service unavailable", MESSAGES[503], retry
             ).response()
-        body, status = error_page(503)
+        if refused:
+            body, status = error_page(503, WRITE_REFUSED_MESSAGE, WRITE_REFUSED_TITLE)
+        else:
+            body, status = error_page(503)
         return body, status, retry
 
     @app.errorhandler(Exception)
@@ -109,6 +135,12 @@ def register(app: Flask) -> None:
         if is_api_request():
             return ApiError(500, "internal_error", "Internal error", MESSAGES[500]).response()
         return error_page(500)
+
+
+def write_refused(error: DBAPIError) -> bool:
+    """SQLite answered but would not write: its disk is full, or read-only."""
+    name = getattr(error.orig, "sqlite_errorname", "")
+    return name == "SQLITE_FULL" or name.startswith("SQLITE_READONLY")
 
 
 def is_api_request() -> bool:

@@ -45,9 +45,11 @@ def shown(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def first_line(error: DBAPIError) -> str:
-    """What the database driver said, first line only."""
-    return (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
+def first_line(error: Exception) -> str:
+    """What the database driver said (SQLAlchemy, if the driver said nothing), first line
+    only: never the SQL or its parameters."""
+    said = getattr(error, "orig", None) or error
+    return (str(said).strip().splitlines() or [type(said).__name__])[0]
 
 
 def database_problem(url: URL, error: DBAPIError) -> str:

@@ -106,6 +106,24 @@ def role_type() -> Enum:
     )
 
 
+def locked(query):
+    """``query``, its rows read afresh and held until the transaction ends: another
+    transaction asking for them the same way waits for this one to finish.
+
+    PostgreSQL locks the rows (``FOR NO KEY UPDATE``: rows referring to them can still
+    be inserted). SQLite has no row locks: it takes the database's one write lock now,
+    with ``BEGIN IMMEDIATE``, so other writers wait (readers do not).
+    """
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        sqlite = connection.connection.driver_connection
+        # Python's sqlite3 begins a transaction just before the first write, so a
+        # connection in one has written, and holds the write lock already.
+        if not sqlite.in_transaction:
+            sqlite.execute("BEGIN IMMEDIATE")
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
+
+
 def signed_in_user() -> "User | None":
     """Whoever is signed in to the request being served; None off the web."""
     if has_request_context() and current_user.is_authenticated:
@@ -181,7 +199,10 @@ class User(UserMixin, db.Model):
 
     @classmethod
     def by_email(cls, email: str) -> "User | None":
-        return db.session.scalar(select(cls).where(cls.email == cls.normalize_email(email)))
+        email = cls.normalize_email(email)
+        if "\x00" in email:
+            return None  # in no address, and PostgreSQL refuses to compare text holding it
+        return db.session.scalar(select(cls).where(cls.email == email))
 
     def set_password(self, password: str) -> None:
         rounds = current_app.config["BCRYPT_ROUNDS"]
@@ -230,8 +251,15 @@ class Project(db.Model):
     memberships: Mapped[list["Membership"]] = relationship(back_populates="project")
 
     @classmethod
-    def by_slug(cls, slug: str) -> "Project | None":
-        return db.session.scalar(select(cls).where(cls.slug == slug))
+    def by_slug(cls, slug: str, *, lock: bool = False) -> "Project | None":
+        """Project ``slug``. With ``lock``, held until the transaction ends: changes to
+        one project are made one at a time, so what a change checks first (a token name
+        is free, another owner remains, no invitation is pending) still holds when it
+        is committed, however many requests try at once."""
+        if "\x00" in slug:
+            return None  # in no slug, and PostgreSQL refuses to compare text holding it
+        query = select(cls).where(cls.slug == slug)
+        return db.session.scalar(locked(query) if lock else query)
 
     @classmethod
     def create(cls, name: str, slug: str | None = None) -> "Project":

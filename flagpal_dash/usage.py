@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .dates import relative
 from .extensions import db
+from .health import first_line
 from .models import ApiToken, TokenUsage, TokenUsageDay
 
 logger = logging.getLogger(__name__)
@@ -118,8 +119,11 @@ class UsageCounter:
             return 0
         try:
             return self.write(pending)
-        except SQLAlchemyError:
-            logger.warning("Could not save token usage counts; will try again", exc_info=True)
+        except SQLAlchemyError as error:
+            # One line each time, not a traceback: this runs every few seconds.
+            logger.warning(
+                "Could not save token usage counts; will try again: %s", first_line(error)
+            )
             self.keep(pending)
             return 0
 

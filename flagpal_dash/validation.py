@@ -84,8 +84,8 @@ def slug_from_name(name: str) -> str:
     return "-".join(words)[:MAX_SLUG_LENGTH].strip("-") or "project"
 
 
-def abilities(values: list[str]) -> frozenset[str]:
-    chosen = frozenset(values)
+def abilities(values: list[str] | None) -> frozenset[str]:
+    chosen = frozenset(values or ())  # None: a form post without the field
     if not chosen:
         raise Invalid("Choose at least one ability.")
     unknown = chosen - ability.ALL

@@ -228,6 +228,18 @@ def test_a_bad_new_account_is_refused(client, team, admin, sign_in, app, form, f
     assert sign_in_attempt(app, data["email"], data["password"]).status_code == 422
 
 
+def test_a_new_account_post_without_fields_is_refused(client, team, admin, sign_in):
+    """Found by fuzzing: an empty post looked the missing email up (a 500)."""
+    sign_in(admin)
+    events_before = audit_kinds()
+    response = client.post("/admin/users", data={})
+    assert response.status_code == 422
+    assert field_errors(response, "name") == ["Name is required."]
+    assert field_errors(response, "email") == ["Email is required."]
+    assert count(User) == 5
+    assert audit_kinds() == events_before
+
+
 def test_deactivating_ends_the_session_at_once_and_refuses_sign_in(
     client, team, admin, sign_in, app
 ):

@@ -46,6 +46,14 @@ def test_wrong_email_and_wrong_password_get_the_same_message(client, team):
     )
 
 
+@pytest.mark.parametrize("email", ["\x00", "olivia@example.com\x00"])
+def test_an_email_with_a_nul_character_is_a_wrong_pair_like_any(client, team, email):
+    """Found by fuzzing: PostgreSQL refused to compare it (a 500)."""
+    response = client.post("/sign-in", data={"email": email, "password": PASSWORD})
+    assert response.status_code == 422
+    assert sign_in_errors(response) == ["That email and password do not match an account."]
+
+
 def test_a_deactivated_account_cannot_sign_in(client, team):
     team.owner.active = False
     db.session.commit()
@@ -86,6 +94,11 @@ def test_htmx_requests_without_a_session_are_sent_to_sign_in_not_swapped(client,
         "javascript:alert(1)",
         "http:/evil.example",
         "\\\\evil.example",
+        # Found by fuzzing: URL parsers drop tabs and newlines, making "//evil.example";
+        # and a newline cannot go in the Location header (a 500).
+        "/\t///evil.example",
+        "/\r\n///evil.example",
+        "/\n",
     ],
 )
 def test_next_never_leaves_the_site(client, team, target):

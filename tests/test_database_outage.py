@@ -64,6 +64,10 @@ class DatabaseProxy:
                 continue
             upstream.settimeout(None)
             with self.lock:
+                if not self.forwarding:  # cut while this one was connecting
+                    client.close()
+                    upstream.close()
+                    continue
                 self.sockets |= {client, upstream}
             for source, sink in [(client, upstream), (upstream, client)]:
                 threading.Thread(target=self.pump, args=(source, sink), daemon=True).start()
@@ -88,8 +92,8 @@ class DatabaseProxy:
                 self.sockets.discard(end)
 
     def cut(self) -> None:
-        self.forwarding = False
-        with self.lock:
+        with self.lock:  # so a connection being made now is in ``sockets`` or refused
+            self.forwarding = False
             ends = list(self.sockets)
         self.drop(*ends)
 

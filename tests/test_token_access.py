@@ -80,6 +80,13 @@ def test_outsiders_cannot_tell_a_project_exists(client, team, sign_in):
     assert existing.text == missing.text
 
 
+def test_a_slug_with_a_nul_character_is_no_project(client, team, sign_in):
+    """Found while fuzzing: PostgreSQL refused to compare it (a 500)."""
+    sign_in(team.owner)
+    assert client.get("/projects/sh%00op/tokens").status_code == 404
+    assert client.post("/projects/sh%00op/tokens", data={}).status_code == 404
+
+
 def test_viewers_are_told_why_they_cannot_change_tokens(client, team, sign_in):
     sign_in(team.viewer)
     response = client.post("/projects/shop/tokens", data=ROUTES["create"][2])

@@ -222,6 +222,15 @@ def test_bad_input_is_explained_and_creates_nothing(client, team, sign_in, chang
     assert tokens_in_db() == []
 
 
+def test_a_post_without_fields_is_explained_and_creates_nothing(client, team, sign_in):
+    """Found by fuzzing: a post without a name compared the missing name (a 500)."""
+    sign_in(team.developer)
+    response = client.post("/projects/shop/tokens", data={})
+    assert response.status_code == 422
+    assert field_errors(response) == ["Name is required.", "Choose at least one ability."]
+    assert tokens_in_db() == []
+
+
 def test_the_form_keeps_what_was_typed_after_an_error(client, team, sign_in):
     sign_in(team.developer)
     response = client.post(

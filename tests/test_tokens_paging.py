@@ -264,6 +264,17 @@ def test_no_match_is_not_an_empty_project(client, team, sign_in):
     assert "This project has no active tokens." in text_of(page(response).select_one(".empty"))
 
 
+def test_a_name_with_a_nul_character_matches_nothing(client, team, sign_in):
+    """Found by fuzzing: PostgreSQL refused to compare it (a 500)."""
+    add_tokens(team.project, ["Production app"])
+    sign_in(team.viewer)
+    response = client.get(URL + "?name=app%00")
+    assert names(response) == []
+    assert text_of(page(response).select_one("#token-list .empty h2")) == (
+        "No tokens match this filter"
+    )
+
+
 def test_an_empty_project_offers_no_filter(client, team, sign_in):
     sign_in(team.developer)
     response = client.get(URL)

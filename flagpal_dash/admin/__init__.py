@@ -43,6 +43,8 @@ class NewUserForm(FlaskForm):
     admin = BooleanField("Instance admin (creates users and projects)")
 
     def validate_email(self, field) -> None:
+        if field.errors:
+            return  # not an address (maybe not sent at all): nothing to look up
         if User.by_email(field.data):
             raise ValidationError(f"An account with the email {field.data} already exists.")
 

@@ -26,6 +26,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import token_format
 from ..extensions import db
+from ..health import first_line
 from ..models import ApiToken
 from .errors import MEDIA_TYPE, ApiError
 
@@ -200,9 +201,10 @@ def revoke_reported(reports: list[Report]) -> None:
             report = first_report[token.token_hash]
             token.revoke_as_leaked(report.url, report.source, report.secret_type)
         db.session.commit()
-    except SQLAlchemyError:
+    except SQLAlchemyError as error:
         db.session.rollback()
-        current_app.logger.exception("Leaked-token report failed: database unreachable")
+        # One line, not a traceback: while the database is down, every report says so.
+        current_app.logger.error("Leaked-token report failed: %s", first_line(error))
         raise ApiError(
             503,
             "unavailable",

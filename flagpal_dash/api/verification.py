@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .. import abilities as ability
 from .. import token_format
 from ..extensions import db
+from ..health import first_line
 from ..models import ApiToken, Project, utcnow
 from ..usage import UsageCounter
 from .errors import REALM, ApiError, unauthorized
@@ -266,9 +267,10 @@ class TokenAuthority:
                     RECORD_USE,
                     {"token_id": token.id, "not_after": now - self.last_used_interval, "now": now},
                 )
-        except SQLAlchemyError:
+        except SQLAlchemyError as error:
+            # One line, not a traceback: with the database failing, every request says so.
             current_app.logger.warning(
-                "Could not record the use of token %s", token.id, exc_info=True
+                "Could not record the use of token %s: %s", token.id, first_line(error)
             )
             return token
         return token._replace(last_used_at=now)

@@ -76,8 +76,14 @@ def first_run_code() -> str:
 
 
 def is_local_path(target: str | None) -> bool:
-    """Whether ``next`` stays on this site (an absolute path, no scheme or host)."""
+    """Whether ``next`` stays on this site (an absolute path, no scheme or host).
+
+    No control characters either: URL parsers drop tabs and newlines, so the redirect
+    to ``/<tab>///evil.example`` went out as ``Location: //evil.example`` (another site),
+    and one with a newline could not be sent at all."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return False
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in target):
         return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc

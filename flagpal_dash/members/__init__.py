@@ -14,7 +14,7 @@ from ..access import ProjectAccess, project_route
 from ..auth import check_password
 from ..extensions import db
 from ..htmx import is_htmx_request, page_or_fragment
-from ..models import Invitation, InvitationStatus, Membership, User
+from ..models import Invitation, InvitationStatus, Membership, Project, User
 from ..permissions import Permission
 from ..validation import Invalid
 from .forms import (
@@ -245,6 +245,12 @@ def accept(secret: str):
                 else "That password does not match this account."
             )
         else:
+            # Two tabs accepting at once: the second waits for the first, then is told
+            # the link was used (not a second account or membership).
+            Project.by_slug(invitation.project.slug, lock=True)
+            db.session.refresh(invitation)
+            if invitation.status() is not InvitationStatus.PENDING:
+                abort(410, INVITATION_GONE[invitation.status()])
             if user is None:
                 user = User.create(
                     invitation.email, form.name.data, form.password.data, by_themselves=True

@@ -84,6 +84,8 @@ class CreateTokenForm(FlaskForm):
         return True
 
     def validate_name(self, field) -> None:
+        if field.errors:
+            return  # no name (maybe not sent at all): nothing to compare
         if self.project.has_active_token_named(field.data, self.now):
             raise ValidationError(
                 f'An active token is already named "{field.data}". Choose another name, '

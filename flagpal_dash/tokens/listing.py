@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import abort
-from sqlalchemy import func, select
+from sqlalchemy import and_, false, func, select
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
@@ -58,7 +58,10 @@ class TokenFilter:
     def conditions(self, now: datetime) -> list:
         """SQL conditions for the tokens this filter keeps."""
         conditions = []
-        if self.name:
+        if "\x00" in self.name:
+            # In no token's name, and PostgreSQL refuses to compare text holding it.
+            conditions.append(false())
+        elif self.name:
             # autoescape: a % or _ typed in the box matches itself, not any characters.
             conditions.append(ApiToken.name.icontains(self.name, autoescape=True))
         if self.status == "expiring":
@@ -185,8 +188,12 @@ def token_page(
         abort(404)
     start = (number - 1) * PAGE_SIZE
     from_active = max(0, min(PAGE_SIZE, active_total - start))
+    shown_active = newest_first([*conditions, active], start, from_active)
+    if shown_active:
+        # Not those just read as active: one revoked in between would be listed twice.
+        inactive = and_(inactive, ApiToken.id.not_in([token.id for token in shown_active]))
     tokens = [
-        *newest_first([*conditions, active], start, from_active),
+        *shown_active,
         *newest_first(
             [*conditions, inactive], max(0, start - active_total), PAGE_SIZE - from_active
         ),
