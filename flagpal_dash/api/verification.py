@@ -247,8 +247,9 @@ class TokenAuthority:
                 self.discard_thread_connection()
                 if attempt == 2:
                     # One line per request while it lasts, not a traceback each time.
-                    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                    current_app.logger.error("Token check failed: database unreachable: %s", reason)
+                    current_app.logger.error(
+                        "Token check failed: database unreachable: %s", first_line(error)
+                    )
                     raise unavailable() from None
         if values is None:
             return None
