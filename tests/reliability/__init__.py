@@ -8,7 +8,6 @@ and runs it bigger (more fuzz cases, more operations per client thread).
 
 import json
 import os
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -73,9 +72,3 @@ def save(path: Path) -> None:
             into[name] = into.get(name, 0) + number
     path.write_text(json.dumps(saved, indent=1))
 
-
-if __name__ == "__main__":
-    # python -m tests.reliability FILE: the table of the figures saved in FILE.
-    for part, row in json.loads(Path(sys.argv[1]).read_text()).items():
-        record(part, **row)
-    print("\n".join(table() or ["no figures were recorded"]))
