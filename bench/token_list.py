@@ -33,20 +33,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+# (Run as a script, this folder is on sys.path.) The same "drop every table" as the
+# token check's bench.
+from token_check import empty
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "benchmark password"
 PEOPLE = 5
-
-
-def empty(database_url: str) -> None:
-    """Drop every table of a scratch database, so each run starts from nothing."""
-    from sqlalchemy import MetaData, create_engine
-
-    engine = create_engine(database_url)
-    tables = MetaData()
-    tables.reflect(engine)
-    tables.drop_all(engine)
-    engine.dispose()
 
 
 def token_rows(project_id: int, count: int, people: list[int], now: datetime) -> list[dict]:
