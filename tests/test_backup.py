@@ -138,9 +138,14 @@ def test_a_backup_taken_while_the_server_writes_is_consistent_and_restores(serve
     issued: list[str] = []  # token values, each appended once its row is committed
     rounds: list[int] = []  # rounds of API requests, each with its usage counts written
     failures: list[BaseException] = []
+    # Both apps are built here, not on their threads: building an app parses Python ASTs
+    # (werkzeug compiles each URL rule), which CPython 3.11 cannot do on two threads at
+    # once ("SystemError: AST constructor recursion depth mismatch"). A server builds its
+    # app once, before it takes requests.
+    writer = make_app(url)
+    api = make_app(url, LAST_USED_INTERVAL=0)
 
     def issue_tokens() -> None:
-        writer = make_app(url)
         with writer.app_context():
             shop = Project.by_slug("shop")
             while not stop.is_set():
@@ -148,7 +153,6 @@ def test_a_backup_taken_while_the_server_writes_is_consistent_and_restores(serve
             db.engine.dispose()
 
     def use_tokens() -> None:
-        api = make_app(url, LAST_USED_INTERVAL=0)
         client = api.test_client()
         while not stop.is_set():
             for value in values:

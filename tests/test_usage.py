@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from sqlalchemy import create_engine, delete, event, insert, select, text
+from sqlalchemy import create_engine, delete, event, func, insert, select, text
 
 from flagpal_dash import config, usage
 from flagpal_dash.api.verification import EXTENSION_KEY
@@ -62,9 +62,21 @@ def daily_rows(token) -> list[tuple[date, int]]:
 
 
 def total(token) -> int:
-    """The token's requests in the hourly table, checked against the daily one."""
-    hourly = sum(count for _, count in usage_rows(token))
-    daily = sum(count for _, count in daily_rows(token))
+    """The token's requests in the hourly table, checked against the daily one.
+
+    Both sums come from one statement, so one snapshot: read one after the other, a flush
+    committing in between (the background thread's) would look like the tables disagree.
+    """
+
+    def summed(table):
+        return (
+            select(func.coalesce(func.sum(table.count), 0))
+            .where(table.token_id == token.id)
+            .scalar_subquery()
+        )
+
+    with db.engine.connect() as connection:
+        hourly, daily = connection.execute(select(summed(TokenUsage), summed(TokenUsageDay))).one()
     assert hourly == daily, f"the hours add up to {hourly}, the days to {daily}"
     return hourly
 
