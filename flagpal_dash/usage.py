@@ -15,6 +15,7 @@ in the revoke dialog (from the hours).
 """
 
 import atexit
+import functools
 import logging
 import os
 import threading
@@ -287,6 +288,15 @@ def usage_warning(token: ApiToken, now: datetime, consequence: str = REVOKING) -
     return f"Not used in the last {SPARKLINE_DAYS} days."
 
 
+@functools.cache
+def bar_outline(x: int, height: int) -> str:
+    """One sparkline bar as an SVG path outline: from its top left corner across, down to
+    the baseline, back. Cached: there are only so many places and heights (30 × 24),
+    and a busy page draws hundreds of bars."""
+    width, full = Sparkline.BAR_WIDTH, Sparkline.HEIGHT
+    return f"M{x} {full - height}h{width}v{height}h-{width}z"
+
+
 @dataclass(frozen=True)
 class Sparkline:
     """A token's requests per day, oldest first, ending on ``last_day``: drawn as bars
@@ -340,19 +350,14 @@ class Sparkline:
         One bar per day, as tall as its share of the busiest day (at least 2 units, so a
         quiet day still shows); a day without requests is a 1-unit tick on the baseline
         so the 30 days still read as such."""
-        width, full = self.BAR_WIDTH, self.HEIGHT
-        step = width + self.GAP
         peak = max(self.counts, default=0) or 1
-        # Each bar starts at its top left corner: across, down to the baseline, back.
-        across, back = f"h{width}v", f"h-{width}z"
-        tick = f" {full - 1}{across}1{back}"
+        step = self.BAR_WIDTH + self.GAP
         used, empty = [], []
-        for x, count in zip(range(0, len(self.counts) * step, step), self.counts, strict=True):
+        for day, count in enumerate(self.counts):
             if count:
-                height = max(2, round(count / peak * full))
-                used.append(f"M{x} {full - height}{across}{height}{back}")
+                used.append(bar_outline(day * step, max(2, round(count / peak * self.HEIGHT))))
             else:
-                empty.append(f"M{x}{tick}")
+                empty.append(bar_outline(day * step, 1))
         return "".join(used), "".join(empty)
 
     @property
