@@ -10,9 +10,10 @@ Flask test client (in-process: no server, no network) for each page in turn, aft
 warm-up, and prints the median time per page, its ratio to Small's (target for Large:
 under 1.5) and the SQL statements each page sent.
 
-A page shows at most 25 rows: Small's page has 10, Large's 25. Hundred's page has the
-same 25 rows as Large's from a hundredth of the tokens, so Large against Hundred is
-what the 9,900 tokens more cost; Large against Small adds the 15 rows more drawn.
+A page shows at most 20 rows (--page-size to try others): Small's page has 10, Large's
+20. Hundred's page has the same 20 rows as Large's from a hundredth of the tokens, so
+Large against Hundred is what the 9,900 tokens more cost; Large against Small adds the
+10 rows more drawn.
 A few more pages of Large show that paging deep and filtering cost no more.
 
     make bench                                                  # SQLite (and token_check)

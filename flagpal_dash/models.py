@@ -890,8 +890,8 @@ class TokenUsageDay(db.Model):
     ``TokenUsage`` hours, written by the same flush in the same transaction.
 
     It exists for the 30-day sparkline on every row of the API Tokens page, which reads
-    30 rows per token here instead of up to 720 hours (25 busy tokens a page: 750 rows
-    instead of 18,000). The hourly table stays for what needs hours (the revoke
+    30 rows per token here instead of up to 720 hours (20 busy tokens a page: 600 rows
+    instead of 14,400). The hourly table stays for what needs hours (the revoke
     dialog's last 24 hours).
     """
 

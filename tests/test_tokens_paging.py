@@ -1,4 +1,4 @@
-"""The API Tokens page of a project with many tokens: active ones first, pages of 25,
+"""The API Tokens page of a project with many tokens: active ones first, pages of 20,
 a filter by name and status, and the same number of SQL statements for any size."""
 
 import hashlib
@@ -85,38 +85,38 @@ def test_active_tokens_come_first_then_the_rest_each_newest_first(client, team, 
     ]
 
 
-def test_a_page_holds_25_rows_and_the_pager_leads_through_them(client, team, sign_in):
-    # 33 active and 30 revoked: page 2 holds the last 8 active tokens, then 17 revoked.
-    assert PAGE_SIZE == 25
-    add_tokens(team.project, [f"Active {n}" for n in range(33)])
-    add_tokens(team.project, [f"Revoked {n}" for n in range(30)], revoked_at=utcnow())
+def test_a_page_holds_20_rows_and_the_pager_leads_through_them(client, team, sign_in):
+    # 25 active and 28 revoked: page 2 holds the last 5 active tokens, then 15 revoked.
+    assert PAGE_SIZE == 20
+    add_tokens(team.project, [f"Active {n}" for n in range(25)])
+    add_tokens(team.project, [f"Revoked {n}" for n in range(28)], revoked_at=utcnow())
     sign_in(team.developer)
 
     first, second, third = (client.get(URL + query) for query in ("", "?page=2", "?page=3"))
-    assert [len(names(response)) for response in (first, second, third)] == [25, 25, 13]
+    assert [len(names(response)) for response in (first, second, third)] == [20, 20, 13]
     listed = names(first) + names(second) + names(third)
-    expected = [f"Active {n}" for n in reversed(range(33))]
-    assert listed == expected + [f"Revoked {n}" for n in reversed(range(30))]
+    expected = [f"Active {n}" for n in reversed(range(25))]
+    assert listed == expected + [f"Revoked {n}" for n in reversed(range(28))]
 
     assert pager(first) == {"Next →": {"page": ["2"]}}
     assert pager(second) == {"← Previous": {}, "Next →": {"page": ["3"]}}
     assert pager(third) == {"← Previous": {"page": ["2"]}}
     nav = page(second).find("nav", attrs={"aria-label": "Pages of tokens"})
     assert "Page 2 of 3" in text_of(nav)
-    assert text_of(page(second).select_one(".list-summary")).startswith("26–50 of 63 tokens")
+    assert text_of(page(second).select_one(".list-summary")).startswith("21–40 of 53 tokens")
 
 
 def test_one_page_needs_no_pager(client, team, sign_in):
-    add_tokens(team.project, [f"App {n}" for n in range(25)])
+    add_tokens(team.project, [f"App {n}" for n in range(20)])
     sign_in(team.developer)
     response = client.get(URL)
-    assert len(names(response)) == 25
+    assert len(names(response)) == 20
     assert page(response).find("nav", attrs={"aria-label": "Pages of tokens"}) is None
-    assert text_of(page(response).select_one(".list-summary")).startswith("25 tokens")
+    assert text_of(page(response).select_one(".list-summary")).startswith("20 tokens")
 
 
 def test_viewers_page_the_same_way_without_details(client, team, sign_in):
-    add_tokens(team.project, [f"App {n}" for n in range(40)], creators=[team.owner])
+    add_tokens(team.project, [f"App {n}" for n in range(35)], creators=[team.owner])
     sign_in(team.developer)
     managers_page = client.get(URL + "?page=2&name=app")
     client.post("/sign-out")
@@ -303,7 +303,7 @@ def test_an_empty_project_offers_no_filter(client, team, sign_in):
     ],
 )
 def test_forged_or_out_of_range_arguments_are_page_not_found(client, team, sign_in, query):
-    add_tokens(team.project, [f"App {n}" for n in range(250)])
+    add_tokens(team.project, [f"App {n}" for n in range(200)])
     sign_in(team.viewer)
     response = client.get(f"{URL}?{query}")
     assert response.status_code == 404
@@ -329,8 +329,8 @@ def test_creating_swaps_in_page_one_of_every_token_and_resets_the_filter(client,
     swapped = answer.find(id="token-list")
     assert swapped["hx-swap-oob"] == "true"
     listed = [text_of(name) for name in swapped.select(".token-name")]
-    assert len(listed) == 25 and listed[:2] == ["Fresh", "Old 149"]
-    assert "Page 1 of 7" in text_of(swapped.find("nav"))
+    assert len(listed) == 20 and listed[:2] == ["Fresh", "Old 149"]
+    assert "Page 1 of 8" in text_of(swapped.find("nav"))
     form_holder = answer.find(id="token-filter")
     assert form_holder["hx-swap-oob"] == "true"
     assert form_holder.find("input", attrs={"name": "name"})["value"] == ""
