@@ -576,6 +576,53 @@ def test_a_new_account_needs_a_name_and_a_good_password(client, team, invite, da
     assert client.get(path).status_code == 200, "the link still works"
 
 
+def test_an_account_made_a_moment_ago_by_another_invitation_asks_for_its_password(
+    client, team, invite, monkeypatch
+):
+    """Two projects invited one address and both links were submitted at once: this
+    request found no account when it began, but the other one made it first (the real
+    race is in tests/reliability/test_concurrency.py). No 500 and no second account:
+    the page asks for that account's password, and the invitation still works."""
+    path = invite("newbie@example.com", "developer")
+    User.create("newbie@example.com", "Nia Newbie", NEW_PASSWORD, by_themselves=True)
+    db.session.commit()
+    real_by_email = User.by_email.__func__
+    stale_reads = iter([None])  # the request's first look, before the other commit
+
+    def by_email(cls, email):
+        return next(stale_reads, real_by_email(cls, email))
+
+    monkeypatch.setattr(User, "by_email", classmethod(by_email))
+    data = {
+        "name": "Nia Again",
+        "password": "another passphrase",
+        "confirm_password": "another passphrase",
+    }
+    response = client.post(path, data=data)
+    monkeypatch.undo()
+
+    assert response.status_code == 409
+    assert field_errors(response) == [
+        "An account for newbie@example.com was created a moment ago (from another "
+        "invitation). Enter its password to join."
+    ]
+    form = accept_form(response)
+    assert [field["name"] for field in form.find_all("input") if field["type"] != "hidden"] == [
+        "password"
+    ]
+    assert [
+        user.name
+        for user in db.session.scalars(select(User).where(User.email == "newbie@example.com"))
+    ] == ["Nia Newbie"]
+    assert role_in(team.project, "newbie@example.com") is None
+    assert invitation_for("newbie@example.com").status().value == "pending"
+    assert signed_in_as(client) is None
+
+    response = client.post(path, data={"password": NEW_PASSWORD})
+    assert response.status_code == 302
+    assert role_in(team.project, "newbie@example.com") is Role.DEVELOPER
+
+
 def test_an_existing_user_signs_in_on_the_page_to_join(client, team, invite):
     path = invite(team.outsider.email, "viewer")
     response = client.get(path)

@@ -8,6 +8,7 @@ htmx with a fragment and a plain form POST with a page.
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_user
+from sqlalchemy.exc import IntegrityError
 
 from .. import limits, mail
 from ..access import ProjectAccess, project_route
@@ -199,6 +200,20 @@ def invitation_or_explain(secret: str) -> Invitation:
     return invitation
 
 
+def create_invited_account(invitation: Invitation, form) -> User | None:
+    """The new account of the invited address; None if one appeared since the form was
+    shown. Two invitations to one address (in two projects) accepted at the same moment
+    both try to create it, and each took only its own project's lock: the second insert
+    breaks the unique email, and its transaction is rolled back."""
+    try:
+        return User.create(invitation.email, form.name.data, form.password.data, by_themselves=True)
+    except IntegrityError:
+        db.session.rollback()
+        if User.by_email(invitation.email) is None:
+            raise  # not the race: a real fault, reported as one
+        return None
+
+
 INVITATION_GONE = {
     InvitationStatus.ACCEPTED: "This invitation has already been used. Sign in to reach "
     "the project, or ask its owner for a new invitation.",
@@ -252,9 +267,18 @@ def accept(secret: str):
             if invitation.status() is not InvitationStatus.PENDING:
                 abort(410, INVITATION_GONE[invitation.status()])
             if user is None:
-                user = User.create(
-                    invitation.email, form.name.data, form.password.data, by_themselves=True
-                )
+                user = create_invited_account(invitation, form)
+                if user is None:
+                    # Made a moment ago, from another project's invitation to this
+                    # address: join with that account's password instead.
+                    form = SignInToJoinForm(formdata=None)
+                    form.password.errors = [
+                        f"An account for {invitation.email} was created a moment ago (from "
+                        "another invitation). Enter its password to join."
+                    ]
+                    return render_template(
+                        "members/accept.html", invitation=invitation, form=form
+                    ), 409
             if not current_user.is_authenticated:
                 login_user(user)
             joined = invitation.accept(user)

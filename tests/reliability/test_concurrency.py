@@ -640,6 +640,47 @@ def test_one_invitation_accepted_twice_at_once_joins_once(app, served, database_
     figures(database_url, browsers)
 
 
+def test_two_projects_invitations_to_one_new_address_accepted_at_once(app, served, database_url):
+    """Shop and Garden both invite one address; its owner, without an account yet,
+    submits both links at the same moment. Each request locks only its own project, so
+    both try to create the account: one does and joins, the other is asked for that
+    account's password (409), never a 500, and there is one account."""
+    [owner] = project_with(owners=1)
+    shop = db.session.scalar(select(Project))
+    garden = Project.create("Garden")
+    garden.add_member(owner, Role.OWNER)
+    db.session.commit()
+    browsers = []
+    for number in range(scaled(8, 40)):
+        email = f"both{number}@example.com"
+        links = [
+            f"/invitations/{Invitation.create(project, email, Role.DEVELOPER)[1]}"
+            for project in (shop, garden)
+        ]
+        db.session.commit()
+        pair = [Browser(served.port), Browser(served.port)]
+        for browser, link in zip(pair, links, strict=True):
+            browser.open_form(link)
+        form = {"name": f"Both {number}", "password": PASSWORD, "confirm_password": PASSWORD}
+        answers = at_once(
+            *(b.ready_to_post(link, form) for b, link in zip(pair, links, strict=True))
+        )
+        browsers += pair
+        statuses = sorted(answer.status for answer in answers)
+        # Most rounds are the race; when one request finishes before the other begins,
+        # the second sees the account and signs in with the password it was given.
+        assert statuses in ([302, 409], [302, 302]), [answer.text for answer in answers]
+        if statuses == [302, 409]:
+            loser = next(answer for answer in answers if answer.status == 409)
+            assert field_errors(loser) == [
+                f"An account for {email} was created a moment ago (from another "
+                "invitation). Enter its password to join."
+            ]
+        made = select(func.count()).select_from(User).where(User.email == email)
+        assert db.session.scalar(made) == 1
+    figures(database_url, browsers)
+
+
 def test_a_token_revoked_while_a_page_is_read_is_listed_once(app, client, team, sign_in):
     """A page reads its active tokens, then the others: a revoke committed between the
     two reads (deterministically, here) must not list the token in both."""
