@@ -1,6 +1,6 @@
 """Fuzzing with Hypothesis: the fields of every form, the ``Authorization`` header of the
-token API, the query strings people and proxies send, and the JSON bodies of leaked-token
-reports.
+token API, the query strings people and proxies send, the JSON bodies of leaked-token
+reports, and the parameters in every route's path.
 
 What holds for every input: never a 5xx; a refused request (a 4xx, or the form sent back
 with its errors) leaves every table exactly as it was (``snapshot``), save the record of a
@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import orjson
 import pytest
@@ -1331,5 +1331,81 @@ def test_leak_report_bodies(scene, database_url):
 
     try:
         send()
+    finally:
+        recorded(scene, database_url, tried)
+
+
+# URL path parameters ---------------------------------------------------------------------
+
+PARAMETER = re.compile(r"<(?:[^<>]*:)?(\w+)>")
+
+
+def path_cases(app) -> list[tuple[str, str, str]]:
+    """(rule, method, parameter) for each parameter of every route that takes one, from
+    the URL map: a new route is fuzzed without anyone adding it here."""
+    return sorted(
+        (rule.rule, method, name)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+        for name in rule.arguments
+    )
+
+
+def a_possible_id(value: str) -> bool:
+    """Whether Werkzeug's ``int`` converter could read ``value`` as the id of something
+    that exists (any digits, Unicode ones too, below a billion): those are not garbage."""
+    return re.fullmatch(r"\d+", value) is not None and int(value) < 10**9
+
+
+def test_url_path_parameters(scene, database_url):
+    """Each parameter of every route's path, in turn, replaced by garbage while the others
+    name real things (Shop, one of its tokens, memberships and invitations, a user),
+    sent by the person entitled to the route: a 404, never a 5xx, nothing changed."""
+    project = scene.team.project
+    token, _ = issue_token(project, "Real")
+    invitation, secret = Invitation.create(project, "invitee@example.com", Role.VIEWER)
+    db.session.commit()
+    real = {
+        "slug": project.slug,
+        "token_id": str(token.id),
+        "membership_id": str(scene.team.developer.membership_in(project).id),
+        "invitation_id": str(invitation.id),
+        "user_id": str(scene.team.developer.id),
+        "action": "deactivate",
+        "secret": secret,
+        "code": first_run_code(),
+        "filename": "app.css",
+    }
+    cases = path_cases(scene.app)
+    assert {name for _, _, name in cases} <= real.keys(), "a parameter without a real value"
+    clients = {"admin": scene.client("admin"), "owner": scene.client("owner")}
+    garbage = st.one_of(
+        SHORT_GARBAGE,
+        st.sampled_from(QUERY_PIECES),
+        spliced(st.sampled_from(sorted(real.values()))),
+        st.integers(min_value=10**9).map(str),  # past every id, and past 64 bits
+    ).filter(lambda value: value.strip(".") and "/" not in value and not a_possible_id(value))
+    tried = 0
+
+    @settings(FUZZ, max_examples=EXAMPLES * 4)
+    @given(st.sampled_from(cases), garbage)
+    def request(case, value):
+        nonlocal tried
+        rule, method, fuzzed = case
+        if value == real[fuzzed] or (fuzzed == "action" and value == "reactivate"):
+            return  # not garbage
+        tried += 1
+        path = PARAMETER.sub(
+            lambda match: quote(value if match[1] == fuzzed else real[match[1]], safe=""), rule
+        )
+        note(f"{method} {path}")
+        client = clients["admin" if rule.startswith("/admin") else "owner"]
+        before = snapshot()
+        response = scene.send(getattr(client, method.lower()), path)
+        assert response.status_code == 404, (method, path, response.status_code)
+        assert snapshot() == before
+
+    try:
+        request()
     finally:
         recorded(scene, database_url, tried)
