@@ -19,7 +19,7 @@ from ..models import EXPIRES_SOON, ApiToken, Project, TokenStatus
 
 # Rows a page (the issue allowed at most 100): enough to scan, few enough that a page of
 # busy tokens, each with its sparkline and times, draws in under 1.5 times a 10-token
-# project's page. bench/token_list.py measures it; with 25 rows it measured 1.5-1.6.
+# project's page. bench/token_list.py measures it; with 25 rows it measured 1.5-1.7.
 PAGE_SIZE = 20
 # Past this a page number is garbage, not a page (as on the audit log).
 MAX_PAGE = 100_000
