@@ -1,6 +1,9 @@
 """The role matrix over every token route: who may look, who may change, who gets 404."""
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 from sqlalchemy import func, select
 
 from flagpal_dash.extensions import db
@@ -74,8 +77,10 @@ def test_role_matrix(client, team, sign_in, who, route):
 
 def test_outsiders_cannot_tell_a_project_exists(client, team, sign_in):
     sign_in(team.outsider)
-    existing = client.get("/projects/shop/tokens")
-    missing = client.get("/projects/no-such-project/tokens")
+    # One instant for both pages: each embeds a CSRF token stamped to the second.
+    with time_machine.travel(datetime.now(UTC), tick=False):
+        existing = client.get("/projects/shop/tokens")
+        missing = client.get("/projects/no-such-project/tokens")
     assert existing.status_code == missing.status_code == 404
     assert existing.text == missing.text
 
