@@ -200,7 +200,9 @@ def invitation_or_explain(secret: str) -> Invitation:
     return invitation
 
 
-def create_invited_account(invitation: Invitation, form) -> User | None:
+def create_invited_account(
+    invitation: Invitation, form: CreateAccountToJoinForm
+) -> User | None:
     """The new account of the invited address; None if one appeared since the form was
     shown. Two invitations to one address (in two projects) accepted at the same moment
     both try to create it, and each took only its own project's lock: the second insert
