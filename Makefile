@@ -13,9 +13,9 @@ HTMX := static/vendor/htmx.min.js
 
 comma := ,
 # Where `make run` (default 127.0.0.1:5000) and `make serve` (default FLAGPAL_BIND, else
-# 127.0.0.1:8000) listen: `make run HOST=0.0.0.0 PORT=5123`, `make serve PORT=9000`. HOST only from the command
-# line: some shells export HOST as the machine's name, and listening on it would put
-# the development server on the network.
+# 127.0.0.1:8000) listen: `make run HOST=0.0.0.0 PORT=5123`, `make serve PORT=9000`.
+# HOST only from the command line: some shells export HOST as the machine's name, and
+# listening on it would put the development server on the network.
 ifneq ($(origin HOST),command line)
 HOST := 127.0.0.1
 endif
