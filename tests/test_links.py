@@ -57,8 +57,8 @@ def dispose(app) -> None:
 def test_the_sign_in_log_line_never_follows_a_forged_host(
     app, database_url, caplog, addresses, address, trusted, forged
 ):
-    """While no account exists, GET /sign-in logs where to set up: a forged Host made
-    that the attacker's site, which took the first admin account."""
+    """While no account exists, GET /sign-in logs where to set up: never at a site a
+    request names, where the first admin would hand over the setup code."""
     served = make_app(database_url, TRUSTED_PROXIES=trusted, **addresses)
     response = served.test_client().get("/sign-in", headers=forged, environ_base=PROXY)
     dispose(served)
