@@ -5,8 +5,9 @@ or shown for someone to pass on) is built here: at ``FLAGPAL_PUBLIC_URL`` when s
 otherwise at the address the server was started on (``FLAGPAL_SERVED_AT``, which
 ``make run``, ``make serve`` and gunicorn_conf.py hand to the app). Never at the
 request's ``Host`` or ``X-Forwarded-Host``: those say whatever the client sent, and a
-forged one would send the first admin's setup link, or an invitation, to another site. When neither
-address is known the link is the path alone, and what shows it says "on this server".
+forged one would send the first admin's setup link, or an invitation, to another
+site. When neither address is known the link is the path alone, and what shows it
+says "on this server".
 
 Links inside a page the browser renders stay relative (plain ``url_for``).
 """
