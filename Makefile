@@ -11,17 +11,33 @@ HTMX := static/vendor/htmx.min.js
 
 .PHONY: run serve test reliability bench screenshots setup clean
 
+comma := ,
+# Where `make run` (default 127.0.0.1:5000) and `make serve` (default FLAGPAL_BIND, else
+# 127.0.0.1:8000) listen: `make run HOST=0.0.0.0 PORT=5123`, `make serve PORT=9000`.
+# HOST only from the command line: some shells export HOST as the machine's name, and
+# listening on it would put the development server on the network.
+ifneq ($(origin HOST),command line)
+HOST := 127.0.0.1
+endif
+# (An IPv6 address goes in brackets.)
+HOST_AND := $(if $(findstring :,$(HOST)),[$(HOST)],$(HOST)):
+RUN_BIND := $(HOST_AND)$(or $(PORT),5000)
+SERVE_BIND := $(if $(filter command line,$(origin HOST) $(origin PORT)),$(HOST_AND)$(or $(PORT),8000),$(or $(FLAGPAL_BIND),$(HOST_AND)$(or $(PORT),8000)))
+# The address served, for the links the app prints, logs and mails (when
+# FLAGPAL_PUBLIC_URL is not set): the first of the bind's, unless a Unix socket.
+served_at = $(if $(filter unix:% fd:%,$(firstword $(subst $(comma), ,$(1)))),,http://$(firstword $(subst $(comma), ,$(1))))
+
 run: setup
 	$(FLASK) db upgrade
-	@$(FLASK) setup-link
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	@FLAGPAL_SERVED_AT="$(call served_at,$(RUN_BIND))" $(FLASK) setup-link
+	FLAGPAL_SERVED_AT="$(call served_at,$(RUN_BIND))" $(FLASK) run --host "$(HOST)" --port "$(or $(PORT),5000)"
 
-# Production serving: gunicorn with flagpal_dash/gunicorn_conf.py (FLAGPAL_BIND, default
-# 127.0.0.1:8000; workers from the CPU count), after migrating the database.
+# Production serving: gunicorn with flagpal_dash/gunicorn_conf.py (listening on
+# SERVE_BIND; workers from the CPU count), after migrating the database.
 serve: setup
 	$(FLASK) db upgrade
-	@$(FLASK) setup-link --base-url "$(or $(FLAGPAL_PUBLIC_URL),http://$(or $(FLAGPAL_BIND),127.0.0.1:8000))"
-	$(BIN)/gunicorn -c python:flagpal_dash.gunicorn_conf wsgi:app
+	@FLAGPAL_SERVED_AT="$(call served_at,$(SERVE_BIND))" $(FLASK) setup-link
+	FLAGPAL_BIND="$(SERVE_BIND)" $(BIN)/gunicorn -c python:flagpal_dash.gunicorn_conf wsgi:app
 
 # Lint, every test on SQLite, then again on PostgreSQL when FLAGPAL_TEST_DATABASE_URL is set.
 test: setup

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import abilities, config, dates
+from . import abilities, config, dates, redaction
 from .extensions import csrf, db, limiter, login_manager, migrate, use_sqlite_well
 from .permissions import Permission
 
@@ -21,6 +21,9 @@ def _asset_folder(name: str) -> str:
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. ``test_config`` replaces settings read from the environment."""
+    # No log line of the process holds a token or a secret address: the app's logger,
+    # Werkzeug's, gunicorn's and any other (redaction.py says how).
+    redaction.install()
     app = Flask(
         __name__,
         instance_path=os.environ.get("FLAGPAL_INSTANCE_PATH") or None,

@@ -14,16 +14,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
-from flask import Flask, current_app, url_for
+from flask import Flask
 from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy import make_url, select
 from sqlalchemy.exc import DBAPIError
 
 from . import abilities as ability
 from . import audit as audit_log
-from . import dates, validation
+from . import dates, links, validation
 from .admin import set_active
 from .auth import first_run_code, has_any_account
+from .config import ConfigError, http_address
 from .extensions import db
 from .health import database_problem
 from .models import ApiToken, Project, User, utcnow
@@ -92,20 +93,29 @@ def existing_user(email: str) -> User:
 @click.command("setup-link", cls=Command)
 @click.option(
     "--base-url",
-    default="http://127.0.0.1:5000",
-    show_default=True,
-    help="Where the dashboard is served.",
+    help="Where the dashboard is served. Default: FLAGPAL_PUBLIC_URL, else the address "
+    "the server was started on (FLAGPAL_SERVED_AT, as make run and make serve set it).",
 )
 @with_appcontext
-def setup_link(base_url: str) -> None:
+def setup_link(base_url: str | None) -> None:
     """Print the one-time link that creates the first account (only while there is none)."""
-    with current_app.test_request_context(base_url=base_url):
-        if has_any_account():
-            click.echo(f"Set-up is done. Sign in at {url_for('auth.sign_in', _external=True)}")
-            return
-        link = url_for("auth.setup", code=first_run_code(), _external=True)
+    if base_url is not None:
+        try:
+            base_url = http_address(base_url, "--base-url")
+        except ConfigError as error:
+            raise click.ClickException(str(error)) from None
+    if has_any_account():
+        sign_in = links.external_url("auth.sign_in", base=base_url)
+        click.echo(f"Set-up is done. Sign in at {links.on_this_server(sign_in)}.")
+        return
+    link = links.external_url("auth.setup", base=base_url, code=first_run_code())
     click.echo("No account exists yet. Open this link to create the first account (an admin):")
-    click.echo(f"  {link}")
+    click.echo(f"  {links.on_this_server(link)}")
+    if "://" not in link:
+        click.echo(
+            "(Set FLAGPAL_PUBLIC_URL to the dashboard's address, or give --base-url, "
+            "for the whole link.)"
+        )
 
 
 @users.command("create")

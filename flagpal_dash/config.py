@@ -44,16 +44,17 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
             "connection; use a file, like sqlite:////var/lib/flagpal-dash/flagpal.sqlite3"
         )
     _check_database_url(database_url)
-    public_url = _public_url(environ)
+    public_url = http_address(environ.get("FLAGPAL_PUBLIC_URL", ""), "FLAGPAL_PUBLIC_URL")
     return {
         **_mail_settings(environ),
         "PUBLIC_URL": public_url,
+        "SERVED_AT": _served_at(environ),
         "PREFERRED_URL_SCHEME": urlsplit(public_url).scheme if public_url else "http",
         # Cookies go over https only when the dashboard is served over https.
         "SECURE_COOKIES": _bool_setting(
             environ, "FLAGPAL_SECURE_COOKIES", default=public_url.startswith("https://")
         ),
-        "TRUSTED_PROXIES": _int_setting(
+        "TRUSTED_PROXIES": int_setting(
             environ, "FLAGPAL_TRUSTED_PROXIES", 0, minimum=0, maximum=MAX_TRUSTED_PROXIES
         ),
         "RATELIMIT_STORAGE_URI": environ.get("FLAGPAL_RATELIMIT_STORAGE_URI") or "memory://",
@@ -68,17 +69,17 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         ),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": environ.get("FLAGPAL_SECRET_KEY") or _kept_secret_key(instance_path),
-        "BCRYPT_ROUNDS": _int_setting(
+        "BCRYPT_ROUNDS": int_setting(
             environ, "FLAGPAL_BCRYPT_ROUNDS", DEFAULT_BCRYPT_ROUNDS, minimum=4, maximum=31
         ),
-        "LAST_USED_INTERVAL": _int_setting(
+        "LAST_USED_INTERVAL": int_setting(
             environ,
             "FLAGPAL_LAST_USED_INTERVAL",
             DEFAULT_LAST_USED_INTERVAL,
             minimum=0,
             maximum=86400,
         ),
-        "USAGE_FLUSH_SECONDS": _int_setting(
+        "USAGE_FLUSH_SECONDS": int_setting(
             environ,
             "FLAGPAL_USAGE_FLUSH_SECONDS",
             DEFAULT_USAGE_FLUSH_SECONDS,
@@ -115,18 +116,34 @@ def _check_database_url(url: str) -> None:
         ) from None
 
 
-def _public_url(environ: Mapping[str, str]) -> str:
-    """Where people reach the dashboard, like https://flags.example.com ('' when unset)."""
-    value = environ.get("FLAGPAL_PUBLIC_URL", "").strip().rstrip("/")
+def http_address(value: str, name: str) -> str:
+    """An address like https://flags.example.com, checked, without a trailing slash
+    ('' when ``value`` is empty). ``name`` says where it came from, for the error."""
+    value = value.strip().rstrip("/")
     if not value:
         return ""
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # not a number, or out of range
+        port_ok = False
+    if not port_ok or parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise ConfigError(
-            f"FLAGPAL_PUBLIC_URL must be an http or https address like "
-            f"https://flags.example.com, not {value!r}"
+            f"{name} must be an http or https address like https://flags.example.com, not {value!r}"
         )
     return value
+
+
+# Bound to these, a server answers on every address of the machine: none of them is
+# the one address to put in a link.
+_EVERY_ADDRESS = frozenset({"0.0.0.0", "::"})
+
+
+def _served_at(environ: Mapping[str, str]) -> str:
+    """The address the server was started on, as ``make run``, ``make serve`` and
+    gunicorn_conf.py hand it to the app in FLAGPAL_SERVED_AT ('' when not known)."""
+    value = http_address(environ.get("FLAGPAL_SERVED_AT", ""), "FLAGPAL_SERVED_AT")
+    return "" if urlsplit(value).hostname in _EVERY_ADDRESS else value
 
 
 def _bool_setting(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -160,7 +177,7 @@ def _mail_settings(environ: Mapping[str, str]) -> dict:
         raise ConfigError("FLAGPAL_MAIL_FROM is needed with FLAGPAL_MAIL_SERVER (the From address)")
     return {
         "MAIL_SERVER": server,
-        "MAIL_PORT": _int_setting(environ, "FLAGPAL_MAIL_PORT", 587, minimum=1, maximum=65535),
+        "MAIL_PORT": int_setting(environ, "FLAGPAL_MAIL_PORT", 587, minimum=1, maximum=65535),
         "MAIL_STARTTLS": environ.get("FLAGPAL_MAIL_STARTTLS", "1").strip()
         not in ("0", "false", "no"),
         "MAIL_USERNAME": environ.get("FLAGPAL_MAIL_USERNAME") or None,
@@ -169,7 +186,7 @@ def _mail_settings(environ: Mapping[str, str]) -> dict:
     }
 
 
-def _int_setting(
+def int_setting(
     environ: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int
 ) -> int:
     raw = environ.get(name)

@@ -8,18 +8,24 @@ Settings come from ``FLAGPAL_*`` variables (README, Configuration); gunicorn's o
 
 The access log never holds a token or a secret address: request lines are logged
 without their query string (the token API refuses a token there, but the request line
-is still logged), and token-shaped values and invitation and setup secrets in what is
-logged are replaced by ``[redacted]``. The error log gets the same replacement.
+is still logged), headers whose names say they carry a secret are left out, and
+token-shaped values and invitation and setup secrets in what is logged are replaced by
+``[redacted]``. Every other log line of the process, the error log's included, is
+cleaned by flagpal_dash/redaction.py.
+
+The address gunicorn listens on is handed to the app as ``FLAGPAL_SERVED_AT``, for the
+links it prints, logs and mails when ``FLAGPAL_PUBLIC_URL`` is not set.
 """
 
-import logging
 import os
 import re
 import sys
 
 from gunicorn.glogging import Logger
 
-from flagpal_dash.config import ConfigError, _int_setting
+from flagpal_dash import redaction
+from flagpal_dash.config import ConfigError, int_setting
+from flagpal_dash.redaction import REDACTED, redact
 
 # Exit statuses at start: a setting that cannot work will not fix itself (gunicorn's own
 # "the app cannot load"); an unreachable database may, so a process manager may retry.
@@ -29,16 +35,13 @@ _MAX_DEFAULT_WORKERS = 8
 # Seconds to wait for the database at start.
 _START_TIMEOUT = 5
 
-_TOKEN = re.compile(r"flagpal_[0-9A-Za-z]{46}")
-_SECRET_ADDRESS = re.compile(r"(/(?:invitations|setup)/)[A-Za-z0-9_-]{20,}")
 _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|password|api.?key")
 _ATOM = re.compile(r"%\(([^)]+)\)s")
-_REDACTED = "[redacted]"
 
 
 def _setting(name: str, default: int, *, minimum: int = 1, maximum: int = 64) -> int:
     try:
-        return _int_setting(os.environ, name, default, minimum=minimum, maximum=maximum)
+        return int_setting(os.environ, name, default, minimum=minimum, maximum=maximum)
     except ConfigError as error:
         sys.exit(f"Error: {error}")
 
@@ -51,11 +54,6 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def redact(text: str) -> str:
-    """``text`` without token values or the secrets of invitation and setup links."""
-    return _SECRET_ADDRESS.sub(r"\1" + _REDACTED, _TOKEN.sub(_REDACTED, text))
-
-
 def _without_query(uri: str) -> str:
     return uri.split("?", 1)[0]
 
@@ -65,7 +63,6 @@ class RedactingLogger(Logger):
 
     def setup(self, cfg) -> None:
         super().setup(cfg)
-        self.error_log.addFilter(_redact_records)  # (once, however often setup runs)
         # Only the atoms the format uses are cleaned, each request.
         self.used_atoms = {
             key.lower() if key.startswith("{") else key
@@ -86,24 +83,10 @@ class RedactingLogger(Logger):
         for key in self.used_atoms - {"r", "q", "f"}:
             value = atoms.get(key)
             if key.startswith("{") and _SECRET_HEADER.search(key):
-                atoms[key] = _REDACTED
+                atoms[key] = REDACTED
             elif isinstance(value, str):
                 atoms[key] = redact(value)
         return atoms
-
-
-class _RedactRecords(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-        return True
-
-
-_redact_records = _RedactRecords()
 
 
 def _start_problem() -> tuple[int, str] | None:
@@ -132,6 +115,12 @@ def _start_problem() -> tuple[int, str] | None:
     return None
 
 
+def served_at(listeners: list[str]) -> str:
+    """The first address of ``listeners`` (gunicorn's, like ``http://127.0.0.1:8000``)
+    that a link can point at; '' for a Unix socket alone."""
+    return next((address for address in listeners if address.startswith("http")), "")
+
+
 def on_starting(server) -> None:
     problem = _start_problem()
     if problem is not None:
@@ -141,6 +130,21 @@ def on_starting(server) -> None:
             server.pidfile.unlink()
         sys.exit(status)
 
+
+def when_ready(server) -> None:
+    """Hand the address gunicorn listens on (the real one, whatever set the bind) to
+    the app in the workers, which are started after this and inherit the variable."""
+    listeners = [str(listener) for listener in server.LISTENERS] or [
+        # (No listeners yet with reuse_port: each worker opens its own.)
+        f"http://{address}"
+        for address in server.cfg.bind
+        if not address.startswith(("unix:", "fd://"))
+    ]
+    os.environ["FLAGPAL_SERVED_AT"] = served_at(listeners)
+
+
+# Every log line of this process and its workers, gunicorn's own included.
+redaction.install()
 
 bind = [address.strip() for address in os.environ.get("FLAGPAL_BIND", "127.0.0.1:8000").split(",")]
 workers = _setting(

@@ -53,6 +53,8 @@ def make_app(database_url: str, **overrides):
             # Usage counts are written when a test flushes them (usage.flush), not by a
             # thread some seconds later, into whichever test runs then.
             "USAGE_FLUSH_SECONDS": 3600,
+            # As a server started on http://localhost hands it over (links.py).
+            "SERVED_AT": "http://localhost",
             **overrides,
         }
     )

@@ -18,7 +18,7 @@ from flask import (
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import exists, select
 
-from .. import limits, validation
+from .. import limits, links, validation
 from ..extensions import db, login_manager
 from ..htmx import is_htmx_request
 from ..models import AuditEvent, AuditKind, Project, User
@@ -144,9 +144,12 @@ def sign_in():
     status = 422 if form.errors or form.form_errors else 200
     not_set_up = not has_any_account()
     if not_set_up:
+        # Not the setup link itself: logs are kept and read more widely than the
+        # console, and the redaction of every log would blank its code anyway.
         current_app.logger.warning(
-            "No account exists yet. Create the first one at %s",
-            url_for("auth.setup", code=first_run_code(), _external=True),
+            "No account exists yet at %s. To create the first one (an admin), open the "
+            "one-time link that `flask --app wsgi setup-link` prints on the server.",
+            links.public_address() or "this server",
         )
     return render_template("auth/sign_in.html", form=form, not_set_up=not_set_up), status
 

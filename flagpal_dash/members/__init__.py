@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_user
 from sqlalchemy.exc import IntegrityError
 
-from .. import limits, mail
+from .. import limits, links, mail
 from ..access import ProjectAccess, project_route
 from ..auth import check_password
 from ..extensions import db
@@ -145,7 +145,7 @@ def create_invitation(access: ProjectAccess):
         )
     invitation, secret = Invitation.create(access.project, form.email.data, form.role.role)
     db.session.commit()
-    link = url_for("invitations.accept", secret=secret, _external=True)
+    link = links.external_url("invitations.accept", secret=secret)
     mailed = mail.configured() and mail.send(
         invitation.email,
         f"You are invited to {access.project.name} on FlagPal Dash",

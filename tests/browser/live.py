@@ -49,6 +49,8 @@ class LiveServer:
     def __init__(self, app):
         self.server = make_server("127.0.0.1", 0, read_whole(app), threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
+        # As make run and gunicorn_conf.py do: links that leave a page are built on it.
+        app.config["SERVED_AT"] = self.url
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -1,0 +1,75 @@
+"""Keeping secrets out of every log: token values and the secrets in invitation and
+setup addresses become ``[redacted]``, wherever a log line comes from.
+
+No Flask here: gunicorn's master process installs it before any app exists.
+
+It is installed as the log record factory (``logging.setLogRecordFactory``), not as a
+filter on some loggers or handlers. A filter on a logger does not see records that
+propagate up from its children, and a filter on a handler misses every handler added
+later: gunicorn's, pytest's, an operator's logging configuration. The factory makes
+every record of every logger in the process, so each one is cleaned once, before any
+filter, handler or formatter sees it. It runs only for records that are emitted (a
+logger checks its level first).
+"""
+
+import logging
+import re
+
+REDACTED = "[redacted]"
+
+# A token, also URL-encoded (``_`` as ``%5F``), also a personal access token.
+_UNDERSCORE = r"(?:_|%5[Ff])"
+_TOKEN = re.compile(rf"flagpal{_UNDERSCORE}(?:pat{_UNDERSCORE})?[0-9A-Za-z]{{46}}")
+# The secret of an invitation or the first-run setup link, also with URL-encoded
+# slashes (a ``next=`` parameter, say). Shorter path segments (``new``, an id) are
+# ordinary pages.
+_SLASH = r"(?:/|%2[Ff])"
+_SECRET_ADDRESS = re.compile(rf"({_SLASH}(?:invitations|setup){_SLASH})[A-Za-z0-9_-]{{20,}}")
+
+
+def redact(text: str) -> str:
+    """``text`` without token values or the secrets of invitation and setup links."""
+    # Most lines hold none of the words: a substring test is a fraction of the regexes'
+    # cost, and gunicorn logs a line for every request.
+    if "flagpal" not in text and "invitations" not in text and "setup" not in text:
+        return text
+    return _SECRET_ADDRESS.sub(r"\1" + REDACTED, _TOKEN.sub(REDACTED, text))
+
+
+def clean(record: logging.LogRecord) -> logging.LogRecord:
+    """Redact ``record`` in place: its message with its arguments, its traceback and
+    its stack. Left as it is when there is nothing to redact, so handlers still see the
+    message template and arguments."""
+    try:
+        message = record.getMessage()
+    except Exception:  # (arguments that do not fit the message: logging reports it)
+        message = None
+    if message is not None and (cleaned := redact(message)) != message:
+        record.msg, record.args = cleaned, None
+    if record.exc_info and record.exc_info[0] is not None:
+        traceback = logging.Formatter().formatException(record.exc_info)
+        if (cleaned := redact(traceback)) != traceback:
+            # Formatters print exc_text as the traceback; a formatter that formats
+            # exc_info itself (a JSON one, say) gets no exception rather than the secret.
+            record.exc_text, record.exc_info = cleaned, None
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    return record
+
+
+class _RedactingFactory:
+    """Makes records with the factory it replaced, then cleans them."""
+
+    def __init__(self, make_record):
+        self.make_record = make_record
+
+    def __call__(self, *args, **kwargs) -> logging.LogRecord:
+        return clean(self.make_record(*args, **kwargs))
+
+
+def install() -> None:
+    """Clean every log record this process makes from now on (once, however often
+    it is called)."""
+    factory = logging.getLogRecordFactory()
+    if not isinstance(factory, _RedactingFactory):
+        logging.setLogRecordFactory(_RedactingFactory(factory))
