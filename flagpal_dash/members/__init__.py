@@ -29,11 +29,11 @@ bp = Blueprint("members", __name__, url_prefix="/projects/<slug>")
 
 
 def page_context(access: ProjectAccess) -> dict:
-    owner = access.can(Permission.MANAGE_MEMBERS)
+    sees_addresses = access.can(Permission.SEE_ADDRESSES)
     return {
         "access": access,
         "members": access.project.members(),
-        "invitations": Invitation.pending_for(access.project) if owner else [],
+        "invitations": Invitation.pending_for(access.project) if sees_addresses else [],
     }
 
 
