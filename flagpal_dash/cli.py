@@ -145,8 +145,8 @@ def confirm_email(email: str) -> None:
 
 @users.command("list")
 def list_users() -> None:
-    """List every account: email, name, admin, active."""
-    rows = [("EMAIL", "NAME", "ADMIN", "STATUS")]
+    """List every account: email, name, admin, active, address proven."""
+    rows = [("EMAIL", "NAME", "ADMIN", "STATUS", "ADDRESS")]
     for user in db.session.scalars(select(User).order_by(User.email)):
         rows.append(
             (
@@ -154,6 +154,7 @@ def list_users() -> None:
                 user.name,
                 "admin" if user.is_admin else "-",
                 "active" if user.active else "deactivated",
+                "proven" if addresses.is_proven(user) else "unproven",
             )
         )
     echo_table(rows)
