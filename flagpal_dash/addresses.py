@@ -63,12 +63,13 @@ def address_taken(user: User) -> str:
     )
 
 
-def prove(user: User, now: datetime, how: str) -> bool:
-    """Mark the address proven (recorded with ``how``); False if it already was."""
+def prove(user: User, now: datetime, how: str, *, actor: User | None = None) -> bool:
+    """Mark the address proven (recorded with ``how``, as done by ``actor``, else by
+    whoever is signed in); False if it already was."""
     if is_proven(user):
         return False
     user.email_proven_at = now
-    AuditEvent.record(AuditKind.USER_ADDRESS_PROVEN, target=user.label, how=how)
+    AuditEvent.record(AuditKind.USER_ADDRESS_PROVEN, target=user.label, actor=actor, how=how)
     return True
 
 

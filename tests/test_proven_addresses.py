@@ -380,4 +380,6 @@ def test_signing_in_with_a_mailed_link_proves_the_address(app, team, smtp):
     assert response.status_code == 302
     assert victim().email_proven_at is not None
     assert role_of_victim(team.other_project) is Role.VIEWER
-    assert last_event("user.address_proven").details == {"how": "opened an emailed invitation"}
+    proven = last_event("user.address_proven")
+    assert proven.details == {"how": "opened an emailed invitation"}
+    assert proven.actor_id == victim().id

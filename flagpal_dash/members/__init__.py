@@ -239,7 +239,8 @@ def accept(secret: str):
         form = JoinForm()
         if form.validate_on_submit():
             return join(invitation, current_user, form)
-        return render_template("members/accept.html", invitation=invitation, form=form)
+        status = 422 if form.errors else 200
+        return render_template("members/accept.html", invitation=invitation, form=form), status
 
     sign_in_form, new_form = SignInToJoinForm(), CreateAccountToJoinForm()
     status = 200
@@ -313,7 +314,7 @@ def join(invitation: Invitation, user: User, *forms):
         forms[0].form_errors.append(refusal)
         return accept_page(invitation, *forms, 403)
     if invitation.delivered_by_mail:
-        addresses.prove(user, utcnow(), "opened an emailed invitation")
+        addresses.prove(user, utcnow(), "opened an emailed invitation", actor=user)
     if not current_user.is_authenticated:
         login_user(user)
     joined = invitation.accept(user)
