@@ -58,10 +58,8 @@ def database_problem(url: URL, error: DBAPIError) -> str:
     reason, where = first_line(error), shown(url)
     # SQLite says "no such table", PostgreSQL's SQLSTATE 42P01 is "undefined table".
     if "no such table" in reason or getattr(error.orig, "sqlstate", None) == "42P01":
-        return (
-            f"The database {where} has no tables yet ({reason}): "
-            "run `flask --app wsgi db upgrade` first."
-        )
+        return (f"The database {where} has no tables yet ({reason}): "
+                "run `flask --app wsgi db upgrade` first.")
     if error.connection_invalidated or isinstance(error, OperationalError):
         return str(unreachable(url, error))
     return f"The database {where} refused the command: {reason}"

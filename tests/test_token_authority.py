@@ -159,9 +159,8 @@ def test_an_unreachable_database_gives_503_never_a_pass(database_url, tmp_path, 
         assert error_of(response)["code"] == "unavailable"
         assert response.headers["Retry-After"] == "5"
     failures = [r for r in caplog.records if r.getMessage().startswith("Token check failed")]
-    assert failures and all(
-        r.getMessage().startswith("Token check failed: database unreachable: ") for r in failures
-    )
+    assert failures and all(r.getMessage().startswith("Token check failed: database unreachable: ")
+                            for r in failures)
     # One line each while the outage lasts, not a traceback per request.
     assert not any(r.exc_info for r in failures)
     with app.app_context():

@@ -71,3 +71,4 @@ def save(path: Path) -> None:
         for name, number in row.items():
             into[name] = into.get(name, 0) + number
     path.write_text(json.dumps(saved, indent=1))
+
