@@ -2,6 +2,8 @@
 export. Events are recorded by the model methods that do what they record (see
 ``AuditEvent.record`` in models.py)."""
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import Blueprint, abort, render_template, request
@@ -72,14 +74,52 @@ def filters(allowed_groups) -> tuple[str | None, int]:
     return group, int(page)
 
 
+# An account as labels name it: "Ada Lovelace <ada@example.com>".
+ADDRESS_IN_LABEL = re.compile(r"\s*<[^<>\s]*@[^<>\s]*>")
+
+
+@dataclass(frozen=True)
+class EventWithoutAddresses:
+    """An event as someone who may not see people's addresses reads it: names only."""
+
+    event: AuditEvent
+
+    def __getattr__(self, name):
+        return getattr(self.event, name)
+
+    @property
+    def actor(self) -> str:
+        return ADDRESS_IN_LABEL.sub("", self.event.actor)
+
+    @property
+    def target(self) -> str | None:
+        target = self.event.target
+        return None if target is None else ADDRESS_IN_LABEL.sub("", target)
+
+
+def project_groups(sees_addresses: bool) -> tuple[str, ...]:
+    """The kinds of a project's log someone sees. Invitations name only an address,
+    and the Members page shows them to those who see addresses only; who joined is
+    still in the log, by name, as "Member added"."""
+    if sees_addresses:
+        return PROJECT_GROUPS
+    return tuple(group for group in PROJECT_GROUPS if group != "invitation")
+
+
 @bp.get("/projects/<slug>/audit")
 @project_route(Permission.VIEW_AUDIT)
 def project_log(access: ProjectAccess):
-    """A project's audit log, newest first, for its developers and owners."""
-    group, page = filters(PROJECT_GROUPS)
-    events, older = events_page(
-        select(AuditEvent).where(AuditEvent.project_id == access.project.id), group, page
-    )
+    """A project's audit log, newest first, for its developers and owners; people's
+    addresses and invitations under the Members page's rule (``SEE_ADDRESSES``)."""
+    sees_addresses = access.can(Permission.SEE_ADDRESSES)
+    groups = project_groups(sees_addresses)
+    group, page = filters(groups)
+    query = select(AuditEvent).where(AuditEvent.project_id == access.project.id)
+    if not sees_addresses:
+        query = query.where(~AuditEvent.kind.startswith("invitation."))
+    events, older = events_page(query, group, page)
+    if not sees_addresses:
+        events = [EventWithoutAddresses(event) for event in events]
     return render_template(
         "audit/project.html",
         access=access,
@@ -87,7 +127,7 @@ def project_log(access: ProjectAccess):
         group=group,
         page=page,
         older=older,
-        groups={g: GROUPS[g] for g in PROJECT_GROUPS},
+        groups={g: GROUPS[g] for g in groups},
     )
 
 

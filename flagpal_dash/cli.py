@@ -20,8 +20,8 @@ from sqlalchemy import make_url, select
 from sqlalchemy.exc import DBAPIError
 
 from . import abilities as ability
+from . import addresses, dates, links, validation
 from . import audit as audit_log
-from . import dates, links, validation
 from .admin import set_active
 from .auth import first_run_code, has_any_account
 from .config import ConfigError, http_address
@@ -54,7 +54,7 @@ class Command(SaysDatabaseErrors, click.Command):
     pass
 
 
-users = Group("users", help="Create accounts.")
+users = Group("users", help="Create accounts, and confirm their addresses.")
 projects = Group("projects", help="Create projects.")
 members = Group("members", help="Add people to projects.")
 tokens = Group(
@@ -131,22 +131,32 @@ def create_user(email: str, name: str, admin: bool, password_stdin: bool) -> Non
     """Create an account for EMAIL."""
     email = checked(validation.email, email)
     name = checked(validation.person_name, name)
-    if User.by_email(email):
-        raise click.ClickException(f"An account with the email {email} already exists.")
+    existing = User.by_email(email)
+    if existing is not None:
+        raise click.ClickException(addresses.address_taken(existing))
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     password = checked(validation.password, password)
-    User.create(email, name, password, admin=admin)
+    # Whoever runs the server's command line vouches for the address.
+    User.create(email, name, password, admin=admin, proven_at=utcnow())
     db.session.commit()
     click.echo(f"Created {'admin ' if admin else ''}account {email}.")
 
 
+@users.command("confirm-email")
+@click.argument("email")
+def confirm_email(email: str) -> None:
+    """Vouch that EMAIL is its account's person's, so grants by email to it work."""
+    click.echo(addresses.confirm(existing_user(email), utcnow()))
+    db.session.commit()
+
+
 @users.command("list")
 def list_users() -> None:
-    """List every account: email, name, admin, active."""
-    rows = [("EMAIL", "NAME", "ADMIN", "STATUS")]
+    """List every account: email, name, admin, active, address proven."""
+    rows = [("EMAIL", "NAME", "ADMIN", "STATUS", "ADDRESS")]
     for user in db.session.scalars(select(User).order_by(User.email)):
         rows.append(
             (
@@ -154,6 +164,7 @@ def list_users() -> None:
                 user.name,
                 "admin" if user.is_admin else "-",
                 "active" if user.active else "deactivated",
+                "proven" if addresses.is_proven(user) else "unproven",
             )
         )
     echo_table(rows)
@@ -189,6 +200,7 @@ def create_project(name: str, owner_email: str, slug: str | None) -> None:
     if slug is not None:
         slug = checked(validation.slug, slug)
     owner = existing_user(owner_email)
+    checked(addresses.require_proven, owner)
     project = checked(lambda n: Project.create(n, slug), name)
     project.add_member(owner, Role.OWNER)
     db.session.commit()
@@ -208,6 +220,7 @@ def add_member(slug: str, email: str, role: str) -> None:
     """Add the account EMAIL to project SLUG with a role."""
     project = existing_project(slug)
     user = existing_user(email)
+    checked(addresses.require_proven, user)
     membership = user.membership_in(project)
     if membership is not None:
         raise click.ClickException(

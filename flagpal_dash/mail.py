@@ -1,7 +1,8 @@
 """Sending email, when the instance has an SMTP server configured (FLAGPAL_MAIL_*).
 
 A small server may have no mail at all, so nothing depends on a message arriving:
-invitation links are always shown to the owner too.
+without mail, or when sending fails, an invitation link is shown to the owner instead
+(and then proves nothing about the address: see addresses.py).
 """
 
 import smtplib

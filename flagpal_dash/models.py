@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     and_,
     case,
+    false,
     func,
     or_,
     select,
@@ -149,6 +150,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Part of every session's id: changing it signs out every session made before.
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # When the address was shown to be this person's (see addresses.py); None: not yet.
+    email_proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
 
@@ -163,11 +166,19 @@ class User(UserMixin, db.Model):
 
     @classmethod
     def create(
-        cls, email: str, name: str, password: str, *, admin: bool = False, by_themselves=False
+        cls,
+        email: str,
+        name: str,
+        password: str,
+        *,
+        admin: bool = False,
+        by_themselves=False,
+        proven_at: datetime | None = None,
     ) -> "User":
         """A new account (email and name already checked by the caller's rules), made by
-        whoever is signed in, or ``by_themselves`` (first run, an invitation)."""
-        user = cls(email=email, name=name, is_admin=admin)
+        whoever is signed in, or ``by_themselves`` (first run, an invitation). Its
+        address is proven at ``proven_at``; None leaves it unproven (addresses.py)."""
+        user = cls(email=email, name=name, is_admin=admin, email_proven_at=proven_at)
         user.set_password(password)
         db.session.add(user)
         db.session.flush()
@@ -525,13 +536,19 @@ class Invitation(db.Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The link went by mail only (never shown to the owner): whoever opens it reads
+    # that mailbox, which proves the address (addresses.py).
+    delivered_by_mail: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     project: Mapped[Project] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
     @classmethod
-    def create(cls, project: Project, email: str, role: Role) -> tuple["Invitation", str]:
-        """A new invitation and the secret for its link, which the caller shows once."""
+    def create(
+        cls, project: Project, email: str, role: Role, *, by_mail: bool = False
+    ) -> tuple["Invitation", str]:
+        """A new invitation and the secret for its link, which the caller shows once,
+        or, ``by_mail``, only mails (see ``delivered_by_mail``)."""
         secret = secrets.token_urlsafe(32)
         now = utcnow()
         invitation = cls(
@@ -542,6 +559,7 @@ class Invitation(db.Model):
             created_at=now,
             created_by=signed_in_user(),
             expires_at=now + cls.LIFETIME,
+            delivered_by_mail=by_mail,
         )
         db.session.add(invitation)
         db.session.flush()
@@ -926,6 +944,8 @@ class AuditKind(enum.StrEnum):
     USER_CREATED = "user.created"
     USER_DEACTIVATED = "user.deactivated"
     USER_REACTIVATED = "user.reactivated"
+    USER_ADDRESS_PROVEN = "user.address_proven"
+    USER_CLAIMED = "user.claimed"
     PROJECT_CREATED = "project.created"
     PROJECT_POLICY_CHANGED = "project.policy_changed"
 

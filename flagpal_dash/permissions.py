@@ -27,6 +27,9 @@ class Permission(enum.Enum):
     VIEW_AUDIT = "see the project's audit log"
     VIEW_MEMBERS = "see who is on the project"
     MANAGE_MEMBERS = "manage members, invitations and project policy"
+    # One rule for the Members page and the project's audit log (and anything else
+    # that names people): their email addresses and pending invitations are for owners.
+    SEE_ADDRESSES = "see members' email addresses and invitations"
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {

@@ -4,13 +4,16 @@ from bs4 import BeautifulSoup
 from sqlalchemy import select
 
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, Project, User
+from flagpal_dash.models import ApiToken, Project, User, utcnow
 
 PASSWORD = "correct horse battery"
 
 
-def add_user(email: str, name: str, *, admin: bool = False) -> User:
-    user = User(email=email, name=name, is_admin=admin)
+def add_user(email: str, name: str, *, admin: bool = False, proven: bool = True) -> User:
+    """An account as an admin makes it: its address proven, unless ``proven=False``."""
+    user = User(
+        email=email, name=name, is_admin=admin, email_proven_at=utcnow() if proven else None
+    )
     user.set_password(PASSWORD)
     db.session.add(user)
     return user
@@ -37,8 +40,7 @@ def snapshot() -> dict[str, list[tuple]]:
     with db.engine.connect() as connection:
         return {
             table.name: [
-                tuple(row)
-                for row in connection.execute(select(table).order_by(*table.primary_key))
+                tuple(row) for row in connection.execute(select(table).order_by(*table.primary_key))
             ]
             for table in db.metadata.sorted_tables
         }

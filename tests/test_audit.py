@@ -389,7 +389,7 @@ def test_the_page_shows_who_did_what_when_and_from_where(client, team, sign_in):
     assert newest["When"] == "just now"
     assert newest["What"].startswith(f"Token created: token {token.id} “Shop backend”")
     assert "abilities: read, write" in newest["What"]
-    assert newest["Who"] == DANA
+    assert newest["Who"] == "Dana Developer", "a developer sees names, not addresses"
     assert newest["From"] == ADDRESS
 
 
@@ -447,9 +447,9 @@ def test_the_log_is_paged(client, team, sign_in):
         f"Token created: token {n} “App {n}”" for n in reversed(range(extra))
     ]
     assert whats(second)[extra:] == [
-        "Member added: Vic Viewer <vic@example.com> role: viewer",
-        "Member added: Dana Developer <dev@example.com> role: developer",
-        "Member added: Olivia Owner <olivia@example.com> role: owner",
+        "Member added: Vic Viewer role: viewer",
+        "Member added: Dana Developer role: developer",
+        "Member added: Olivia Owner role: owner",
         "Project created: Shop (shop)",
     ]
     assert pager_link(second, "Older →") is None
@@ -656,3 +656,45 @@ def test_an_unknown_project_is_refused_plainly(runner, team):
     result = runner.invoke(args=["audit", "export", "--since", "2026-01-01", "--project", "nope"])
     assert result.exit_code == 1
     assert "Error: No project has the slug 'nope'" in result.output
+
+
+def test_people_s_addresses_in_the_log_follow_the_members_page_rule(app, team):
+    """Issue 13, finding 7: the Members page shows email addresses and pending
+    invitations to owners only; the project's log applies the same rule. A developer
+    still sees every event about tokens and members, by people's names."""
+    owner = app.test_client()
+    owner.post("/sign-in", data={"email": team.owner.email, "password": PASSWORD})
+    invited = owner.post(
+        "/projects/shop/invitations", data={"email": "pending@example.com", "role": "viewer"}
+    )
+    assert invited.status_code == 201
+    assert owner.post("/projects/shop/tokens", data=NEW_TOKEN).status_code == 201
+    addresses = ["olivia@example.com", "dev@example.com", "vic@example.com"]
+
+    owners_log = owner.get("/projects/shop/audit")
+    assert owners_log.status_code == 200
+    seen_by_owner = text_of(page(owners_log).select_one("table.log"))
+    for address in [*addresses, "pending@example.com"]:
+        assert address in seen_by_owner
+    assert "Invitation created" in kinds_shown(owners_log)
+
+    developer = app.test_client()
+    developer.post("/sign-in", data={"email": team.developer.email, "password": PASSWORD})
+    members = developer.get("/projects/shop/members")
+    assert members.status_code == 200
+    assert "olivia@example.com" not in members.text, "the Members page's rule"
+    log = developer.get("/projects/shop/audit")
+    assert log.status_code == 200
+    rows = log_rows(log)
+    assert "@" not in " ".join(" ".join(row.values()) for row in rows)
+    assert kinds_shown(log) == {"Token created", "Member added", "Project created"}
+    assert rows[0]["Who"] == "Olivia Owner"
+    assert {row["What"] for row in rows if row["What"].startswith("Member added")} == {
+        "Member added: Olivia Owner role: owner",
+        "Member added: Dana Developer role: developer",
+        "Member added: Vic Viewer role: viewer",
+    }
+    offered = [o["value"] for o in page(log).select("select[name=kind] option")]
+    assert offered == ["", "token", "member", "project"]
+    assert developer.get("/projects/shop/audit?kind=invitation").status_code == 404
+    assert owner.get("/projects/shop/audit?kind=invitation").status_code == 200

@@ -243,19 +243,20 @@ def test_tokens_revoke_refuses_unknown_and_other_projects_ids(runner, team, toke
     assert theirs.revoked_at is None
 
 
-def test_users_list_shows_every_account_with_admin_and_status(runner, team):
+def test_users_list_shows_every_account_with_admin_status_and_address(runner, team):
     add_user("ada@example.com", "Ada Admin", admin=True)
     team.viewer.active = False
+    team.outsider.email_proven_at = None  # made from an invitation link nobody mailed
     db.session.commit()
     lines = [line.split("  ") for line in run_ok(runner, "users", "list").output.splitlines()]
     rows = [[cell.strip() for cell in line if cell.strip()] for line in lines]
     assert rows == [
-        ["EMAIL", "NAME", "ADMIN", "STATUS"],
-        ["ada@example.com", "Ada Admin", "admin", "active"],
-        ["dev@example.com", "Dana Developer", "-", "active"],
-        ["olivia@example.com", "Olivia Owner", "-", "active"],
-        ["otto@example.com", "Otto Outsider", "-", "active"],
-        ["vic@example.com", "Vic Viewer", "-", "deactivated"],
+        ["EMAIL", "NAME", "ADMIN", "STATUS", "ADDRESS"],
+        ["ada@example.com", "Ada Admin", "admin", "active", "proven"],
+        ["dev@example.com", "Dana Developer", "-", "active", "proven"],
+        ["olivia@example.com", "Olivia Owner", "-", "active", "proven"],
+        ["otto@example.com", "Otto Outsider", "-", "active", "unproven"],
+        ["vic@example.com", "Vic Viewer", "-", "deactivated", "proven"],
     ]
 
 

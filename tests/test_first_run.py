@@ -37,6 +37,7 @@ def test_setup_link_creates_the_first_admin_and_their_project(client, runner):
     user = User.by_email("ada@example.com")
     assert user.is_admin and user.name == "Ada Admin"
     assert user.check_password("a long enough password")
+    assert user.email_proven_at is not None, "the server's operator vouches for it"
     project = Project.by_slug("shop-backend")
     assert project.name == "Shop Backend"
     assert user.membership_in(project).role is Role.OWNER

@@ -60,6 +60,32 @@ def accept_form(response):
     return page(response).select_one("main form")
 
 
+def fields_of(form) -> list[str]:
+    return [field["name"] for field in form.find_all("input") if field["type"] != "hidden"]
+
+
+def choices(response) -> list[tuple[str, list[str], str]]:
+    """The two forms of a signed-out invitation page: heading, fields, button."""
+    return [
+        (text_of(form.find("h2")), fields_of(form), text_of(form.find("button")))
+        for form in page(response).select("main form")
+    ]
+
+
+def form_errors(response) -> list[str]:
+    return [text_of(p) for p in page(response).select("main .form-errors p")]
+
+
+BOTH_CHOICES = [
+    ("I have an account: sign in to join", ["password"], "Sign in and join Shop"),
+    (
+        "I'm new: create my account",
+        ["name", "password", "confirm_password"],
+        "Create my account and join Shop",
+    ),
+]
+
+
 def flash_messages(response) -> list[str]:
     return [text_of(p) for p in page(response).select("#flash .flash")]
 
@@ -201,7 +227,7 @@ def test_the_form_says_the_link_is_emailed_when_mail_is_set_up(app, client, team
     response = client.get("/projects/shop/invitations/new")
     assert response.status_code == 200
     assert text_of(page(response).select_one("form .hint")) == (
-        "You get a link to pass on, and it is emailed too. It works once, for 7 days."
+        "The link is emailed to them, not shown to you. It works once, for 7 days."
     )
 
 
@@ -357,7 +383,11 @@ def test_the_link_is_mailed_when_mail_is_set_up(app, client, team, sign_in, smtp
         headers=HTMX,
     )
     assert response.status_code == 201
-    assert "It was also emailed to them." in text_of(page(response).select_one(".warning"))
+    assert text_of(page(response).find(id="dialog-title")) == "Invitation sent"
+    assert text_of(page(response).select_one(".notice")).startswith(
+        "The invitation was emailed to newbie@example.com."
+    )
+    assert page(response).find(id="invitation-link") is None, "only the mailbox has it"
     [connection] = smtp.connections
     assert (connection.host, connection.port) == ("smtp.example.com", 2525)
     assert connection.steps == ["starttls", ("login", "flagpal", "smtp password")]
@@ -366,10 +396,13 @@ def test_the_link_is_mailed_when_mail_is_set_up(app, client, team, sign_in, smtp
     assert message["From"] == "dash@example.com"
     assert message["Subject"] == "You are invited to Shop on FlagPal Dash"
     body = message.get_content()
-    assert link_in(response) in body.split()
+    [link] = [word for word in body.split() if word.startswith("http://localhost/invitations/")]
+    assert secret_of(link) not in response.text
     assert "Olivia Owner invited you to join Shop as a developer." in body
     assert "within 7 days" in body
-    assert len(invitations()) == 1
+    [invitation] = invitations()
+    assert invitation.delivered_by_mail
+    assert invitation.secret_hash == hashlib.sha256(secret_of(link).encode()).hexdigest()
 
 
 def test_no_mail_is_attempted_without_a_mail_server(app, client, team, sign_in, smtp):
@@ -380,7 +413,9 @@ def test_no_mail_is_attempted_without_a_mail_server(app, client, team, sign_in, 
     )
     assert response.status_code == 201
     assert smtp.connections == [] and smtp.sent == []
-    assert "mail" not in text_of(page(response).select_one(".warning")).lower()
+    warning = text_of(page(response).select_one(".warning"))
+    assert "emailed" not in warning.lower() and "emailing" not in warning.lower()
+    assert not invitations()[0].delivered_by_mail
 
 
 @pytest.mark.parametrize("fail_on", ["connect", "send", "unexpectedly"])
@@ -400,6 +435,7 @@ def test_a_mail_failure_keeps_the_invitation_and_says_so(
     assert "It was also emailed" not in warning
     assert "Could not send mail to newbie@example.com" in caplog.text
     [invitation] = invitations()
+    assert not invitation.delivered_by_mail, "the owner saw the link"
     assert invitation.status().value == "pending"
     link = link_in(response)
     assert invitation.secret_hash == hashlib.sha256(secret_of(link).encode()).hexdigest()
@@ -512,13 +548,7 @@ def test_a_new_person_creates_an_account_and_joins(client, team, invite, role):
     assert sentence(page(response).select_one("main p")) == (
         f"Olivia Owner invited newbie@example.com to join as a {role}."
     )
-    form = accept_form(response)
-    assert [field["name"] for field in form.find_all("input") if field["type"] != "hidden"] == [
-        "name",
-        "password",
-        "confirm_password",
-    ]
-    assert text_of(form.find("button")) == "Join Shop"
+    assert choices(response) == BOTH_CHOICES
 
     response = client.post(
         path,
@@ -534,6 +564,7 @@ def test_a_new_person_creates_an_account_and_joins(client, team, invite, role):
     newbie = User.by_email("newbie@example.com")
     assert newbie.name == "Nia Newbie" and newbie.check_password(NEW_PASSWORD)
     assert not newbie.is_admin
+    assert newbie.email_proven_at is None, "the owner saw the link: it proves nothing"
     assert role_in(team.project, "newbie@example.com") is Role(role)
     invitation = invitation_for("newbie@example.com")
     assert invitation.status().value == "accepted"
@@ -582,7 +613,7 @@ def test_an_account_made_a_moment_ago_by_another_invitation_asks_for_its_passwor
     """Two projects invited one address and both links were submitted at once: this
     request found no account when it began, but the other one made it first (the real
     race is in tests/reliability/test_concurrency.py). No 500 and no second account:
-    the page asks for that account's password, and the invitation still works."""
+    the page says the account exists, and its password joins with the invitation."""
     path = invite("newbie@example.com", "developer")
     User.create("newbie@example.com", "Nia Newbie", NEW_PASSWORD, by_themselves=True)
     db.session.commit()
@@ -602,14 +633,11 @@ def test_an_account_made_a_moment_ago_by_another_invitation_asks_for_its_passwor
     monkeypatch.undo()
 
     assert response.status_code == 409
-    assert field_errors(response) == [
-        "An account for newbie@example.com was created a moment ago (from another "
-        "invitation). Enter its password to join."
+    assert form_errors(response) == [
+        "An account for this address already exists: sign in with its password above, "
+        "or ask an instance admin."
     ]
-    form = accept_form(response)
-    assert [field["name"] for field in form.find_all("input") if field["type"] != "hidden"] == [
-        "password"
-    ]
+    assert choices(response) == BOTH_CHOICES
     assert [
         user.name
         for user in db.session.scalars(select(User).where(User.email == "newbie@example.com"))
@@ -627,15 +655,11 @@ def test_an_existing_user_signs_in_on_the_page_to_join(client, team, invite):
     path = invite(team.outsider.email, "viewer")
     response = client.get(path)
     assert response.status_code == 200
-    form = accept_form(response)
-    assert [field["name"] for field in form.find_all("input") if field["type"] != "hidden"] == [
-        "password"
-    ]
-    assert "Enter the password of the account otto@example.com to join." in text_of(form)
+    assert choices(response) == BOTH_CHOICES
 
     wrong = client.post(path, data={"password": "not the password"})
     assert wrong.status_code == 422
-    assert field_errors(wrong) == ["That password does not match this account."]
+    assert field_errors(wrong) == ["That password does not match an account for otto@example.com."]
     assert role_in(team.project, team.outsider.email) is None
     assert invitation_for(team.outsider.email).status().value == "pending"
     assert signed_in_as(client) is None
@@ -655,7 +679,7 @@ def test_an_existing_user_signs_in_on_the_page_to_join(client, team, invite):
     [
         (PASSWORD, "This account is deactivated. Ask an admin to reactivate it."),
         # Only the right password earns the reason; a guess learns nothing more.
-        ("a wrong guess", "That password does not match this account."),
+        ("a wrong guess", "That password does not match an account for otto@example.com."),
     ],
     ids=["right-password", "wrong-password"],
 )

@@ -195,7 +195,7 @@ def test_invitation_failures_count_against_the_invited_account(app, team, invita
         response = join(app, invitation_secret, WRONG, address)
         assert response.status_code == 422
         assert [text_of(li) for li in page(response).select(".field-errors li")] == [
-            "That password does not match this account."
+            "That password does not match an account for olivia@example.com."
         ]
     assert wait_notice(attempt(app, team.owner.email, PASSWORD, ELSEWHERE)).startswith(LOCKED)
     assert wait_notice(join(app, invitation_secret, PASSWORD, ELSEWHERE)).startswith(LOCKED)

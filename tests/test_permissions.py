@@ -10,6 +10,7 @@ EXPECTED = {
     Permission.VIEW_AUDIT: {Role.DEVELOPER, Role.OWNER},
     Permission.VIEW_MEMBERS: {Role.VIEWER, Role.DEVELOPER, Role.OWNER},
     Permission.MANAGE_MEMBERS: {Role.OWNER},
+    Permission.SEE_ADDRESSES: {Role.OWNER},
 }
 
 

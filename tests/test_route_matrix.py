@@ -88,6 +88,10 @@ def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
+def count_where(condition) -> int:
+    return db.session.scalar(select(func.count()).where(condition))
+
+
 def roles() -> list[tuple[str, str]]:
     return sorted(
         (user.email, membership.role.value)
@@ -226,6 +230,11 @@ ROUTES: dict[tuple[str, str], Route] = {
         REDIRECT,
         state=lambda: db.session.scalar(select(func.count()).where(User.active)),
     ),
+    ("admin.confirm_email", "POST"): admin_route(
+        "/admin/users/{user}/confirm-email",
+        REDIRECT,
+        state=lambda: count_where(User.email_proven_at.is_not(None)),
+    ),
     ("admin.new_project", "GET"): admin_route("/admin/projects/new", OK),
     ("admin.new_project", "POST"): admin_route(
         "/admin/projects/new",
@@ -290,7 +299,7 @@ def make_targets(team) -> dict:
     """What the routes act on, all in project "Shop": a token, a member who is not one
     of the team, a pending invitation; an account for the admin to deactivate."""
     admin = add_user("ada@example.com", "Ada Admin", admin=True)
-    extra = add_user("extra@example.com", "Exa Extra")
+    extra = add_user("extra@example.com", "Exa Extra", proven=False)
     membership = team.project.add_member(extra, Role.VIEWER)
     invitation, secret = Invitation.create(team.project, "invited@example.com", Role.VIEWER)
     db.session.commit()

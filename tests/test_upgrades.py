@@ -336,3 +336,71 @@ def still_good(app, values: dict[str, str]) -> None:
     )
     assert refused.status_code != 302
     db.session.remove()
+
+
+@pytest.mark.usefixtures("app_at_first_migration")
+def test_the_upgrade_to_proven_addresses_distrusts_accounts_made_from_links():
+    """Until then every invitation link was shown to its owner: an account made from
+    one (it accepted an invitation as it was made) is not proven; the others are."""
+    flask_migrate.upgrade(revision="494ed41c6a3b")
+    made = datetime(2026, 11, 18, 9, 0)
+    invitations = sa.table(
+        "invitations",
+        *(sa.column(name) for name in ("id", "project_id", "email", "role", "secret_hash")),
+        *(sa.column(name, sa.DateTime) for name in ("created_at", "expires_at", "accepted_at")),
+        sa.column("accepted_by_id", sa.Integer),
+    )
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.insert(users),
+            [
+                {
+                    "id": n,
+                    "email": f"{who}@example.com",
+                    "name": who,
+                    "password_hash": "x",
+                    "is_admin": False,
+                    "active": True,
+                    "created_at": made,
+                }
+                for n, who in [(1, "by-admin"), (2, "from-link"), (3, "joined-later")]
+            ],
+        )
+        connection.execute(
+            sa.insert(projects), [{"id": 1, "slug": "shop", "name": "Shop", "created_at": made}]
+        )
+        connection.execute(
+            sa.insert(invitations),
+            [
+                {
+                    "id": n,
+                    "project_id": 1,
+                    "email": f"{who}@example.com",
+                    "role": "viewer",
+                    "secret_hash": str(n) * 64,
+                    "created_at": made - timedelta(hours=1),
+                    "expires_at": made + timedelta(days=6),
+                    "accepted_at": made + delay,
+                    "accepted_by_id": n,
+                }
+                for n, who, delay in [
+                    (2, "from-link", timedelta(seconds=1)),
+                    (3, "joined-later", timedelta(days=2)),
+                ]
+            ],
+        )
+
+    flask_migrate.upgrade()
+    with db.engine.connect() as connection:
+        proven = connection.execute(
+            sa.text("SELECT email, email_proven_at FROM users ORDER BY id")
+        ).all()
+        mailed = connection.execute(sa.text("SELECT DISTINCT delivered_by_mail FROM invitations"))
+        assert [tuple(row) for row in mailed] == [(False,)]
+    assert [(email, when is not None) for email, when in proven] == [
+        ("by-admin@example.com", True),
+        ("from-link@example.com", False),
+        ("joined-later@example.com", True),
+    ]
+    db.session.remove()
+    flask_migrate.downgrade(revision="494ed41c6a3b")

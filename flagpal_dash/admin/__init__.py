@@ -1,4 +1,5 @@
-"""Instance admin: accounts (create, deactivate, reactivate) and new projects.
+"""Instance admin: accounts (create, deactivate, reactivate, confirm their address) and
+new projects.
 
 Anyone who is not an admin gets 404 here, as for a project they are not on.
 """
@@ -12,9 +13,9 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from .. import validation
+from .. import addresses, validation
 from ..extensions import db
-from ..models import MAX_ROW_ID, AuditEvent, AuditKind, Project, User
+from ..models import MAX_ROW_ID, AuditEvent, AuditKind, Project, User, utcnow
 from ..permissions import Role
 from ..validation import FormRule, Invalid
 
@@ -45,8 +46,9 @@ class NewUserForm(FlaskForm):
     def validate_email(self, field) -> None:
         if field.errors:
             return  # not an address (maybe not sent at all): nothing to look up
-        if User.by_email(field.data):
-            raise ValidationError(f"An account with the email {field.data} already exists.")
+        user = User.by_email(field.data)
+        if user is not None:
+            raise ValidationError(addresses.address_taken(user))
 
 
 class NewProjectForm(FlaskForm):
@@ -71,8 +73,11 @@ class NewProjectForm(FlaskForm):
     def validate_owner(self, field) -> None:
         if field.errors:
             return  # not an email address: one message is enough
-        if User.by_email(field.data) is None:
+        user = User.by_email(field.data)
+        if user is None:
             raise ValidationError(f"No account has the email {field.data}. Create it first.")
+        if not addresses.is_proven(user):
+            raise ValidationError(addresses.unproven(user))
 
 
 def users_page(form=None, status=200):
@@ -93,7 +98,14 @@ def create_user():
     form = NewUserForm()
     if not form.validate_on_submit():
         return users_page(form, 422)
-    User.create(form.email.data, form.name.data, form.password.data, admin=form.admin.data)
+    # An admin making the account vouches for its address.
+    User.create(
+        form.email.data,
+        form.name.data,
+        form.password.data,
+        admin=form.admin.data,
+        proven_at=utcnow(),
+    )
     db.session.commit()
     flash(f"Created the account {form.email.data}.", "success")
     return redirect(url_for("admin.users"))
@@ -134,6 +146,20 @@ def change_active(user_id: int, action: str):
     except Invalid as error:
         flash(f"{error} Nothing changed.", "error")
         return users_page(status=409)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/confirm-email")
+@admin_route
+def confirm_email(user_id: int):
+    """Vouch that the account's address is its person's (addresses.py): grants by
+    email (project owner, ``members add``, other projects' invitations) then work."""
+    user = db.session.get(User, user_id) if 0 < user_id <= MAX_ROW_ID else None
+    if user is None:
+        abort(404)
+    message = addresses.confirm(user, utcnow())
     db.session.commit()
     flash(message, "success")
     return redirect(url_for("admin.users"))

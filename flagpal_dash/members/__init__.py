@@ -6,16 +6,15 @@ A project always keeps at least one owner. Like the token pages, each action ans
 htmx with a fragment and a plain form POST with a page.
 """
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_user
-from sqlalchemy.exc import IntegrityError
 
-from .. import limits, links, mail
+from .. import addresses, limits, links, mail
 from ..access import ProjectAccess, project_route
 from ..auth import check_password
 from ..extensions import db
 from ..htmx import is_htmx_request, page_or_fragment
-from ..models import Invitation, InvitationStatus, Membership, Project, User
+from ..models import Invitation, InvitationStatus, Membership, Project, User, utcnow
 from ..permissions import Permission
 from ..validation import Invalid
 from .forms import (
@@ -30,11 +29,11 @@ bp = Blueprint("members", __name__, url_prefix="/projects/<slug>")
 
 
 def page_context(access: ProjectAccess) -> dict:
-    owner = access.can(Permission.MANAGE_MEMBERS)
+    sees_addresses = access.can(Permission.SEE_ADDRESSES)
     return {
         "access": access,
         "members": access.project.members(),
-        "invitations": Invitation.pending_for(access.project) if owner else [],
+        "invitations": Invitation.pending_for(access.project) if sees_addresses else [],
     }
 
 
@@ -133,7 +132,9 @@ def new_invitation(access: ProjectAccess):
 @bp.post("/invitations")
 @project_route(Permission.MANAGE_MEMBERS)
 def create_invitation(access: ProjectAccess):
-    """Invite someone; the link is shown once to pass on, and mailed if mail is set up."""
+    """Invite someone. With mail set up the link is mailed and not shown, so opening it
+    proves the address (addresses.py); without mail, or when sending fails, it is shown
+    once to pass on."""
     form = InviteForm(access.project)
     if not form.validate_on_submit():
         return page_or_fragment(
@@ -143,22 +144,29 @@ def create_invitation(access: ProjectAccess):
             access=access,
             form=form,
         )
-    invitation, secret = Invitation.create(access.project, form.email.data, form.role.role)
+    # Marked mailed before sending, so a crash between the two never leaves a link
+    # that counts as mailed after the owner saw it; a failed send clears the mark.
+    by_mail = mail.configured()
+    invitation, secret = Invitation.create(
+        access.project, form.email.data, form.role.role, by_mail=by_mail
+    )
     db.session.commit()
     link = links.external_url("invitations.accept", secret=secret)
-    mailed = mail.configured() and mail.send(
+    if by_mail and not mail.send(
         invitation.email,
         f"You are invited to {access.project.name} on FlagPal Dash",
         f"{current_user.name} invited you to join {access.project.name} as a "
         f"{invitation.role.value}.\n\nOpen this link within 7 days to accept:\n{link}\n",
-    )
+    ):
+        invitation.delivered_by_mail = False
+        db.session.commit()
     response = page_or_fragment(
         "members/invited.html",
         "members/_invited.html",
         201,
         invitation=invitation,
-        link=link,
-        mailed=mailed,
+        # A mailed link is not shown: the owner holding it would prove nothing.
+        link=None if invitation.delivered_by_mail else link,
         **page_context(access),
     )
     response.headers["Cache-Control"] = "no-store"
@@ -200,22 +208,6 @@ def invitation_or_explain(secret: str) -> Invitation:
     return invitation
 
 
-def create_invited_account(
-    invitation: Invitation, form: CreateAccountToJoinForm
-) -> User | None:
-    """The new account of the invited address; None if one appeared since the form was
-    shown. Two invitations to one address (in two projects) accepted at the same moment
-    both try to create it, and each took only its own project's lock: the second insert
-    breaks the unique email, and its transaction is rolled back."""
-    try:
-        return User.create(invitation.email, form.name.data, form.password.data, by_themselves=True)
-    except IntegrityError:
-        db.session.rollback()
-        if User.by_email(invitation.email) is None:
-            raise  # not the race: a real fault, reported as one
-        return None
-
-
 INVITATION_GONE = {
     InvitationStatus.ACCEPTED: "This invitation has already been used. Sign in to reach "
     "the project, or ask its owner for a new invitation.",
@@ -232,66 +224,105 @@ INVITATION_GONE = {
 def accept(secret: str):
     """Join a project from an invitation link.
 
-    Signed in as the invited address: one button. Not signed in: the password of the
-    existing account, or a new account for that address. Signed in as someone else:
-    an explanation. The link works once.
+    Signed in as the invited address: one button. Not signed in: one page with two
+    choices whether or not the address has an account, so the page tells nobody which
+    addresses have one: "I have an account" (its password) and "I'm new" (name and
+    password; a POST carrying ``name`` is this one). Signed in as someone else: an
+    explanation. The link works once.
     """
     invitation = invitation_or_explain(secret)
-    account = User.by_email(invitation.email)
     if current_user.is_authenticated and current_user.email != invitation.email:
         return render_template(
-            "members/accept.html", invitation=invitation, form=None, wrong_account=True
+            "members/accept.html", invitation=invitation, wrong_account=True
         ), 403
     if current_user.is_authenticated:
-        form, user = JoinForm(), current_user
-    elif account is not None:
-        form, user = SignInToJoinForm(), account
-    else:
-        form, user = CreateAccountToJoinForm(), None
+        form = JoinForm()
+        if form.validate_on_submit():
+            return join(invitation, current_user, form)
+        status = 422 if form.errors else 200
+        return render_template("members/accept.html", invitation=invitation, form=form), status
 
-    if form.validate_on_submit():
-        refusal = None
-        if isinstance(form, SignInToJoinForm):
-            user, refusal = check_password(account.email, form.password.data, via="invitation")
-        if refusal:
-            db.session.commit()  # the failure's audit record
-            form.password.errors.append(
-                # The right password proves the account is theirs: say why it cannot join.
-                "This account is deactivated. Ask an admin to reactivate it."
-                if refusal == "account deactivated"
-                else "That password does not match this account."
-            )
-        else:
-            # Two tabs accepting at once: the second waits for the first, then is told
-            # the link was used (not a second account or membership).
-            Project.by_slug(invitation.project.slug, lock=True)
-            db.session.refresh(invitation)
-            if invitation.status() is not InvitationStatus.PENDING:
-                abort(410, INVITATION_GONE[invitation.status()])
-            if user is None:
-                user = create_invited_account(invitation, form)
-                if user is None:
-                    # Made a moment ago, from another project's invitation to this
-                    # address: join with that account's password instead.
-                    form = SignInToJoinForm(formdata=None)
-                    form.password.errors = [
-                        f"An account for {invitation.email} was created a moment ago (from "
-                        "another invitation). Enter its password to join."
-                    ]
-                    return render_template(
-                        "members/accept.html", invitation=invitation, form=form
-                    ), 409
-            if not current_user.is_authenticated:
-                login_user(user)
-            joined = invitation.accept(user)
-            db.session.commit()
-            flash(
-                f"Welcome to {invitation.project.name}: you are a {invitation.role.value}."
-                if joined
-                else f"You were already a member of {invitation.project.name}; your role "
-                "is unchanged.",
-                "success",
-            )
-            return redirect(url_for("projects.overview", slug=invitation.project.slug))
-    status = 422 if form.errors else 200
-    return render_template("members/accept.html", invitation=invitation, form=form), status
+    sign_in_form, new_form = SignInToJoinForm(), CreateAccountToJoinForm()
+    status = 200
+    if request.method == "POST" and "name" in request.form:
+        if new_form.validate_on_submit():
+            return join_as_new(invitation, sign_in_form, new_form)
+        status = 422
+    elif sign_in_form.validate_on_submit():
+        user, refusal = check_password(
+            invitation.email, sign_in_form.password.data, via="invitation"
+        )
+        if user is not None:
+            return join(invitation, user, sign_in_form, new_form)
+        db.session.commit()  # the failure's audit record
+        sign_in_form.password.errors.append(
+            # The right password proves the account is theirs: say why it cannot join.
+            # Otherwise one answer, account or not.
+            "This account is deactivated. Ask an admin to reactivate it."
+            if refusal == "account deactivated"
+            else f"That password does not match an account for {invitation.email}."
+        )
+        status = 422
+    elif request.method == "POST":
+        status = 422
+    return accept_page(invitation, sign_in_form, new_form, status)
+
+
+def accept_page(invitation: Invitation, sign_in_form, new_form, status: int):
+    return render_template(
+        "members/accept.html",
+        invitation=invitation,
+        sign_in_form=sign_in_form,
+        new_form=new_form,
+    ), status
+
+
+def locked_pending(invitation: Invitation) -> None:
+    """Hold the project's lock, and make sure the link is still unused.
+
+    Two tabs accepting at once: the second waits for the first, then is told the link
+    was used (not a second account or membership)."""
+    Project.by_slug(invitation.project.slug, lock=True)
+    db.session.refresh(invitation)
+    if invitation.status() is not InvitationStatus.PENDING:
+        abort(410, INVITATION_GONE[invitation.status()])
+
+
+def join_as_new(invitation: Invitation, sign_in_form, new_form):
+    """ "I'm new": make the account (or claim it with a mailed link), then join."""
+    locked_pending(invitation)
+    try:
+        user = addresses.account_for(
+            invitation, new_form.name.data, new_form.password.data, utcnow()
+        )
+    except Invalid as error:
+        # After a POST the answer cannot be hidden; the page before it did not tell.
+        new_form.form_errors.append(str(error))
+        return accept_page(invitation, sign_in_form, new_form, 409)
+    return join(invitation, user, sign_in_form, new_form)
+
+
+def join(invitation: Invitation, user: User, *forms):
+    """Accept ``invitation`` as ``user``, whose password or session is proven, unless
+    that would grant a project to an unproven address (addresses.py)."""
+    locked_pending(invitation)
+    refusal = addresses.may_join(user, invitation)
+    if refusal:
+        db.session.commit()  # the sign-in's audit record
+        if current_user.is_authenticated:
+            abort(403, refusal)
+        forms[0].form_errors.append(refusal)
+        return accept_page(invitation, *forms, 403)
+    if invitation.delivered_by_mail:
+        addresses.prove(user, utcnow(), "opened an emailed invitation", actor=user)
+    if not current_user.is_authenticated:
+        login_user(user)
+    joined = invitation.accept(user)
+    db.session.commit()
+    flash(
+        f"Welcome to {invitation.project.name}: you are a {invitation.role.value}."
+        if joined
+        else f"You were already a member of {invitation.project.name}; your role is unchanged.",
+        "success",
+    )
+    return redirect(url_for("projects.overview", slug=invitation.project.slug))

@@ -63,12 +63,21 @@ class JoinForm(FlaskForm):
 
 
 class SignInToJoinForm(FlaskForm):
+    """ "I have an account": its password."""
+
     password = PasswordField("Password", validators=[InputRequired("Enter your password.")])
 
 
 class CreateAccountToJoinForm(FlaskForm):
+    """ "I'm new": shown beside the sign-in form on one page, so its fields have ids of
+    their own (the names stay: a POST with ``name`` is this form)."""
+
     name = StringField("Your name", validators=[FormRule(validation.person_name)])
-    password = PasswordField("Password", validators=[FormRule(validation.password)])
+    password = PasswordField(
+        "Password", id="new-password", validators=[FormRule(validation.password)]
+    )
     confirm_password = PasswordField(
-        "Repeat the password", validators=[EqualTo("password", "The two passwords differ.")]
+        "Repeat the password",
+        id="confirm-password",
+        validators=[EqualTo("password", "The two passwords differ.")],
     )

@@ -643,8 +643,8 @@ def test_one_invitation_accepted_twice_at_once_joins_once(app, served, database_
 def test_two_projects_invitations_to_one_new_address_accepted_at_once(app, served, database_url):
     """Shop and Garden both invite one address; its owner, without an account yet,
     submits both links at the same moment. Each request locks only its own project, so
-    both try to create the account: one does and joins, the other is asked for that
-    account's password (409), never a 500, and there is one account."""
+    both try to create the account: one does and joins, the other is told it exists
+    and to sign in with its password (409), never a 500, and there is one account."""
     [owner] = project_with(owners=1)
     shop = db.session.scalar(select(Project))
     garden = Project.create("Garden")
@@ -672,10 +672,10 @@ def test_two_projects_invitations_to_one_new_address_accepted_at_once(app, serve
         assert statuses in ([302, 409], [302, 302]), [answer.text for answer in answers]
         if statuses == [302, 409]:
             loser = next(answer for answer in answers if answer.status == 409)
-            assert field_errors(loser) == [
-                f"An account for {email} was created a moment ago (from another "
-                "invitation). Enter its password to join."
-            ]
+            assert text_of(loser.page.select_one("main .form-errors")) == (
+                "An account for this address already exists: sign in with its password "
+                "above, or ask an instance admin."
+            )
         made = select(func.count()).select_from(User).where(User.email == email)
         assert db.session.scalar(made) == 1
     figures(database_url, browsers)

@@ -694,6 +694,8 @@ FORM_TARGETS = [
         },
         frozenset({302}),
         check_create_account_to_join,
+        # The page holds both choices: a post without ``name`` is a sign-in attempt.
+        refusal_records=frozenset({"sign_in.failed"}),
         prepare=invite(""),
     ),
     FormTarget(
