@@ -7,12 +7,12 @@ htmx with a fragment and a plain form POST with a page.
 """
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_user
+from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 
 from .. import limits, mail
 from ..access import ProjectAccess, project_route
-from ..auth import check_password
+from ..auth import check_password, sign_in_as
 from ..extensions import db
 from ..htmx import is_htmx_request, page_or_fragment
 from ..models import Invitation, InvitationStatus, Membership, Project, User
@@ -282,7 +282,7 @@ def accept(secret: str):
                         "members/accept.html", invitation=invitation, form=form
                     ), 409
             if not current_user.is_authenticated:
-                login_user(user)
+                sign_in_as(user)
             joined = invitation.accept(user)
             db.session.commit()
             flash(
