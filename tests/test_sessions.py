@@ -2,6 +2,7 @@
 lists them and signs out any, a new sign-in starts a new one (and a new CSRF token),
 deactivation ends them all, and pages of a signed-in person are never cached."""
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -112,8 +113,11 @@ def test_signing_in_again_starts_a_new_session(app, team):
     thief = app.test_client()
     thief.set_cookie("session", first)
     assert not is_signed_in(thief)
+    cookie = here.get_cookie("session").value
+    secret = app.session_interface.get_signing_serializer(app).loads(cookie)["_user_id"]
     [row] = sessions_of(team.owner)
-    assert len(row.secret_hash) == 64, "the database keeps a SHA-256, not the secret"
+    assert row.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in str(snapshot()), "the database keeps its SHA-256, never the secret"
 
 
 def test_a_csrf_token_from_before_sign_in_is_refused_after(csrf_client, team):
