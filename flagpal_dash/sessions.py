@@ -157,9 +157,13 @@ def end_all(user: User, *, but: UserSession | None = None) -> int:
 
 
 def end_others(user: User, current: UserSession, *, actor: User) -> int:
-    """ "Sign out all other sessions" on the Account page, recorded in the audit log."""
+    """The Account page's "Sign out all other sessions", recorded in the audit log when
+    there were any."""
     ended = end_all(user, but=current)
-    AuditEvent.record(AuditKind.OTHER_SESSIONS_ENDED, target=user.label, actor=actor, ended=ended)
+    if ended:
+        AuditEvent.record(
+            AuditKind.OTHER_SESSIONS_ENDED, target=user.label, actor=actor, ended=ended
+        )
     return ended
 
 

@@ -1,6 +1,6 @@
-"""Limits on guessing passwords: failed sign-ins and invitation passwords are counted per
-client address and per account, in memory or in Redis shared by several servers; past the
-limit, a page says how long to wait."""
+"""Limits on guessing passwords: failed sign-ins, invitation passwords and wrong current
+passwords on the Account page are counted per client address and per account, in memory
+or in Redis shared by several servers; past the limit, a page says how long to wait."""
 
 import http.client
 import os

@@ -180,9 +180,16 @@ def test_the_account_page_lists_where_you_are_signed_in(app, team):
 
 
 def test_alone_there_is_nothing_else_to_sign_out(app, team):
-    response = browser(app, team.owner).get("/account")
+    here = browser(app, team.owner)
+    response = here.get("/account")
     assert [row["this browser"] for row in session_rows(response)] == [True]
     assert page(response).find("button", string="Sign out all other sessions") is None
+    response = here.post("/account/sessions/sign-out-others", headers=HTMX)
+    assert response.status_code == 200
+    message = "No other session was signed in; nothing changed."
+    assert text_of(page(response).find(id="flash")) == message
+    assert is_signed_in(here)
+    assert events("account.other_sessions_ended") == [], "nothing to record"
 
 
 def test_last_seen_and_address_are_written_at_most_once_a_minute(app, team):
