@@ -47,8 +47,9 @@ PRIVATE = "private, no-store"
 
 
 def mark_private() -> None:
-    """This request is answered to a signed-in person (set where the account is loaded:
-    the token API never loads one, so it pays nothing)."""
+    """This request is answered to a signed-in person. Set where the account is loaded,
+    not looked up afterwards: the token API never loads one, so all it pays is the one
+    ``g`` lookup in ``keep_private``."""
     g.private_response = True
 
 
