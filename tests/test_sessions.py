@@ -3,11 +3,13 @@ lists them and signs out any, a new sign-in starts a new one (and a new CSRF tok
 deactivation ends them all, and pages of a signed-in person are never cached."""
 
 import hashlib
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from flagpal_dash import browsers, sessions
 from flagpal_dash.extensions import db
@@ -211,6 +213,25 @@ def test_last_seen_and_address_are_written_at_most_once_a_minute(app, team):
         "198.51.100.4",
     )
     assert row.user_agent == FIREFOX_ON_WINDOWS
+
+
+def test_a_page_is_served_when_last_seen_cannot_be_saved(app, team, monkeypatch, caplog):
+    with time_machine.travel(START, tick=False):
+        laptop = browser(app, team.owner)
+
+    def refuse(*args):
+        raise OperationalError("UPDATE user_sessions", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(sessions, "mark_seen", refuse)
+    with time_machine.travel(START + timedelta(minutes=5), tick=False):
+        assert laptop.get("/account").status_code == 200
+    [row] = sessions_of(team.owner)
+    assert row.last_seen_at == START
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warning.getMessage() == (
+        f"Could not record when session {row.id} was last seen: database or disk is full"
+    )
+    assert not warning.exc_info
 
 
 def test_a_session_idle_for_31_days_is_refused_then_pruned(app, team):

@@ -19,10 +19,12 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import exists, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import limits, security, sessions, validation
 from ..extensions import db, login_manager
+from ..health import first_line
 from ..htmx import is_htmx_request
 from ..models import AuditEvent, AuditKind, Project, User, utcnow
 from ..permissions import Role
@@ -46,10 +48,20 @@ def load_user(secret: str) -> User | None:
     if found is None:
         return None
     if found.due:
-        sessions.mark_seen(found.session.id, request.remote_addr, now)
-        # What the Account page shows for this browser, without writing it twice.
-        set_committed_value(found.session, "last_seen_at", now)
-        set_committed_value(found.session, "address", request.remote_addr)
+        try:
+            sessions.mark_seen(found.session.id, request.remote_addr, now)
+        except SQLAlchemyError as error:
+            # Bookkeeping: a page is still served when it cannot be saved (a full disk).
+            # One line, not a traceback.
+            current_app.logger.warning(
+                "Could not record when session %s was last seen: %s",
+                found.session.id,
+                first_line(error),
+            )
+        else:
+            # What the Account page shows for this browser, without writing it twice.
+            set_committed_value(found.session, "last_seen_at", now)
+            set_committed_value(found.session, "address", request.remote_addr)
     user = found.user
     user.current_session, user.session_secret = found.session, secret
     security.mark_private()
