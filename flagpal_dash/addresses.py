@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from . import sessions
 from .extensions import db
 from .models import AuditEvent, AuditKind, Invitation, User
 from .validation import Invalid
@@ -142,7 +143,7 @@ def claim(account: User, name: str, password: str, now: datetime) -> None:
     account.name = name
     account.set_password(password)
     account.email_proven_at = now
-    account.end_other_sessions()
+    sessions.end_all(account)  # the squatter's, wherever they are signed in
     AuditEvent.record(
         AuditKind.USER_CLAIMED,
         target=account.label,

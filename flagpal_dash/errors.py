@@ -12,6 +12,7 @@ from .extensions import db, login_manager
 from .health import first_line
 from .limits import retry_after, retry_in
 from .permissions import roles_with
+from .security import mark_private_if_signed_in
 
 TITLES = {
     400: "That request could not be used",
@@ -48,6 +49,7 @@ def error_page(status: int, message: str | None = None, title: str | None = None
     # Error pages show no account (base.html), yet Flask-Login's template context loads
     # the signed-in user, a query: not when the database is what failed.
     g.setdefault("_login_user", login_manager.anonymous_user())
+    mark_private_if_signed_in()
     return (
         render_template(
             "error.html",

@@ -1,16 +1,19 @@
-"""Limits on guessing passwords (sign-in and invitation acceptance), and on leaked-token
-reports.
+"""Limits on guessing passwords (sign-in, invitation acceptance, the current password on
+the Account page), and on leaked-token reports.
 
-Only failed attempts count (a form sent back with its errors, status 422), per client
-address and per account; both buckets are shared by the sign-in page and invitation
-links, so an attacker gains nothing by switching between them. Counts live in memory,
-or in Redis (FLAGPAL_RATELIMIT_STORAGE_URI) so several servers count together.
+Only failed attempts count (a form sent back with its errors, status 422; on the
+Account page, a wrong current password), per client address and per account; both
+buckets are shared by the sign-in page, invitation links and the Account page, so an
+attacker gains nothing by switching between them (a stolen session cannot guess the
+password there either). Counts live in memory, or in Redis
+(FLAGPAL_RATELIMIT_STORAGE_URI) so several servers count together.
 """
 
 import math
 import time
 
-from flask import current_app, request
+from flask import current_app, g, request
+from flask_login import current_user
 
 from .extensions import limiter
 from .models import Invitation, User
@@ -27,8 +30,22 @@ def account_key() -> str:
     return "account:" + email
 
 
+def signed_in_account_key() -> str:
+    """The account whose current password is checked: the signed-in person's."""
+    return "account:" + current_user.email
+
+
 def failed(response) -> bool:
     return response.status_code == 422
+
+
+def refuse_password() -> None:
+    """Count this request as a failed attempt (a wrong current password)."""
+    g.password_refused = True
+
+
+def password_refused(response) -> bool:
+    return g.get("password_refused", False)
 
 
 per_address = limiter.shared_limit(
@@ -43,6 +60,20 @@ per_account = limiter.shared_limit(
     key_func=account_key,
     methods=["POST"],
     deduct_when=failed,
+)
+# The Account page's current-password check: same buckets, another key for the account.
+password_check_per_address = limiter.shared_limit(
+    lambda: current_app.config["SIGN_IN_LIMIT"],
+    scope="sign-in-address",
+    methods=["POST"],
+    deduct_when=password_refused,
+)
+password_check_per_account = limiter.shared_limit(
+    lambda: current_app.config["SIGN_IN_ACCOUNT_LIMIT"],
+    scope="sign-in-account",
+    key_func=signed_in_account_key,
+    methods=["POST"],
+    deduct_when=password_refused,
 )
 
 # Every leaked-token report counts, well-formed or not: the endpoint is public.

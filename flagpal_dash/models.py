@@ -148,12 +148,15 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Part of every session's id: changing it signs out every session made before.
-    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     # When the address was shown to be this person's (see addresses.py); None: not yet.
     email_proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
+
+    # The browser session this account was loaded for (sessions.py), and its secret: not
+    # columns, set when someone signs in or a request's cookie is checked.
+    current_session = None
+    session_secret = None
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
@@ -191,17 +194,24 @@ class User(UserMixin, db.Model):
         return user
 
     def get_id(self) -> str:
-        """What a session stores: the account and its session version."""
-        return f"{self.id}:{self.session_version}"
+        """What Flask-Login keeps in the session cookie: the secret of this browser's
+        session (sessions.py), never the account's id."""
+        if self.session_secret is None:
+            raise RuntimeError("sign in with auth.sign_in_as, which starts a session")
+        return self.session_secret
 
-    def end_other_sessions(self) -> None:
-        """Sessions carrying the old version stop working on their next request. The
-        caller signs the current session in again if it should stay."""
-        self.session_version += 1
+    # One account is one account, whichever session it was loaded for (Flask-Login's
+    # mixin compares get_id, which now names the session).
+    def __eq__(self, other):
+        if isinstance(other, User):
+            return self.id == other.id
+        return NotImplemented
+
+    __hash__ = object.__hash__
 
     def change_password(self, password: str) -> None:
+        """The new password; the caller ends the account's other sessions (sessions.py)."""
         self.set_password(password)
-        self.end_other_sessions()
         AuditEvent.record(AuditKind.PASSWORD_CHANGED, target=self.label, actor=self)
 
     @staticmethod
@@ -941,6 +951,8 @@ class AuditKind(enum.StrEnum):
     SIGN_IN_SUCCEEDED = "sign_in.succeeded"
     SIGN_IN_FAILED = "sign_in.failed"
     PASSWORD_CHANGED = "account.password_changed"
+    SESSION_ENDED = "account.session_ended"
+    OTHER_SESSIONS_ENDED = "account.other_sessions_ended"
     USER_CREATED = "user.created"
     USER_DEACTIVATED = "user.deactivated"
     USER_REACTIVATED = "user.reactivated"

@@ -7,9 +7,11 @@
 - Security headers on every response: pages, fragments, the JSON API, static files and
   errors. They are made once here, so a request only adds a ready list (the token API
   is the hot path: see ``SecurityHeaders``).
+- ``Cache-Control: private, no-store`` on every response to a signed-in person, so no
+  shared cache or browser history keeps their pages.
 """
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request, session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # No inline scripts, styles or event handlers anywhere (tests/test_markup.py), and htmx is
@@ -41,6 +43,29 @@ HEADERS = (
 )
 # Pages whose own address is a secret are not stored either.
 SECRET_ADDRESS_ENDPOINTS = frozenset({"invitations.accept", "auth.setup"})
+PRIVATE = "private, no-store"
+
+
+def mark_private() -> None:
+    """This request is answered to a signed-in person. Set where the account is loaded,
+    not looked up afterwards: the token API never loads one, so all it pays is the one
+    ``g`` lookup in ``keep_private``."""
+    g.private_response = True
+
+
+def mark_private_if_signed_in() -> None:
+    """For an error page that loaded no account (say, an address that does not exist):
+    private if the browser carries a sign-in, without asking the database."""
+    if "_user_id" in session:
+        mark_private()
+
+
+def keep_private(response: Response) -> Response:
+    # A response that says no-store already (a secret shown once) keeps it: nothing
+    # may store it anywhere, which is all "private" would add.
+    if g.get("private_response") and "no-store" not in response.headers.get("Cache-Control", ""):
+        response.headers["Cache-Control"] = PRIVATE
+    return response
 
 
 def init_app(app: Flask) -> None:
@@ -66,6 +91,7 @@ def init_app(app: Flask) -> None:
     # Only on the blueprints of those pages, so other requests skip the check.
     for blueprint in sorted({endpoint.split(".")[0] for endpoint in SECRET_ADDRESS_ENDPOINTS}):
         app.after_request_funcs.setdefault(blueprint, []).append(keep_secret_address)
+    app.after_request(keep_private)
 
 
 class SecurityHeaders:

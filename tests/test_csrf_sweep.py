@@ -45,6 +45,8 @@ HTMX_STATUS = {
     ("tokens.revoke_token", "POST"): 200,
     ("members.change_role", "POST"): 200,
     ("members.remove_member", "POST"): 200,
+    ("account.end_session", "POST"): 200,
+    ("account.end_other_sessions", "POST"): 200,
 }
 
 SWEPT = sorted(pair for pair in ROUTES if pair[1] in STATE_CHANGING)

@@ -1,6 +1,6 @@
-"""Limits on guessing passwords: failed sign-ins and invitation passwords are counted per
-client address and per account, in memory or in Redis shared by several servers; past the
-limit, a page says how long to wait."""
+"""Limits on guessing passwords: failed sign-ins, invitation passwords and wrong current
+passwords on the Account page are counted per client address and per account, in memory
+or in Redis shared by several servers; past the limit, a page says how long to wait."""
 
 import http.client
 import os
@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 import time_machine
+from sqlalchemy import select
 
 from flagpal_dash.extensions import db, limiter
-from flagpal_dash.models import Invitation
+from flagpal_dash.models import AuditEvent, Invitation
 from flagpal_dash.permissions import Role
 
 from .conftest import make_app
@@ -442,3 +443,54 @@ def test_two_servers_sharing_redis_lock_an_address_out_together(tmp_path, redis_
         for visitor in [intruder, neighbour]:
             for key in redis_store.scan_iter(match=f"*/{visitor.address}/*"):
                 redis_store.delete(key)
+
+
+def change_password(client, current: str, new: str = "a brand new passphrase"):
+    """The Account page's password form, from HOME."""
+    return client.post(
+        "/account/password",
+        data={"current_password": current, "new_password": new, "confirm_password": new},
+        environ_base={"REMOTE_ADDR": HOME},
+    )
+
+
+def test_wrong_current_passwords_on_the_account_page_count_like_failed_sign_ins(
+    app, team, small_limits
+):
+    """A stolen session must not be a way to guess the password: the Account page's check
+    fills the same buckets as sign-in, and each wrong guess is in the audit log."""
+    with time_machine.travel(START, tick=False):
+        client = app.test_client()
+        signed_in = client.post(
+            "/sign-in",
+            data={"email": team.owner.email, "password": PASSWORD},
+            environ_base={"REMOTE_ADDR": HOME},
+        )
+        assert signed_in.status_code == 302
+        for _ in range(3):  # mistakes in the new password are not guesses
+            assert change_password(client, PASSWORD, new="short").status_code == 422
+        for _ in range(3):
+            response = change_password(client, WRONG)
+            assert response.status_code == 422
+            errors = page(response).select("#current_password-errors li")
+            assert [text_of(li) for li in errors] == ["That is not your current password."]
+
+        assert wait_notice(change_password(client, PASSWORD)).startswith(LOCKED)
+        assert client.get("/account").status_code == 200, "still signed in"
+        assert attempt(app, team.owner.email, PASSWORD, ELSEWHERE).status_code == 429
+        assert attempt(app, team.developer.email, PASSWORD, HOME).status_code == 429
+        assert attempt(app, team.developer.email, PASSWORD, ELSEWHERE).status_code == 302
+
+    db.session.expire_all()
+    assert team.owner.check_password(PASSWORD), "unchanged"
+    failures = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.kind == "sign_in.failed").order_by(AuditEvent.id)
+    ).all()
+    assert [(e.actor, e.target, e.address, e.details) for e in failures] == [
+        (
+            "Olivia Owner <olivia@example.com>",
+            "Olivia Owner <olivia@example.com>",
+            HOME,
+            {"reason": "wrong password", "via": "password change"},
+        )
+    ] * 3

@@ -16,10 +16,20 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
+from flagpal_dash import sessions
 from flagpal_dash.auth import first_run_code
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, AuditEvent, Invitation, Membership, Project, User
+from flagpal_dash.models import (
+    ApiToken,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Project,
+    User,
+    utcnow,
+)
 from flagpal_dash.permissions import Role
+from flagpal_dash.sessions import UserSession
 
 from .support import PASSWORD, add_user, issue_token, snapshot
 
@@ -39,7 +49,7 @@ IDS = ("{token}", "{membership}", "{invitation}")
 
 @dataclass
 class Route:
-    path: str  # {token}, {membership}, {invitation}, {user}, {setup_code}: see `targets`
+    path: str  # {token}, {membership}, {invitation}, {user}, {setup_code}, {session}: see `targets`
     # Who gets what. Those `allowed` do what the route does (a row with a `state`
     # changes it); for everyone else nothing in the database changes.
     allowed: dict[str, int | str]
@@ -218,6 +228,16 @@ ROUTES: dict[tuple[str, str], Route] = {
         },
         state=lambda: sorted(db.session.scalars(select(User.password_hash))),
     ),
+    # The owner's session in another browser: anyone else's own list does not have it.
+    ("account.end_session", "POST"): Route(
+        "/account/sessions/{session}/sign-out",
+        {"owner": REDIRECT},
+        {"anonymous": SIGN_IN} | {who: NOT_FOUND for who in SIGNED_IN if who != "owner"},
+        state=lambda: count(UserSession),
+    ),
+    ("account.end_other_sessions", "POST"): account_route(
+        "/account/sessions/sign-out-others", REDIRECT, state=lambda: count(UserSession)
+    ),
     ("admin.users", "GET"): admin_route("/admin/users", OK),
     ("admin.create_user", "POST"): admin_route(
         "/admin/users",
@@ -272,8 +292,10 @@ ROUTES: dict[tuple[str, str], Route] = {
         data={"email": "vic@example.com", "password": PASSWORD},
         state=lambda: count(AuditEvent),
     ),
-    # Signing out changes no row; test_auth.py shows the session ends.
-    ("auth.sign_out", "POST"): account_route("/sign-out", REDIRECT),
+    # Signing out deletes the session's row (test_sessions.py: its cookie is refused after).
+    ("auth.sign_out", "POST"): account_route(
+        "/sign-out", REDIRECT, state=lambda: count(UserSession)
+    ),
     # The one-time setup page is gone for good once an account exists, code or not.
     ("auth.setup", "GET"): nobody("/setup/{setup_code}", NOT_FOUND),
     ("auth.setup", "POST"): nobody(
@@ -297,13 +319,21 @@ ROUTES: dict[tuple[str, str], Route] = {
 
 def make_targets(team) -> dict:
     """What the routes act on, all in project "Shop": a token, a member who is not one
-    of the team, a pending invitation; an account for the admin to deactivate."""
+    of the team, a pending invitation; an account for the admin to deactivate; and for
+    everyone a session in another browser (the owner's is the one to sign out)."""
     admin = add_user("ada@example.com", "Ada Admin", admin=True)
     extra = add_user("extra@example.com", "Exa Extra", proven=False)
     membership = team.project.add_member(extra, Role.VIEWER)
     invitation, secret = Invitation.create(team.project, "invited@example.com", Role.VIEWER)
     db.session.commit()
     token, value = issue_token(team.project, "Existing")
+    for user in [team.owner, team.developer, team.viewer, team.outsider, admin]:
+        other_browser, _ = sessions.start(
+            user, user_agent="Firefox/133.0", address="203.0.113.9", now=utcnow()
+        )
+        if user is team.owner:
+            owners_other_browser = other_browser
+    db.session.commit()
     return {
         "admin": admin,
         "token": token.id,
@@ -313,6 +343,7 @@ def make_targets(team) -> dict:
         "invitation_secret": secret,
         "user": extra.id,
         "setup_code": first_run_code(),
+        "session": owners_other_browser.id,
     }
 
 
@@ -345,10 +376,11 @@ def test_each_row_names_everyone_once_and_reaches_its_route(app):
     adapter = app.url_map.bind("localhost")
     for (endpoint, method), route in ROUTES.items():
         assert sorted([*route.allowed, *route.refused]) == sorted(PEOPLE), endpoint
-        path = route.path.format(token=1, membership=1, invitation=1, user=1, setup_code="x")
+        path = route.path.format(
+            token=1, membership=1, invitation=1, user=1, setup_code="x", session=1
+        )
         assert adapter.match(path.partition("?")[0], method)[0] == endpoint
-        # Signing out changes no row (test_auth.py shows the session ends).
-        assert route.state or method == "GET" or not route.allowed or endpoint == "auth.sign_out", (
+        assert route.state or method == "GET" or not route.allowed, (
             f"{endpoint} {method}: a change someone may make needs a `state` showing it was made"
         )
 

@@ -1,16 +1,21 @@
-"""Your account: your name, and your password (which signs out your other sessions)."""
+"""Your account: your name, your password (which signs out your other sessions), and
+the browsers where you are signed in, each of which you can sign out."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required, login_user
+from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
+from flask_login import current_user, login_required, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, ValidationError
 
-from .. import validation
+from .. import limits, sessions, validation
 from ..extensions import db
+from ..htmx import is_htmx_request
+from ..models import MAX_ROW_ID, AuditEvent, AuditKind, utcnow
 from ..validation import FormRule
 
 bp = Blueprint("account", __name__, url_prefix="/account")
+
+WRONG_CURRENT_PASSWORD = "That is not your current password."
 
 
 class NameForm(FlaskForm):
@@ -29,7 +34,14 @@ class PasswordForm(FlaskForm):
 
     def validate_current_password(self, field) -> None:
         if not current_user.check_password(field.data):
-            raise ValidationError("That is not your current password.")
+            raise ValidationError(WRONG_CURRENT_PASSWORD)
+
+
+def sessions_context() -> dict:
+    return {
+        "user_sessions": sessions.of(current_user, utcnow()),
+        "current_session": current_user.current_session,
+    }
 
 
 def account_page(name_form=None, password_form=None, status=200):
@@ -37,13 +49,15 @@ def account_page(name_form=None, password_form=None, status=200):
         "account/index.html",
         name_form=name_form or NameForm(name=current_user.name, formdata=None),
         password_form=password_form or PasswordForm(formdata=None),
+        **sessions_context(),
     ), status
 
 
 @bp.get("")
 @login_required
 def index():
-    """Your name and email, and the forms to change your name and password."""
+    """Your name and email, the forms to change your name and password, and where you
+    are signed in."""
     return account_page()
 
 
@@ -61,13 +75,76 @@ def change_name():
 
 @bp.post("/password")
 @login_required
+@limits.password_check_per_address
+@limits.password_check_per_account
 def change_password():
-    """Change the password; every other session of the account is signed out."""
+    """Change the password; every other session of the account is signed out.
+
+    A wrong current password counts as a failed sign-in (limits, audit log): someone
+    holding a stolen session must not be able to guess the password here."""
     form = PasswordForm()
     if not form.validate_on_submit():
+        if WRONG_CURRENT_PASSWORD in form.current_password.errors:
+            limits.refuse_password()
+            AuditEvent.record(
+                AuditKind.SIGN_IN_FAILED,
+                target=current_user.label,
+                reason="wrong password",
+                via="password change",
+            )
+            db.session.commit()
         return account_page(password_form=form, status=422)
     current_user.change_password(form.new_password.data)
+    sessions.end_all(current_user, but=current_user.current_session)
     db.session.commit()
-    login_user(current_user._get_current_object())  # this session carries the new version
     flash("Your password is changed. Every other session of your account is signed out.", "success")
     return redirect(url_for("account.index"))
+
+
+def sessions_changed(message: str):
+    """htmx gets the refreshed list of sessions with the message; a plain POST is
+    redirected to the Account page, where the message waits."""
+    if is_htmx_request():
+        return render_template(
+            "account/_sessions_changed.html", message=message, **sessions_context()
+        )
+    flash(message, "success")
+    return redirect(url_for("account.index", _anchor="sessions-heading"))
+
+
+@bp.post("/sessions/<int:session_id>/sign-out")
+@login_required
+def end_session(session_id: int):
+    """Sign out one of your sessions (another browser, or a lost device); another
+    person's session is not found."""
+    user = current_user._get_current_object()
+    ended = sessions.end_one(user, session_id, actor=user) if 0 < session_id <= MAX_ROW_ID else None
+    if ended is None:
+        abort(404)
+    browser, was_this_one = ended.browser, ended.id == user.current_session.id
+    db.session.commit()
+    if was_this_one:
+        # This browser's own session: the same as signing out.
+        logout_user()
+        session.clear()
+        flash("You are signed out.", "info")
+        target = url_for("auth.sign_in")
+        if is_htmx_request():
+            return "", 204, {"HX-Redirect": target}
+        return redirect(target)
+    return sessions_changed(f"Signed out {browser}.")
+
+
+@bp.post("/sessions/sign-out-others")
+@login_required
+def end_other_sessions():
+    """Sign out every session of your account but this browser's."""
+    user = current_user._get_current_object()
+    ended = sessions.end_others(user, user.current_session, actor=user)
+    db.session.commit()
+    if ended == 0:
+        return sessions_changed("No other session was signed in; nothing changed.")
+    return sessions_changed(
+        f"Signed out {ended} other session{'' if ended == 1 else 's'}. This browser stays "
+        "signed in."
+    )

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from .. import addresses, validation
+from .. import addresses, sessions, validation
 from ..extensions import db
 from ..models import MAX_ROW_ID, AuditEvent, AuditKind, Project, User, utcnow
 from ..permissions import Role
@@ -123,7 +123,7 @@ def set_active(user: User, active: bool) -> str:
         if active_admins == 1:
             raise Invalid("This is the only active admin; make another admin first.")
     user.active = active
-    user.end_other_sessions()
+    sessions.end_all(user)
     AuditEvent.record(
         AuditKind.USER_REACTIVATED if active else AuditKind.USER_DEACTIVATED, target=user.label
     )

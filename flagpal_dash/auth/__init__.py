@@ -10,16 +10,21 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import exists, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import limits, links, validation
+from .. import limits, links, security, sessions, validation
 from ..extensions import db, login_manager
+from ..health import first_line
 from ..htmx import is_htmx_request
 from ..models import AuditEvent, AuditKind, Project, User, utcnow
 from ..permissions import Role
@@ -34,16 +39,47 @@ login_manager.login_message_category = "info"
 
 
 @login_manager.user_loader
-def load_user(session_id: str) -> User | None:
-    """The account of a session, checked on every request: a deactivated account or a
-    session from before a password change is signed out at once."""
-    user_id, _, version = session_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
+def load_user(secret: str) -> User | None:
+    """The account of this browser's session (the cookie carries its secret), checked on
+    every request: a session ended (signed out, from the Account page, by a password
+    change), idle too long, or of a deactivated account is refused at once."""
+    now = utcnow()
+    found = sessions.find(secret, now)
+    if found is None:
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or not user.active or user.session_version != int(version):
-        return None
+    if found.due:
+        try:
+            sessions.mark_seen(found.session.id, request.remote_addr, now)
+        except SQLAlchemyError as error:
+            # Bookkeeping: a page is still served when it cannot be saved (a full disk).
+            # One line, not a traceback.
+            current_app.logger.warning(
+                "Could not record when session %s was last seen: %s",
+                found.session.id,
+                first_line(error),
+            )
+        else:
+            # What the Account page shows for this browser, without writing it twice.
+            set_committed_value(found.session, "last_seen_at", now)
+            set_committed_value(found.session, "address", request.remote_addr)
+    user = found.user
+    user.current_session, user.session_secret = found.session, secret
+    security.mark_private()
     return user
+
+
+def sign_in_as(user: User) -> None:
+    """Sign ``user`` in to this browser with a new session (the caller commits).
+
+    Whatever the browser's Flask session held is dropped first: its CSRF token (a page
+    from before signing in cannot post after), messages, another person's sign-in."""
+    session.clear()
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+    user.current_session, user.session_secret = sessions.start(
+        user, user_agent=request.user_agent.string, address=request.remote_addr, now=utcnow()
+    )
+    login_user(user)
+    security.mark_private()
 
 
 @login_manager.unauthorized_handler
@@ -135,7 +171,7 @@ def sign_in():
     if form.validate_on_submit():
         user, _ = check_password(form.email.data, form.password.data)
         if user is not None:
-            login_user(user)
+            sign_in_as(user)
             db.session.commit()
             target = request.args.get("next")
             return redirect(target if is_local_path(target) else url_for("projects.index"))
@@ -157,8 +193,12 @@ def sign_in():
 @bp.post("/sign-out")
 @login_required
 def sign_out():
-    """Sign out (a POST, so no link or image on another site can do it)."""
+    """Sign out: the session ends on the server, so a copy of this browser's cookie is
+    refused from now on. (A POST, so no link or image on another site can do it.)"""
+    sessions.end(current_user.current_session)
+    db.session.commit()
     logout_user()
+    session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.sign_in"))
 
@@ -182,7 +222,7 @@ def setup(code: str):
             by_themselves=True,
             proven_at=utcnow(),  # whoever holds the console's setup link runs the server
         )
-        login_user(user)
+        sign_in_as(user)
         project = Project.create(form.project_name.data)
         project.add_member(user, Role.OWNER)
         db.session.commit()

@@ -7,11 +7,11 @@ htmx with a fragment and a plain form POST with a page.
 """
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_user
+from flask_login import current_user
 
 from .. import addresses, limits, links, mail
 from ..access import ProjectAccess, project_route
-from ..auth import check_password
+from ..auth import check_password, sign_in_as
 from ..extensions import db
 from ..htmx import is_htmx_request, page_or_fragment
 from ..models import Invitation, InvitationStatus, Membership, Project, User, utcnow
@@ -316,7 +316,7 @@ def join(invitation: Invitation, user: User, *forms):
     if invitation.delivered_by_mail:
         addresses.prove(user, utcnow(), "opened an emailed invitation", actor=user)
     if not current_user.is_authenticated:
-        login_user(user)
+        sign_in_as(user)
     joined = invitation.accept(user)
     db.session.commit()
     flash(
