@@ -53,7 +53,8 @@ def needed_for_forward_auth() -> str | tuple[str, str]:
     """The ability (or two) a forward-auth subrequest needs: the one its auth URL's path
     names, and the one its original request needs (see forward_auth.py). The query is
     never read for it: Caddy passes the client's query string through to this URL."""
-    if "ability" in request.args:
+    environ = request.environ
+    if environ.get("QUERY_STRING") and "ability" in request.args:
         raise ApiError(
             400,
             "ability_in_query",
@@ -62,7 +63,6 @@ def needed_for_forward_auth() -> str | tuple[str, str]:
             "/metrics), or use /api/v1/auth to infer it from the original request. "
             "?ability= is not read: some proxies pass the client's query string on.",
         )
-    environ = request.environ
     try:
         return forward_auth.abilities_needed(
             request.view_args.get("fixed"),
@@ -76,8 +76,8 @@ def needed_for_forward_auth() -> str | tuple[str, str]:
         raise ApiError(refused.status, refused.code, refused.title, refused.detail) from None
 
 
-# GET (and HEAD, OPTIONS): proxies send GET; OPTIONS is answered by the same check, not
-# by Flask's automatic 200, so that no method passes without a token.
+# Proxies send GET (Flask adds HEAD). OPTIONS goes through the same check instead of
+# Flask's automatic 200, so that no method is answered without a token.
 @bp.route(
     "/auth",
     methods=["GET", "OPTIONS"],

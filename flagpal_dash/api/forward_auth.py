@@ -15,7 +15,12 @@ needed:
 - ``metrics`` is needed only for ``POST`` to the metric endpoint's exact path; a path
   that differs from it only by case, or continues it with anything but a letter, digit,
   ``-`` or ``_`` (``/``, ``.json``, a space), is refused rather than guessed;
-- a token anywhere in the original URI is refused, as in a query to this API.
+- a token in the original path (its whole shape, `_` maybe encoded) or query (any
+  value with the prefix, or a parameter named like TOKEN_QUERY_NAMES) is refused, as in
+  a query to this API.
+
+The checks a common request pays for are plain substring tests and one regular
+expression; the rest runs only when a path holds `%`, `/.` or the word `flagpal`.
 """
 
 import re
@@ -29,22 +34,19 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Query parameters that clients put tokens in; a value shaped like a token counts too.
 TOKEN_QUERY_NAMES = frozenset({"access_token", "token", "api_token", "api_key", "apikey"})
 
-# An HTTP method: letters, and `-` or `_` inside (a comma means several values joined).
+# The methods nearly every request has, which need no closer look.
+COMMON_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
+# Any other HTTP method: letters, and `-` or `_` inside.
 METHOD = re.compile(r"[A-Za-z][A-Za-z_-]{0,31}")
-# What an upstream could read in more than one way, in a raw path (before decoding).
-AMBIGUOUS_PATH = re.compile(
-    r"""
-      [^\x21-\x7e]                 # spaces, control characters, anything not ASCII
-    | [\\;#,]                      # backslash, `;` parameters, a fragment, joined values
-    | //                           # empty segments
-    | /\.\.?(?:/|$)                # dot segments
-    | %(?![0-9A-Fa-f]{2})          # invalid percent-encoding
-    | %(?:2[EeFf5]|5[Cc]|3[Bb]|[01][0-9A-Fa-f]|7[Ff])  # encoded . / % \ ; and controls
-    """,
-    re.VERBOSE,
-)
-# A token, also with its `_` percent-encoded, anywhere in a URI.
-TOKEN_IN_URI = re.compile(r"flagpal(?:_|%5[Ff])[0-9A-Za-z]{46}")
+# Characters upstreams read differently in a path: spaces, control characters, anything
+# not ASCII, `\`, `;` parameters, a fragment, and `,` (a header sent twice, joined).
+BAD_CHARACTER = re.compile(r"[\x00-\x20\x7f-\U0010ffff\\;#,]")
+DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
+# Invalid percent-encoding, or an encoded `.`, `/`, `%`, `\`, `;` or control character.
+BAD_ENCODING = re.compile(r"%(?![0-9A-Fa-f]{2})|%(?:2[EeFf5]|5[Cc]|3[Bb]|[01][0-9A-Fa-f]|7[Ff])")
+# A token, also with its `_` percent-encoded, in a raw path; and in a decoded one.
+TOKEN_IN_RAW_PATH = re.compile(r"flagpal(?:_|%5[Ff])[0-9A-Za-z]{46}")
+TOKEN = re.compile(token_format.PATTERN)
 # How the metric endpoint's path may continue and still be another resource.
 WORD = re.compile(r"[a-z0-9_-]")
 
@@ -86,15 +88,15 @@ def described(nginx: str | None, forwarded: str | None, names: tuple[str, str]) 
     return nginx or forwarded
 
 
-def refuse_token_in_uri(uri: str, path: str) -> None:
-    """Tokens in URLs end up in logs: refuse them outright (see TOKEN_QUERY_NAMES)."""
-    if TOKEN_IN_URI.search(uri) or token_format.PREFIX in path:
-        raise token_in_url()
-    _, _, query = uri.partition("?")
-    if query:
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            if name.lower() in TOKEN_QUERY_NAMES or token_format.PREFIX in value:
-                raise token_in_url()
+def refuse_token_in_query(query: str) -> None:
+    """Tokens in URLs end up in logs: refuse them outright, as in a query to this API."""
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if (
+            name.lower() in TOKEN_QUERY_NAMES
+            or token_format.PREFIX in value
+            or token_format.PREFIX in name
+        ):
+            raise token_in_url()
 
 
 def token_in_url() -> Refused:
@@ -127,13 +129,15 @@ def original_request(method: str | None, uri: str | None) -> OriginalRequest:
             "Send X-Original-Method and X-Original-URI (or X-Forwarded-Method and "
             "X-Forwarded-Uri) once each.",
         )
-    if not METHOD.fullmatch(method):
-        raise Refused(
-            400,
-            "method_invalid",
-            "Original method invalid",
-            "The original method must be one HTTP method, like GET or POST.",
-        )
+    if method not in COMMON_METHODS:
+        if not METHOD.fullmatch(method):
+            raise Refused(
+                400,
+                "method_invalid",
+                "Original method invalid",
+                "The original method must be one HTTP method, like GET or POST.",
+            )
+        method = method.upper()
     if not uri:
         raise Refused(
             400,
@@ -142,19 +146,30 @@ def original_request(method: str | None, uri: str | None) -> OriginalRequest:
             "Forward-auth needs the original request's URI: have the proxy send "
             "X-Original-URI (nginx) or X-Forwarded-Uri (Caddy, Traefik), as the README shows.",
         )
-    raw_path = uri.partition("?")[0]
-    refuse_token_in_uri(uri, raw_path)
-    if not raw_path.startswith("/") or AMBIGUOUS_PATH.search(raw_path):
+    raw_path, _, query = uri.partition("?")
+    if query:
+        refuse_token_in_query(query)
+    if "flagpal" in raw_path and TOKEN_IN_RAW_PATH.search(raw_path):
+        raise token_in_url()
+    # The plain `in` tests first: most paths have no `%`, `//` or `/.` at all.
+    if (
+        raw_path[:1] != "/"
+        or "//" in raw_path
+        or BAD_CHARACTER.search(raw_path)
+        or ("/." in raw_path and DOT_SEGMENT.search(raw_path))
+    ):
         raise ambiguous()
     path = raw_path
     if "%" in raw_path:
+        if BAD_ENCODING.search(raw_path):
+            raise ambiguous()
         try:
             path = unquote_to_bytes(raw_path).decode()
         except UnicodeDecodeError:
             raise ambiguous() from None
-        if token_format.PREFIX in path:
+        if TOKEN.search(path):
             raise token_in_url()
-    return OriginalRequest(method.upper(), path)
+    return OriginalRequest(method, path)
 
 
 def ambiguous() -> Refused:
