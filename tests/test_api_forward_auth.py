@@ -10,6 +10,9 @@ import re
 
 import pytest
 
+from flagpal_dash.extensions import db
+
+from .conftest import make_app
 from .support import issue_token
 from .test_api_token import bearer, error_of
 from .test_forward_auth_proxies import readme_snippet
@@ -237,14 +240,20 @@ def test_metrics_covers_only_the_metric_endpoint(client, team, headers, token, u
 
 
 def test_the_metric_endpoint_can_be_mounted_elsewhere(database_url, team):
-    from .conftest import make_app
-
     mounted = make_app(database_url, METRICS_PATH="/flagpal/metrics")
     value = tokens_by_ability(team)["metrics"]
     client = mounted.test_client()
-    for uri, status in [("/flagpal/metrics", 204), (METRICS, 403), ("/flagpal/metrics/", 403)]:
-        headers = {**bearer(value), "X-Original-Method": "POST", "X-Original-URI": uri}
-        assert client.get("/api/v1/auth", headers=headers).status_code == status, uri
+    try:
+        for uri, status in [
+            ("/flagpal/metrics", 204),
+            (METRICS, 403),
+            ("/flagpal/metrics/", 403),
+        ]:
+            headers = {**bearer(value), "X-Original-Method": "POST", "X-Original-URI": uri}
+            assert client.get("/api/v1/auth", headers=headers).status_code == status, uri
+    finally:
+        with mounted.app_context():
+            db.engine.dispose()
 
 
 @pytest.mark.parametrize("path", ["/api/v1/auth", "/api/v1/auth/read", "/api/v1/auth/metrics"])
