@@ -281,20 +281,19 @@ def test_a_token_in_the_original_path_is_refused(client, team):
 # README and the header set it then sends is sent to the app directly.
 
 
-def traefik_forward_auth() -> dict[str, str | list[str]]:
+def traefik_forward_auth() -> dict[str, str]:
+    """The README's ForwardAuth settings (no YAML parser is installed: one per line)."""
     snippet = readme_snippet("yaml")
-    settings = dict(
-        re.findall(
-            r"^\s+(address|authRequestHeaders|trustForwardHeader): (.+)$", snippet, re.MULTILINE
-        )
-    )
-    return settings
+    pattern = r"^\s+(address|authRequestHeaders|trustForwardHeader): (.+)$"
+    return dict(re.findall(pattern, snippet, re.MULTILINE))
 
 
 def traefik_sends(client_headers: dict, method: str, uri: str) -> dict:
-    """What Traefik's ForwardAuth sends with ``authRequestHeaders: ["Authorization"]``:
-    only that client header, then its own X-Forwarded-* (trustForwardHeader off)."""
-    kept = {name: value for name, value in client_headers.items() if name == "Authorization"}
+    """What Traefik's ForwardAuth sends with the README's settings: of the client's
+    headers only those in ``authRequestHeaders``, then its own X-Forwarded-*, which it
+    overwrites because trustForwardHeader is off."""
+    passed = re.findall(r'"([^"]+)"', traefik_forward_auth()["authRequestHeaders"])
+    kept = {name: value for name, value in client_headers.items() if name in passed}
     return {
         **kept,
         "X-Forwarded-Method": method,
@@ -305,10 +304,12 @@ def traefik_sends(client_headers: dict, method: str, uri: str) -> dict:
     }
 
 
-def test_the_readme_traefik_configuration_passes_only_authorization():
+def test_the_readme_traefik_configuration_passes_only_what_the_check_reads():
     settings = traefik_forward_auth()
     assert settings["address"] == '"http://127.0.0.1:5000/api/v1/auth"'
-    assert settings["authRequestHeaders"] == '["Authorization"]'
+    assert settings["authRequestHeaders"] == (
+        '["Authorization", "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"]'
+    )
     assert "trustForwardHeader" not in settings, "Traefik must overwrite X-Forwarded-*"
 
 
@@ -323,6 +324,8 @@ TRAEFIK_CASES = [
     ("metrics", "POST", "/api/actors", {"X-Original-URI": METRICS}, False),
     ("metrics", "POST", "/api/actors/metric-time-series", {}, False),
     ("write", "POST", METRICS + ".json", {}, False),
+    ("write", "POST", "/api/actors", {"X-HTTP-Method-Override": "GET"}, False),
+    ("metrics", "POST", METRICS, {"X-HTTP-Method-Override": "DELETE"}, False),
 ]
 
 

@@ -359,6 +359,11 @@ CHOSEN_ABILITY = [
         "/api/v1/actors/1",
         {"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/api/v1/features"},
     ),
+    # The method the upstream serves named in a header: a write token reading, a
+    # metrics token deleting.
+    ("write", "POST", "/api/v1/features", {"X-HTTP-Method-Override": "GET"}),
+    ("write", "POST", "/api/v1/features", {"X-Method-Override": "GET"}),
+    ("metrics", "POST", METRICS, {"X-HTTP-Method": "DELETE"}),
 ]
 
 

@@ -217,3 +217,16 @@ def test_with_a_fixed_ability_the_original_request_is_still_checked():
     assert refusal("GET", None, fixed="read")[1] == "uri_unknown"
     conflict = refusal("GET", "/a", fixed="read", forwarded=("DELETE", "/a"))
     assert conflict[1] == "original_request_conflict"
+
+
+@pytest.mark.parametrize("method", ["POST", "GET", "PUT"])
+def test_a_method_override_is_refused(method):
+    """A write token could POST with `X-HTTP-Method-Override: GET` and read; a metrics
+    token could POST to the metric endpoint as a DELETE."""
+    with pytest.raises(forward_auth.Refused) as refused:
+        forward_auth.abilities_needed(None, (method, None), (METRICS, None), METRICS, "DELETE")
+    assert (refused.value.status, refused.value.code) == (403, "method_override_refused")
+    # A path-fixed ability with no description of the request has no method to override.
+    assert forward_auth.abilities_needed("read", (None, None), (None, None), METRICS, "X") == (
+        "read"
+    )

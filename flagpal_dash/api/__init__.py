@@ -69,6 +69,9 @@ def needed_for_forward_auth() -> str | tuple[str, str]:
             (environ.get("HTTP_X_ORIGINAL_METHOD"), environ.get("HTTP_X_FORWARDED_METHOD")),
             (environ.get("HTTP_X_ORIGINAL_URI"), environ.get("HTTP_X_FORWARDED_URI")),
             current_app.config["METRICS_PATH"],
+            environ.get("HTTP_X_HTTP_METHOD_OVERRIDE")
+            or environ.get("HTTP_X_HTTP_METHOD")
+            or environ.get("HTTP_X_METHOD_OVERRIDE"),
         )
     except forward_auth.Refused as refused:
         if refused.status == 401:

@@ -34,6 +34,9 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Query parameters that clients put tokens in; a value shaped like a token counts too.
 TOKEN_QUERY_NAMES = frozenset({"access_token", "token", "api_token", "api_key", "apikey"})
 
+# Headers that frameworks (Symfony, Laravel, Express's method-override, …) read the
+# method from, in place of the request's own.
+METHOD_OVERRIDE_HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
 # The methods nearly every request has, which need no closer look.
 COMMON_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"})
 # Any other HTTP method: letters, and `-` or `_` inside.
@@ -206,16 +209,30 @@ def abilities_needed(
     methods: tuple[str | None, str | None],
     uris: tuple[str | None, str | None],
     metrics_path: str,
+    method_override: str | None = None,
 ) -> str | tuple[str, str]:
     """What a forward-auth subrequest needs: the ability ``fixed`` by the auth URL's path
     (``/api/v1/auth/<ability>``) and the one the original request needs, when the proxy
     describes it (``methods`` and ``uris``: the nginx header's value, then the
-    Caddy/Traefik header's). Both, when they differ: neither can lower the other."""
+    Caddy/Traefik header's). Both, when they differ: neither can lower the other.
+
+    ``method_override`` is any of METHOD_OVERRIDE_HEADERS the client sent: many
+    frameworks take the method from it, so the original request's own is not the one
+    the upstream would serve."""
     method = described(*methods, ("X-Original-Method", "X-Forwarded-Method"))
     uri = described(*uris, ("X-Original-URI", "X-Forwarded-Uri"))
     if fixed is not None and not method and not uri:
         return fixed
     inferred = needed(original_request(method, uri), metrics_path)
+    if method_override:
+        raise Refused(
+            403,
+            "method_override_refused",
+            "Method override refused",
+            "Send the request with its real method and without "
+            f"{', '.join(METHOD_OVERRIDE_HEADERS)}: the upstream could serve it as "
+            "another method than the one checked.",
+        )
     if fixed is None or fixed == inferred:
         return inferred
     return (fixed, inferred)
