@@ -79,6 +79,10 @@ AMBIGUOUS = [
     "/api/v1/Metric-Time-Series",
     "/API/V1/METRIC-TIME-SERIES",
     "/api/v1/metric-time-%C5%BFeries",  # ſ, which case-folds to s
+    "/api/v1%EF%BC%8Fmetric-time-series",  # a fullwidth solidus, which NFKC makes `/`
+    "/api/v1/%EF%BC%8E%EF%BC%8E/actors",  # fullwidth full stops: `..` after NFKC
+    "/api/v1/features/cafe%CC%81",  # é decomposed
+    "/api/v1/actors%C0%AF",  # an overlong `/`
     # Forms an upstream may read in more than one way.
     "/api/v1/./actors",
     "/api/v1/../v1/actors",

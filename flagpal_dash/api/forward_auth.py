@@ -10,8 +10,9 @@ needed:
   header are refused, never one of them believed;
 - the original path is read once, as the upstream reads it: any form an upstream could
   read in more than one way (dot segments, ``//``, encoded ``/ \\ . ; %``, ``;``
-  parameters, control characters, invalid percent-encoding) is refused, then the path is
-  percent-decoded once;
+  parameters, control characters, invalid percent-encoding or UTF-8, characters that
+  Unicode compatibility folding changes) is refused, then the path is percent-decoded
+  once;
 - ``metrics`` is needed only for ``POST`` to the metric endpoint's exact path; a path
   that differs from it only by case, or continues it with anything but a letter, digit,
   ``-`` or ``_`` (``/``, ``.json``, a space), is refused rather than guessed;
@@ -24,6 +25,7 @@ expression; the rest runs only when a path holds `%`, `/.` or the word `flagpal`
 """
 
 import re
+import unicodedata
 from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote_to_bytes
 
@@ -172,6 +174,10 @@ def original_request(method: str | None, uri: str | None) -> OriginalRequest:
             raise ambiguous() from None
         if TOKEN.search(path):
             raise token_in_url()
+        # Some upstreams fold compatibility characters: a fullwidth `／` or `．` would
+        # become a separator or a dot segment after this check.
+        if not path.isascii() and unicodedata.normalize("NFKC", path) != path:
+            raise ambiguous()
     return OriginalRequest(method, path)
 
 
