@@ -317,6 +317,21 @@ def test_a_client_cannot_forge_the_project_or_token_id(proxy):
     assert received.headers["x-flagpal-token-id"] == str(proxy.stack.tokens["read"][0])
 
 
+def test_the_snippet_replaces_or_removes_both_header_families(proxy):
+    """Each snippet sets its own family and removes the other, so what a client sends
+    in either is never seen by the check: a legit request still passes (a header the
+    proxy left in place would conflict with the proxy's own, and be refused)."""
+    sent = {
+        "X-Original-Method": "DELETE",
+        "X-Original-URI": "/api/v1/elsewhere",
+        "X-Forwarded-Method": "DELETE",
+        "X-Forwarded-Uri": "/api/v1/elsewhere",
+    }
+    status, received = proxy.send("GET", "/api/v1/features", "read", sent)
+    assert status == 200
+    assert (received.method, received.path) == ("GET", "/api/v1/features")
+
+
 @pytest.mark.parametrize(
     ("token", "method", "path"),
     [
