@@ -93,7 +93,7 @@ def described(nginx: str | None, forwarded: str | None, names: tuple[str, str]) 
     return nginx or forwarded
 
 
-def refuse_token_in_query(query: str) -> None:
+def refuse_token_in_original_query(query: str) -> None:
     """Tokens in URLs end up in logs: refuse them outright, as in a query to this API."""
     for name, value in parse_qsl(query, keep_blank_values=True):
         if (
@@ -153,7 +153,7 @@ def original_request(method: str | None, uri: str | None) -> OriginalRequest:
         )
     raw_path, _, query = uri.partition("?")
     if query:
-        refuse_token_in_query(query)
+        refuse_token_in_original_query(query)
     if "flagpal" in raw_path and TOKEN_IN_RAW_PATH.search(raw_path):
         raise token_in_url()
     # The plain `in` tests first: most paths have no `%`, `//` or `/.` at all.
