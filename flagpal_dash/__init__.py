@@ -46,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         SIGN_IN_LIMIT=config.DEFAULT_SIGN_IN_LIMIT,
         SIGN_IN_ACCOUNT_LIMIT=config.DEFAULT_SIGN_IN_ACCOUNT_LIMIT,
         LEAK_REPORT_LIMIT=config.DEFAULT_LEAK_REPORT_LIMIT,
+        METRICS_PATH=config.DEFAULT_METRICS_PATH,
         RATELIMIT_STORAGE_URI="memory://",
         # If Redis is unreachable, count in this process rather than fail the page.
         RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,

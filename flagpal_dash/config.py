@@ -5,6 +5,7 @@ checked when the app starts so a typo fails loudly at once, not on some later re
 """
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,10 @@ DEFAULT_SIGN_IN_LIMIT = "10 per 5 minutes"
 DEFAULT_SIGN_IN_ACCOUNT_LIMIT = "10 per 15 minutes"
 # Leaked-token reports (POST /api/v1/tokens/revoke) allowed per client address.
 DEFAULT_LEAK_REPORT_LIMIT = "30 per minute"
+# FlagPal's metric endpoint, the only request forward-auth lets a `metrics` token make.
+DEFAULT_METRICS_PATH = "/api/v1/metric-time-series"
+# Segments of letters, digits, `-`, `_`, `.`, `~`: a path forward-auth reads one way only.
+METRICS_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+)+")
 # Reverse proxies in front of the app whose X-Forwarded-* headers are believed.
 MAX_TRUSTED_PROXIES = 10
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -67,6 +72,7 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         "LEAK_REPORT_LIMIT": _limit_setting(
             environ, "FLAGPAL_LEAK_REPORT_LIMIT", DEFAULT_LEAK_REPORT_LIMIT
         ),
+        "METRICS_PATH": _metrics_path(environ),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": environ.get("FLAGPAL_SECRET_KEY") or _kept_secret_key(instance_path),
         "BCRYPT_ROUNDS": int_setting(
@@ -165,6 +171,17 @@ def _limit_setting(environ: Mapping[str, str], name: str, default: str) -> str:
         parse_many(value)
     except ValueError:
         raise ConfigError(f"{name} must read like '10 per 5 minutes', not {value!r}") from None
+    return value
+
+
+def _metrics_path(environ: Mapping[str, str]) -> str:
+    value = environ.get("FLAGPAL_METRICS_PATH", "").strip() or DEFAULT_METRICS_PATH
+    if not METRICS_PATH.fullmatch(value):
+        raise ConfigError(
+            "FLAGPAL_METRICS_PATH must be the metric endpoint's path as the FlagPal API "
+            "serves it, like /api/v1/metric-time-series: segments of letters, digits, "
+            f"`-`, `_`, `.` and `~`, no query, no trailing slash, not {value!r}"
+        )
     return value
 
 

@@ -128,7 +128,7 @@ CASE_NAMES = [case[0] for case in authorization_cases(token_format.generate())]
 
 
 @pytest.mark.parametrize("case", CASE_NAMES)
-@pytest.mark.parametrize("path", ["/api/v1/token", "/api/v1/auth?ability=read"])
+@pytest.mark.parametrize("path", ["/api/v1/token", "/api/v1/auth/read"])
 def test_bad_authorization_headers_get_their_exact_401(client, team, case, path):
     _, valid = issue_token(team.project, "Valid")
     _, revoked = issue_token(team.other_project, "Revoked", revoked_at=utcnow())

@@ -88,3 +88,32 @@ def test_create_app_reads_the_environment(monkeypatch, tmp_path):
         os.path.join(str(tmp_path), "flagpal-dash.sqlite3")
     )
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_the_metric_endpoint_path_defaults_and_can_be_set(tmp_path):
+    settings = config.from_environment({"FLAGPAL_SECRET_KEY": "x"}, str(tmp_path))
+    assert settings["METRICS_PATH"] == "/api/v1/metric-time-series"
+    mounted = {"FLAGPAL_SECRET_KEY": "x", "FLAGPAL_METRICS_PATH": "/flagpal/v2/metric-time-series"}
+    settings = config.from_environment(mounted, str(tmp_path))
+    assert settings["METRICS_PATH"] == "/flagpal/v2/metric-time-series"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "api/v1/metric-time-series",
+        "/api/v1/metric-time-series/",
+        "/api/v1/metric-time-series?x=1",
+        "/api//metric-time-series",
+        "/api/./metric-time-series",
+        "/api/../metric-time-series",
+        "/api/v1/metric%2Dtime-series",
+        "/api/v1/metric-time-series;x",
+        "/",
+    ],
+)
+def test_a_metric_endpoint_path_forward_auth_could_misread_is_refused(tmp_path, value):
+    with pytest.raises(config.ConfigError, match="FLAGPAL_METRICS_PATH must be the metric"):
+        config.from_environment(
+            {"FLAGPAL_SECRET_KEY": "x", "FLAGPAL_METRICS_PATH": value}, str(tmp_path)
+        )

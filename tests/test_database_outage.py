@@ -203,7 +203,7 @@ def test_while_the_database_is_unreachable_nothing_passes_and_service_returns_by
             assert response.headers["Retry-After"] == "5"
             assert_database_unreachable_page(text)
         for value in [good, revoked, revoked_during]:
-            for path in ["/api/v1/token", "/api/v1/auth?ability=read"]:
+            for path in ["/api/v1/token", "/api/v1/auth/read"]:
                 assert refusal(port, path, value) == (503, "unavailable"), "never a pass"
         response, _ = api_get(port, "/api/v1/token", good)
         assert response.headers["Retry-After"] == "5"

@@ -268,7 +268,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         "/api/v1/token", UNAUTHORIZED, check=a_session_is_not_a_token
     ),
     ("api.forward_auth", "GET"): nobody(
-        "/api/v1/auth?ability=read", UNAUTHORIZED, check=a_session_is_not_a_token
+        "/api/v1/auth/read", UNAUTHORIZED, check=a_session_is_not_a_token
     ),
     # Public by nature: a leaked-token report only ever revokes the tokens it names, and
     # whoever sends one already holds them.

@@ -45,7 +45,7 @@ def test_every_kind_of_response_has_the_headers(app, client, team, sign_in):
         "API 404": (404, anonymous.get("/api/v1/nothing")),
         "forward-auth 204": (
             204,
-            anonymous.get("/api/v1/auth?ability=read", headers=bearer(value)),
+            anonymous.get("/api/v1/auth/read", headers=bearer(value)),
         ),
         "health check": (200, anonymous.get("/healthz")),
         "readiness check": (200, anonymous.get("/readyz")),

@@ -153,7 +153,7 @@ def test_an_unreachable_database_gives_503_never_a_pass(database_url, tmp_path, 
     app = make_app(unreachable_url(database_url, tmp_path))
     client = app.test_client()
     # A well-formed token: it must reach the database to be judged.
-    for path in ["/api/v1/token", "/api/v1/auth?ability=read"]:
+    for path in ["/api/v1/token", "/api/v1/auth/read"]:
         response = client.get(path, headers=bearer(token_format.generate()))
         assert response.status_code == 503
         assert error_of(response)["code"] == "unavailable"

@@ -102,7 +102,7 @@ def test_counts_match_the_successful_requests_made(app, client, team):
     for _ in range(7):
         assert get_token(client, value) == 200
     for _ in range(3):
-        response = client.get("/api/v1/auth?ability=read", headers=bearer(value))
+        response = client.get("/api/v1/auth/read", headers=bearer(value))
         assert response.status_code == 204
     assert get_token(client, other_value) == 200
     assert usage.flush(app) == 11
@@ -117,7 +117,7 @@ def test_refused_requests_are_not_counted(app, client, team):
     revoked, revoked_value = issue_token(team.project, "Old")
     revoked.revoke(by=None)
     db.session.commit()
-    forbidden = client.get("/api/v1/auth?ability=write", headers=bearer(value))
+    forbidden = client.get("/api/v1/auth/write", headers=bearer(value))
     assert forbidden.status_code == 403
     assert get_token(client, revoked_value) == 401
     assert get_token(client, value[:-1] + ("A" if value[-1] != "A" else "B")) == 401

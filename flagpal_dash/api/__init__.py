@@ -1,28 +1,27 @@
 """The token API that FlagPal clients and reverse proxies call (JSON:API).
 
-``GET /api/v1/token`` describes the presented token; ``GET /api/v1/auth`` answers a
-reverse proxy's forward-auth subrequest; ``POST /api/v1/tokens/revoke`` takes reports of
-leaked tokens (see leak_reports.py). Any future FlagPal API route is guarded with one
+``GET /api/v1/token`` describes the presented token; ``GET /api/v1/auth`` (and
+``/api/v1/auth/<ability>``) answers a reverse proxy's forward-auth subrequest (the rule
+is in forward_auth.py); ``POST /api/v1/tokens/revoke`` takes reports of leaked tokens
+(see leak_reports.py). Any future FlagPal API route is guarded with one
 line: ``@token_required("read")``.
 """
 
-from urllib.parse import parse_qsl, unquote, urlsplit
-
 import orjson
-from flask import Blueprint, Response, request
-from werkzeug.datastructures import MultiDict
+from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from .. import abilities as ability
 from .. import limits
-from . import leak_reports
+from . import forward_auth, leak_reports
 from .errors import MEDIA_TYPE, ApiError
-from .verification import VerifiedToken, install, refuse_token_in_query, token_required
+from .verification import VerifiedToken, install, malformed, token_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 __all__ = ["bp", "install", "token_required"]
 
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What a proxy configuration may name in the auth URL: /api/v1/auth/read, …
+FIXED_ABILITIES = (ability.READ, ability.WRITE, ability.METRICS)
 
 
 # Times as RFC 3339 in UTC to the second: "2026-11-28T10:18:49Z".
@@ -50,44 +49,52 @@ def describe_token(token: VerifiedToken):
     return Response(orjson.dumps(document, option=JSON_OPTIONS), mimetype=MEDIA_TYPE)
 
 
-def needed_for_forward_auth() -> str:
-    """The ability a forward-auth subrequest needs: ``?ability=``, or inferred from the
-    original request the proxy is deciding on (its method and URI, sent as headers)."""
-    headers = request.headers
-    method = headers.get("X-Original-Method") or headers.get("X-Forwarded-Method")
-    uri = urlsplit(headers.get("X-Original-URI") or headers.get("X-Forwarded-Uri") or "")
-    if uri.query:
-        refuse_token_in_query(MultiDict(parse_qsl(uri.query, keep_blank_values=True)))
-    asked = request.args.get("ability")
-    if asked is not None:
-        if asked not in ability.ALL:
-            raise ApiError(
-                400,
-                "ability_unknown",
-                "Unknown ability",
-                f"?ability= must be one of: {', '.join(sorted(ability.ALL))}.",
-            )
-        return asked
-    if not method:
+def needed_for_forward_auth() -> str | tuple[str, str]:
+    """The ability (or two) a forward-auth subrequest needs: the one its auth URL's path
+    names, and the one its original request needs (see forward_auth.py). The query is
+    never read for it: Caddy passes the client's query string through to this URL."""
+    environ = request.environ
+    if environ.get("QUERY_STRING") and "ability" in request.args:
         raise ApiError(
             400,
-            "method_unknown",
-            "Original method unknown",
-            "Forward-auth needs the original request's method: have the proxy send "
-            "X-Original-Method (nginx) or X-Forwarded-Method, or call /api/v1/auth?ability=…",
+            "ability_in_query",
+            "Ability in the query",
+            "Name the ability in the auth URL's path, like /api/v1/auth/read (or /write, "
+            "/metrics), or use /api/v1/auth to infer it from the original request. "
+            "?ability= is not read: some proxies pass the client's query string on.",
         )
-    method = method.upper()
-    # The path decoded, without trailing slashes or case, as the upstream may route it,
-    # so `/Metric-Time-Series/` or `%2Dseries` cannot pass as an ordinary write.
-    path = unquote(uri.path).rstrip("/").lower()
-    if method == "POST" and path.endswith("/metric-time-series"):
-        return ability.METRICS
-    return ability.READ if method in READ_METHODS else ability.WRITE
+    try:
+        return forward_auth.abilities_needed(
+            request.view_args.get("fixed"),
+            (environ.get("HTTP_X_ORIGINAL_METHOD"), environ.get("HTTP_X_FORWARDED_METHOD")),
+            (environ.get("HTTP_X_ORIGINAL_URI"), environ.get("HTTP_X_FORWARDED_URI")),
+            current_app.config["METRICS_PATH"],
+            environ.get("HTTP_X_HTTP_METHOD_OVERRIDE")
+            or environ.get("HTTP_X_HTTP_METHOD")
+            or environ.get("HTTP_X_METHOD_OVERRIDE"),
+        )
+    except forward_auth.Refused as refused:
+        if refused.status == 401:
+            raise malformed(refused.detail) from None
+        raise ApiError(refused.status, refused.code, refused.title, refused.detail) from None
 
 
-@bp.get("/auth")
+# Proxies send GET (Flask adds HEAD). OPTIONS goes through the same check instead of
+# Flask's automatic 200, so that no method is answered without a token.
+@bp.route(
+    "/auth",
+    methods=["GET", "OPTIONS"],
+    endpoint="forward_auth",
+    provide_automatic_options=False,
+)
+@bp.route(
+    f"/auth/<any({', '.join(FIXED_ABILITIES)}):fixed>",
+    methods=["GET", "OPTIONS"],
+    endpoint="forward_auth",
+    provide_automatic_options=False,
+)
 @token_required(needed_for_forward_auth)
-def forward_auth(token: VerifiedToken):
+def answer_forward_auth(token: VerifiedToken, fixed: str | None = None):
     """For nginx ``auth_request``, Traefik ForwardAuth and Caddy ``forward_auth``: 204
     when the token may make the original request, naming its project and token."""
     return Response(

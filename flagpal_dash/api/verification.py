@@ -34,12 +34,11 @@ from ..health import first_line
 from ..models import ApiToken, Project, utcnow
 from ..usage import UsageCounter
 from .errors import REALM, ApiError, unauthorized
+from .forward_auth import TOKEN_QUERY_NAMES
 
 EXTENSION_KEY = "flagpal_dash.token_authority"
 # Longer than any token, shorter than any abuse worth reading.
 MAX_AUTHORIZATION_LENGTH = 200
-# Query parameters that clients put tokens in; a value shaped like a token counts too.
-TOKEN_QUERY_NAMES = frozenset({"access_token", "token", "api_token", "api_key", "apikey"})
 
 
 class VerifiedToken(NamedTuple):
@@ -388,11 +387,12 @@ def insufficient(needed: str) -> ApiError:
     )
 
 
-def token_required(needs: str | Callable[[], str] | None = None):
+def token_required(needs: str | Callable[[], str | tuple[str, ...]] | None = None):
     """Guard an API route: the request must carry a good token with the ``needs`` ability.
 
-    ``needs`` is an ability, a function returning one (decided per request), or None
-    for any good token. The view receives the ``VerifiedToken`` as its first argument.
+    ``needs`` is an ability, a function returning one or several (decided per request),
+    or None for any good token. The view receives the ``VerifiedToken`` as its first
+    argument.
     """
 
     def decorator(view):
@@ -406,8 +406,10 @@ def token_required(needs: str | Callable[[], str] | None = None):
             # From the WSGI environ: request.headers would build a view of all headers.
             token = authority.verify(presented_token(environ.get("HTTP_AUTHORIZATION")), now)
             needed = needs() if callable(needs) else needs
-            if needed is not None and not token.may(needed):
-                raise insufficient(needed)
+            if needed is not None:
+                for one in (needed,) if isinstance(needed, str) else needed:
+                    if not token.may(one):
+                        raise insufficient(one)
             authority.usage.record(token.id, now)  # in memory: no database on this path
             return view(authority.record_use(token, now), *args, **kwargs)
 

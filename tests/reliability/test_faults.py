@@ -306,7 +306,7 @@ class Developer:
         return timed(
             self.outcomes,
             "revoked token",
-            lambda: (api_verdict(self.port, "/api/v1/auth?ability=read", self.seed.revoked), None),
+            lambda: (api_verdict(self.port, "/api/v1/auth/read", self.seed.revoked), None),
         )
 
     def list_page(self, query: str = "") -> tuple[str, str]:
@@ -647,7 +647,7 @@ def test_service_survives_database_faults_under_load(database_url, fault, server
     ] + [
         f"a revoked token answers {verdict}"
         for value in refused
-        if (verdict := api_verdict(port, "/api/v1/auth?ability=read", value)) != "401 token_revoked"
+        if (verdict := api_verdict(port, "/api/v1/auth/read", value)) != "401 token_revoked"
     ]
     with fault.app.app_context():
         db.session.expire_all()

@@ -333,7 +333,7 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
 
         for value in (seeded, backend, replacement):
             assert run.api("/api/v1/token", bearer(value)) == (200, "ok")
-            assert run.api("/api/v1/auth?ability=read", bearer(value)) == (204, "ok")
+            assert run.api("/api/v1/auth/read", bearer(value)) == (204, "ok")
         forwarded = {"X-Original-Method": "POST", "X-Original-URI": "/api/features/checkout"}
         assert run.api("/api/v1/auth", {**bearer(backend), **forwarded}) == (204, "ok")
         assert run.api("/api/v1/token", bearer(unknown)) == (401, "token_invalid")
@@ -341,12 +341,12 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
         assert run.api("/api/v1/token", bearer(broken)) == (401, "token_malformed")
         for value in (revoked, worker):
             assert run.api("/api/v1/token", bearer(value)) == (401, "token_revoked")
-            assert run.api("/api/v1/auth?ability=read", bearer(value)) == (401, "token_revoked")
+            assert run.api("/api/v1/auth/read", bearer(value)) == (401, "token_revoked")
         # ... and where a token does not belong.
         misplaced = [
             (f"/api/v1/token?token={seeded}", {}),
             (f"/api/v1/token?access_token={seeded}", bearer(seeded)),
-            (f"/api/v1/auth?ability=read&api_key={backend}", {}),
+            (f"/api/v1/auth/read?api_key={backend}", {}),
             (f"/api/v1/token/{seeded}", {}),
             (f"/api/v1/token/{seeded.replace('_', '%5F')}", {}),
             (f"/sign-in/{backend.replace('_', '%5f')}", {"Referer": f"/x/{seeded}"}),
