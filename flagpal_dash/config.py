@@ -19,6 +19,9 @@ DEFAULT_SIGN_IN_LIMIT = "10 per 5 minutes"
 DEFAULT_SIGN_IN_ACCOUNT_LIMIT = "10 per 15 minutes"
 # Leaked-token reports (POST /api/v1/tokens/revoke) allowed per client address.
 DEFAULT_LEAK_REPORT_LIMIT = "30 per minute"
+# Where limits count: the app's own database, shared by every process of every server
+# that uses it (limit_storage.py).
+DEFAULT_RATELIMIT_STORAGE_URI = "database://"
 # Reverse proxies in front of the app whose X-Forwarded-* headers are believed.
 MAX_TRUSTED_PROXIES = 10
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -56,8 +59,10 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         "TRUSTED_PROXIES": _int_setting(
             environ, "FLAGPAL_TRUSTED_PROXIES", 0, minimum=0, maximum=MAX_TRUSTED_PROXIES
         ),
-        "RATELIMIT_STORAGE_URI": environ.get("FLAGPAL_RATELIMIT_STORAGE_URI") or "memory://",
-        # Instances that share one Redis but not their accounts count apart.
+        "RATELIMIT_STORAGE_URI": environ.get("FLAGPAL_RATELIMIT_STORAGE_URI", "").strip()
+        or DEFAULT_RATELIMIT_STORAGE_URI,
+        # Instances that share one store (Redis, a database) but not their accounts count
+        # apart.
         "RATELIMIT_KEY_PREFIX": environ.get("FLAGPAL_RATELIMIT_KEY_PREFIX", "").strip(),
         "SIGN_IN_LIMIT": _limit_setting(environ, "FLAGPAL_SIGN_IN_LIMIT", DEFAULT_SIGN_IN_LIMIT),
         "SIGN_IN_ACCOUNT_LIMIT": _limit_setting(

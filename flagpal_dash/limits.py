@@ -3,8 +3,9 @@ reports.
 
 Only failed attempts count (a form sent back with its errors, status 422), per client
 address and per account; both buckets are shared by the sign-in page and invitation
-links, so an attacker gains nothing by switching between them. Counts live in memory,
-or in Redis (FLAGPAL_RATELIMIT_STORAGE_URI) so several servers count together.
+links, so an attacker gains nothing by switching between them. Counts live in the app's
+own database by default (limit_storage.py), so every worker of every server sharing it
+counts together; or in Redis, or in each process's memory (FLAGPAL_RATELIMIT_STORAGE_URI).
 """
 
 import math

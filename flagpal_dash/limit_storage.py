@@ -1,0 +1,127 @@
+"""Rate-limit counts kept in the app's own database, so every process of every server
+that shares the database counts together, with no setting and no other service.
+
+Flask-Limiter builds this storage from ``RATELIMIT_STORAGE_URI = "database://"`` (the
+default, ``FLAGPAL_RATELIMIT_STORAGE_URI``). Each key is a fixed window in the table
+``rate_limit_counters``: it starts at the key's first hit and lasts the limit's period,
+as in Flask-Limiter's memory and Redis storages. A hit is one atomic upsert, so
+concurrent hits from any number of processes are all counted.
+
+Counts go through a connection of their own from the app's engine, committed at once,
+never through the request's session: a form sent back with 422 rolls its transaction
+back without losing the count, and a count never commits half of a form. (A view whose
+failures are counted must therefore commit or roll back its own writes before it answers:
+on SQLite the count would otherwise wait for that view's write lock.)
+
+Only the limited views (sign-in, invitation links, leaked-token reports) reach this
+module; the token check never does. Times are ``time.time()`` seconds, the clock
+Flask-Limiter reads: servers sharing a database need their clocks in step (NTP).
+"""
+
+import time
+
+from limits.storage import Storage
+from sqlalchemy import Engine, Float, Integer, String, case, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+
+SCHEME = "database"
+# Seconds between deletions of expired counts, in each process: one cheap DELETE now and
+# then keeps the table as small as the number of keys counting at once.
+PRUNE_INTERVAL = 60
+# Upserts with RETURNING: SQLite 3.35 or later, and PostgreSQL.
+UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+class RateLimitCounter(db.Model):
+    """One limit's count for one client address or account, until ``expires_at``."""
+
+    __tablename__ = "rate_limit_counters"
+
+    # Flask-Limiter's key: its prefix, the limit's scope, the address or account, the limit.
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    # When the window ends, in seconds since the epoch; a row past it counts as absent.
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class DatabaseStorage(Storage):
+    """A ``limits`` storage on the current app's database (``database://``)."""
+
+    STORAGE_SCHEME = [SCHEME]
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.next_prune = 0.0
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return SQLAlchemyError
+
+    @staticmethod
+    def engine() -> Engine:
+        # The engine of the app serving the request, looked up on each use: Flask-Limiter
+        # builds the storage from its URI alone, before any request.
+        return db.engine
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Count ``amount`` more hits on ``key``; a window that has ended starts again.
+        The count after this hit."""
+        now = time.time()
+        table = RateLimitCounter.__table__
+        with self.engine().begin() as connection:
+            upsert = UPSERTS[connection.dialect.name](table).values(
+                key=key, count=amount, expires_at=now + expiry
+            )
+            # Every SET expression reads the row as it was before this statement.
+            running = table.c.expires_at > now
+            count = connection.scalar(
+                upsert.on_conflict_do_update(
+                    index_elements=[table.c.key],
+                    set_={
+                        "count": case(
+                            (running, table.c.count + upsert.excluded.count), else_=amount
+                        ),
+                        "expires_at": case((running, table.c.expires_at), else_=now + expiry),
+                    },
+                ).returning(table.c.count)
+            )
+            if now >= self.next_prune:
+                self.next_prune = now + PRUNE_INTERVAL
+                connection.execute(delete(table).where(table.c.expires_at <= now))
+        return count
+
+    def _live(self, column, key: str):
+        with self.engine().connect() as connection:
+            return connection.scalar(
+                select(column).where(
+                    RateLimitCounter.key == key, RateLimitCounter.expires_at > time.time()
+                )
+            )
+
+    def get(self, key: str) -> int:
+        """Hits on ``key`` in its current window (0 when none)."""
+        return self._live(RateLimitCounter.count, key) or 0
+
+    def get_expiry(self, key: str) -> float:
+        """When ``key``'s window ends (now, when it has none)."""
+        return self._live(RateLimitCounter.expires_at, key) or time.time()
+
+    def check(self) -> bool:
+        try:
+            with self.engine().connect() as connection:
+                connection.scalar(select(RateLimitCounter.key).limit(1))
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def reset(self) -> int | None:
+        with self.engine().begin() as connection:
+            return connection.execute(delete(RateLimitCounter)).rowcount
+
+    def clear(self, key: str) -> None:
+        with self.engine().begin() as connection:
+            connection.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key))
