@@ -62,6 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         # A database server may restart: test pooled connections before use. (A SQLite
         # file cannot go away under an open connection, so it skips the extra query.)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    config.create_private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -196,8 +196,7 @@ def _kept_secret_key(instance_path: str) -> str:
     file and links it into place; a link never replaces an existing file, so every
     process ends up reading the one key that won.
     """
-    folder = Path(instance_path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_folder(instance_path)
     path = folder / SECRET_KEY_FILE
     if not path.exists():
         candidate = folder / f".{SECRET_KEY_FILE}.{os.getpid()}"
@@ -214,3 +213,37 @@ def _kept_secret_key(instance_path: str) -> str:
     if not key:
         raise ConfigError(f"{path} is empty: delete it and a new key is made on start")
     return key
+
+
+def private_folder(instance_path: str) -> Path:
+    """The instance folder, made readable by its owner only if it does not exist yet (an
+    existing folder keeps its mode: README, Files on the server, says how to tighten it)."""
+    folder = Path(instance_path)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def create_private_sqlite_file(database_url: str, instance_path: str) -> None:
+    """Create the SQLite database file readable by its owner only, before SQLite would
+    create it with the process's umask (usually readable by every user of the server).
+    SQLite gives its -wal and -shm files the database file's mode, so they are private
+    too. An existing file keeps its mode.
+
+    The instance folder is made when the file goes in it; any other folder must exist
+    already: a missing one is more likely a typo, which SQLite then reports.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    name = url.database or ""
+    if url.get_backend_name() != "sqlite" or name in ("", ":memory:") or url.query.get("uri"):
+        return
+    path = Path(name)
+    if not path.is_absolute():  # Flask-SQLAlchemy's rule: relative to the instance folder
+        path = Path(instance_path) / path
+    if path.parent.resolve() == Path(instance_path).resolve():
+        private_folder(instance_path)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        pass  # it exists; or it cannot be made, which SQLite reports when it connects
