@@ -128,19 +128,21 @@ def test_apps_on_one_database_count_together(database_url, app, team, small_limi
 
 def test_counts_are_kept_under_the_key_prefix(database_url, app, team, small_limits, monkeypatch):
     """Instances sharing a database but not their accounts count apart. (One limiter serves
-    every app in a process, and Flask-Limiter keeps the first prefix it is given: each app
-    here starts from none, as in a process of its own.)"""
+    every app in a process and keeps the first prefix it is given: each app here gets the
+    prefix its own process would have.)"""
     monkeypatch.setattr(limiter, "_key_prefix", "")
     first = make_app(database_url, RATELIMIT_KEY_PREFIX="instance-a", **small_limits)
+    monkeypatch.setattr(limiter, "_key_prefix", "")
+    second = make_app(database_url, RATELIMIT_KEY_PREFIX="instance-b", **small_limits)
     try:
+        monkeypatch.setattr(limiter, "_key_prefix", "instance-a")
         fail(first, strangers(3))
         assert attempt(first, team.owner.email, PASSWORD).status_code == 429
         assert counters() and all("/instance-a/" in key for key in counters())
-        monkeypatch.setattr(limiter, "_key_prefix", "")
-        second = make_app(database_url, RATELIMIT_KEY_PREFIX="instance-b", **small_limits)
+        monkeypatch.setattr(limiter, "_key_prefix", "instance-b")
         assert attempt(second, team.owner.email, PASSWORD).status_code == 302
     finally:
-        dispose(first)
+        dispose(first, second)
 
 
 def test_a_count_survives_the_failed_forms_rollback(app, team):
