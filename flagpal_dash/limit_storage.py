@@ -19,9 +19,11 @@ Flask-Limiter reads: servers sharing a database need their clocks in step (NTP).
 """
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from limits.storage import Storage
-from sqlalchemy import Engine, Float, Integer, String, case, delete, select
+from sqlalchemy import Connection, Engine, Float, Integer, String, case, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -72,7 +74,7 @@ class DatabaseStorage(Storage):
         The count after this hit."""
         now = time.time()
         table = RateLimitCounter.__table__
-        with self.engine().begin() as connection:
+        with self.counting() as connection:
             upsert = UPSERTS[connection.dialect.name](table).values(
                 key=key, count=amount, expires_at=now + expiry
             )
@@ -93,6 +95,27 @@ class DatabaseStorage(Storage):
                 self.next_prune = now + PRUNE_INTERVAL
                 connection.execute(delete(table).where(table.c.expires_at <= now))
         return count
+
+    @contextmanager
+    def counting(self) -> Iterator[Connection]:
+        """A transaction for counts, committed without waiting for the disk to flush: a
+        count lost to a power cut costs nothing, and the flush cost each limited request
+        far more than the count itself. The app's own writes keep waiting for it."""
+        with self.engine().connect() as connection:
+            if connection.dialect.name == "postgresql":
+                with connection.begin():
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+                    yield connection
+                return
+            # SQLite's setting belongs to the (pooled) connection: put it back after.
+            sqlite = connection.connection.driver_connection
+            (before,) = sqlite.execute("PRAGMA synchronous").fetchone()
+            sqlite.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                sqlite.execute(f"PRAGMA synchronous={int(before)}")
 
     def _live(self, column, key: str):
         with self.engine().connect() as connection:

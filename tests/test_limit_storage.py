@@ -204,6 +204,19 @@ def test_concurrent_hits_are_each_counted_once(app):
     assert storage.get("busy") == 200
 
 
+def test_the_apps_own_writes_still_wait_for_the_disk(app):
+    """Counts are committed without waiting for the disk; the connection that made one
+    goes back to the pool as it was."""
+    db.engine.dispose()
+    DatabaseStorage("database://").incr("k", 60)
+    assert db.engine.pool.checkedin() == 1, "the connection that counted"
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        else:
+            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+
+
 def test_clear_and_reset(app):
     storage = DatabaseStorage("database://")
     storage.incr("a", 60)
