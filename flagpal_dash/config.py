@@ -59,8 +59,7 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         "TRUSTED_PROXIES": _int_setting(
             environ, "FLAGPAL_TRUSTED_PROXIES", 0, minimum=0, maximum=MAX_TRUSTED_PROXIES
         ),
-        "RATELIMIT_STORAGE_URI": environ.get("FLAGPAL_RATELIMIT_STORAGE_URI", "").strip()
-        or DEFAULT_RATELIMIT_STORAGE_URI,
+        "RATELIMIT_STORAGE_URI": _ratelimit_storage_setting(environ),
         # Instances that share one store (Redis, a database) but not their accounts count
         # apart.
         "RATELIMIT_KEY_PREFIX": environ.get("FLAGPAL_RATELIMIT_KEY_PREFIX", "").strip(),
@@ -153,6 +152,24 @@ def _limit_setting(environ: Mapping[str, str], name: str, default: str) -> str:
         parse_many(value)
     except ValueError:
         raise ConfigError(f"{name} must read like '10 per 5 minutes', not {value!r}") from None
+    return value
+
+
+def _ratelimit_storage_setting(environ: Mapping[str, str]) -> str:
+    """Where limits count; a scheme nothing can count in stops the app at start. (The
+    message names the scheme only: the URI may hold a Redis password.)"""
+    from limits.storage import SCHEMES
+
+    value = environ.get("FLAGPAL_RATELIMIT_STORAGE_URI", "").strip()
+    if not value:
+        return DEFAULT_RATELIMIT_STORAGE_URI
+    scheme = urlsplit(value).scheme
+    # database:// is registered when the app imports limit_storage; async ones cannot serve.
+    if scheme != "database" and (scheme not in SCHEMES or scheme.startswith("async+")):
+        raise ConfigError(
+            f"FLAGPAL_RATELIMIT_STORAGE_URI: unknown scheme {scheme!r}: use database:// (the "
+            "app's database, the default), redis://host:6379, or memory:// (per process)"
+        )
     return value
 
 

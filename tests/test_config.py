@@ -97,6 +97,26 @@ def test_create_app_reads_the_environment(monkeypatch, tmp_path):
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", "database://"),
+        ("redis://:hunter2@redis.internal:6379", "redis://:hunter2@redis.internal:6379"),
+        ("memory://", "memory://"),
+        ("databse://", None),
+        ("async+redis://:hunter2@redis.internal:6379", None),
+    ],
+)
+def test_where_limits_count(tmp_path, value, expected):
+    environ = {"FLAGPAL_SECRET_KEY": "k", "FLAGPAL_RATELIMIT_STORAGE_URI": value}
+    if expected is None:
+        with pytest.raises(config.ConfigError, match="FLAGPAL_RATELIMIT_STORAGE_URI") as refused:
+            config.from_environment(environ, str(tmp_path))
+        assert "hunter2" not in str(refused.value)
+    else:
+        assert config.from_environment(environ, str(tmp_path))["RATELIMIT_STORAGE_URI"] == expected
+
+
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
