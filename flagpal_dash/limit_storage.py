@@ -34,7 +34,7 @@ SCHEME = "database"
 # Seconds between deletions of expired counts, in each process: one cheap DELETE now and
 # then keeps the table as small as the number of keys counting at once.
 PRUNE_INTERVAL = 60
-# Upserts with RETURNING: SQLite 3.35 or later, and PostgreSQL.
+# Upserts (SQLite 3.24 or later), with RETURNING where the database has it.
 UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
@@ -80,17 +80,18 @@ class DatabaseStorage(Storage):
             )
             # Every SET expression reads the row as it was before this statement.
             running = table.c.expires_at > now
-            count = connection.scalar(
-                upsert.on_conflict_do_update(
-                    index_elements=[table.c.key],
-                    set_={
-                        "count": case(
-                            (running, table.c.count + upsert.excluded.count), else_=amount
-                        ),
-                        "expires_at": case((running, table.c.expires_at), else_=now + expiry),
-                    },
-                ).returning(table.c.count)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=[table.c.key],
+                set_={
+                    "count": case((running, table.c.count + upsert.excluded.count), else_=amount),
+                    "expires_at": case((running, table.c.expires_at), else_=now + expiry),
+                },
             )
+            if connection.dialect.insert_returning:
+                count = connection.scalar(upsert.returning(table.c.count))
+            else:  # SQLite before 3.35: the row stays this transaction's until it commits
+                connection.execute(upsert)
+                count = connection.scalar(select(table.c.count).where(table.c.key == key))
             if now >= self.next_prune:
                 self.next_prune = now + PRUNE_INTERVAL
                 connection.execute(delete(table).where(table.c.expires_at <= now))

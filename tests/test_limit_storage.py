@@ -172,6 +172,13 @@ def test_a_window_runs_from_the_first_hit_for_its_period(app):
     assert storage.get("other") == 0
 
 
+def test_without_returning_a_hit_reads_its_count_back(app, monkeypatch):
+    """SQLite before 3.35 has upserts but not RETURNING."""
+    monkeypatch.setattr(db.engine.dialect, "insert_returning", False)
+    storage = DatabaseStorage("database://")
+    assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]
+
+
 def test_ended_windows_are_deleted_now_and_then(app):
     storage = DatabaseStorage("database://")
     with time_machine.travel(START, tick=False):
