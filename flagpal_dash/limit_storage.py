@@ -103,8 +103,9 @@ class DatabaseStorage(Storage):
         count lost to a power cut costs nothing, and the flush cost each limited request
         far more than the count itself. The app's own writes keep waiting for it."""
         with self.engine().connect() as connection:
-            if connection.dialect.name == "postgresql":
+            if connection.dialect.name != "sqlite":
                 with connection.begin():
+                    # PostgreSQL: for this transaction only.
                     connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
                     yield connection
                 return
