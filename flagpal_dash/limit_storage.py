@@ -72,7 +72,7 @@ class DatabaseStorage(Storage):
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         """Count ``amount`` more hits on ``key``; a window that has ended starts again.
         The count after this hit."""
-        now = time.time()
+        now, key = time.time(), stored(key)
         table = RateLimitCounter.__table__
         with self.counting() as connection:
             upsert = UPSERTS[connection.dialect.name](table).values(
@@ -123,7 +123,7 @@ class DatabaseStorage(Storage):
         with self.engine().connect() as connection:
             return connection.scalar(
                 select(column).where(
-                    RateLimitCounter.key == key, RateLimitCounter.expires_at > time.time()
+                    RateLimitCounter.key == stored(key), RateLimitCounter.expires_at > time.time()
                 )
             )
 
@@ -149,4 +149,11 @@ class DatabaseStorage(Storage):
 
     def clear(self, key: str) -> None:
         with self.engine().begin() as connection:
-            connection.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key))
+            connection.execute(delete(RateLimitCounter).where(RateLimitCounter.key == stored(key)))
+
+
+def stored(key: str) -> str:
+    """``key`` as the table holds it. A key may hold what a visitor typed (the email of a
+    sign-in), and PostgreSQL refuses text with a NUL character: it is written as ``\\0``,
+    and a backslash as two, so two different keys are never stored as one."""
+    return key.replace("\\", "\\\\").replace("\x00", "\\0")

@@ -179,6 +179,18 @@ def test_without_returning_a_hit_reads_its_count_back(app, monkeypatch):
     assert [storage.incr("k", 60) for _ in range(3)] == [1, 2, 3]
 
 
+def test_any_key_is_counted_apart_from_every_other(app):
+    """Keys hold what visitors type; PostgreSQL stores no NUL character in text."""
+    storage = DatabaseStorage("database://")
+    keys = ["account:a\x00b", "account:a\\0b", "account:a\\\x00b", "account:a0b"]
+    for times, key in enumerate(keys, start=1):
+        for _ in range(times):
+            storage.incr(key, 60)
+    assert [storage.get(key) for key in keys] == [1, 2, 3, 4]
+    storage.clear(keys[0])
+    assert [storage.get(key) for key in keys] == [0, 2, 3, 4]
+
+
 def test_ended_windows_are_deleted_now_and_then(app):
     storage = DatabaseStorage("database://")
     with time_machine.travel(START, tick=False):
