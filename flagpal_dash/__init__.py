@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import abilities, config, dates, redaction
+from . import abilities, config, dates, limit_storage, redaction
 from .extensions import csrf, db, limiter, login_manager, migrate, use_sqlite_well
 from .permissions import Permission
 
@@ -47,19 +47,26 @@ def create_app(test_config: dict | None = None) -> Flask:
         SIGN_IN_ACCOUNT_LIMIT=config.DEFAULT_SIGN_IN_ACCOUNT_LIMIT,
         LEAK_REPORT_LIMIT=config.DEFAULT_LEAK_REPORT_LIMIT,
         METRICS_PATH=config.DEFAULT_METRICS_PATH,
-        RATELIMIT_STORAGE_URI="memory://",
-        # If Redis is unreachable, count in this process rather than fail the page.
-        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
+        RATELIMIT_STORAGE_URI=config.DEFAULT_RATELIMIT_STORAGE_URI,
     )
     if test_config is None:
         app.config.update(config.from_environment(os.environ, app.instance_path))
     else:
         app.config.update(test_config)
+    # If Redis is unreachable, count in this process rather than fail the page. Counts in
+    # the database need no such fallback: without the database nothing can sign in, and
+    # counting in memory meanwhile would give each process the whole limit again. A
+    # limited request then gets the "database cannot be reached" page (503).
+    app.config.setdefault(
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED",
+        not app.config["RATELIMIT_STORAGE_URI"].startswith(limit_storage.SCHEME + ":"),
+    )
 
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # A database server may restart: test pooled connections before use. (A SQLite
         # file cannot go away under an open connection, so it skips the extra query.)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    config.create_private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
@@ -68,6 +75,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    # Flask-Limiter only ever turns its fallback on, and its one limiter serves every app
+    # made in this process (tests make many): each app sets it as configured.
+    limiter._in_memory_fallback_enabled = app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"]
     # Flask-Limiter also checks every request for app-wide limits before it reaches a
     # view. There are none: the limited views (sign-in, invitation links, leak reports)
     # check their own limits in their decorators. The hook cost ~50 µs per request, the

@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 from flask import abort, request
 from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
 
-from .models import Membership, Project
+from .extensions import db
+from .models import Membership, Project, locked
 from .permissions import Permission
 
 # Requests that change nothing (anything else may).
@@ -43,11 +46,28 @@ def project_access(slug: str) -> ProjectAccess:
     read after that): two at once are made one after the other, and the second sees
     what the first did.
     """
-    project = Project.by_slug(slug, lock=request.method not in SAFE_METHODS)
-    membership = project and current_user.membership_in(project)
-    if not membership:
+    membership = membership_in(current_user.id, slug, lock=request.method not in SAFE_METHODS)
+    if membership is None:
         abort(404)
-    return ProjectAccess(project, membership)
+    return ProjectAccess(membership.project, membership)
+
+
+def membership_in(user_id: int, slug: str, *, lock: bool = False) -> Membership | None:
+    """User ``user_id``'s membership in project ``slug``, its project loaded with it; None
+    when there is no such project or they are not in it. One query either way, so the
+    answer's timing does not tell whether the project exists. With ``lock``, the project
+    is held as ``Project.by_slug`` holds it (when the membership is found)."""
+    if "\x00" in slug:
+        return None  # in no slug, and PostgreSQL refuses to compare text holding it
+    query = (
+        select(Membership)
+        .join(Membership.project)
+        .options(contains_eager(Membership.project))
+        .where(Project.slug == slug, Membership.user_id == user_id)
+    )
+    if lock:
+        query = locked(query, of=Project)
+    return db.session.scalar(query)
 
 
 def project_route(permission: Permission):

@@ -24,6 +24,9 @@ DEFAULT_LEAK_REPORT_LIMIT = "30 per minute"
 DEFAULT_METRICS_PATH = "/api/v1/metric-time-series"
 # Segments of letters, digits, `-`, `_`, `.`, `~`: a path forward-auth reads one way only.
 METRICS_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+)+")
+# Where limits count: the app's own database, shared by every process of every server
+# that uses it (limit_storage.py).
+DEFAULT_RATELIMIT_STORAGE_URI = "database://"
 # Reverse proxies in front of the app whose X-Forwarded-* headers are believed.
 MAX_TRUSTED_PROXIES = 10
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -62,8 +65,9 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         "TRUSTED_PROXIES": int_setting(
             environ, "FLAGPAL_TRUSTED_PROXIES", 0, minimum=0, maximum=MAX_TRUSTED_PROXIES
         ),
-        "RATELIMIT_STORAGE_URI": environ.get("FLAGPAL_RATELIMIT_STORAGE_URI") or "memory://",
-        # Instances that share one Redis but not their accounts count apart.
+        "RATELIMIT_STORAGE_URI": _ratelimit_storage_setting(environ),
+        # Instances that share one store (Redis, a database) but not their accounts count
+        # apart.
         "RATELIMIT_KEY_PREFIX": environ.get("FLAGPAL_RATELIMIT_KEY_PREFIX", "").strip(),
         "SIGN_IN_LIMIT": _limit_setting(environ, "FLAGPAL_SIGN_IN_LIMIT", DEFAULT_SIGN_IN_LIMIT),
         "SIGN_IN_ACCOUNT_LIMIT": _limit_setting(
@@ -185,6 +189,24 @@ def _metrics_path(environ: Mapping[str, str]) -> str:
     return value
 
 
+def _ratelimit_storage_setting(environ: Mapping[str, str]) -> str:
+    """Where limits count; a scheme nothing can count in stops the app at start. (The
+    message names the scheme only: the URI may hold a Redis password.)"""
+    from limits.storage import SCHEMES
+
+    value = environ.get("FLAGPAL_RATELIMIT_STORAGE_URI", "").strip()
+    if not value:
+        return DEFAULT_RATELIMIT_STORAGE_URI
+    scheme = urlsplit(value).scheme
+    # database:// is registered when the app imports limit_storage; async ones cannot serve.
+    if scheme != "database" and (scheme not in SCHEMES or scheme.startswith("async+")):
+        raise ConfigError(
+            f"FLAGPAL_RATELIMIT_STORAGE_URI: unknown scheme {scheme!r}: use database:// (the "
+            "app's database, the default), redis://host:6379, or memory:// (per process)"
+        )
+    return value
+
+
 def _mail_settings(environ: Mapping[str, str]) -> dict:
     server = environ.get("FLAGPAL_MAIL_SERVER", "").strip()
     if not server:
@@ -225,8 +247,7 @@ def _kept_secret_key(instance_path: str) -> str:
     file and links it into place; a link never replaces an existing file, so every
     process ends up reading the one key that won.
     """
-    folder = Path(instance_path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_folder(instance_path)
     path = folder / SECRET_KEY_FILE
     if not path.exists():
         candidate = folder / f".{SECRET_KEY_FILE}.{os.getpid()}"
@@ -243,3 +264,37 @@ def _kept_secret_key(instance_path: str) -> str:
     if not key:
         raise ConfigError(f"{path} is empty: delete it and a new key is made on start")
     return key
+
+
+def private_folder(instance_path: str) -> Path:
+    """The instance folder, made readable by its owner only if it does not exist yet (an
+    existing folder keeps its mode: README, Files on the server, says how to tighten it)."""
+    folder = Path(instance_path)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def create_private_sqlite_file(database_url: str, instance_path: str) -> None:
+    """Create the SQLite database file readable by its owner only, before SQLite would
+    create it with the process's umask (usually readable by every user of the server).
+    SQLite gives its -wal and -shm files the database file's mode, so they are private
+    too. An existing file keeps its mode.
+
+    The instance folder is made when the file goes in it; any other folder must exist
+    already: a missing one is more likely a typo, which SQLite then reports.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    name = url.database or ""
+    if url.get_backend_name() != "sqlite" or name in ("", ":memory:") or url.query.get("uri"):
+        return
+    path = Path(name)
+    if not path.is_absolute():  # Flask-SQLAlchemy's rule: relative to the instance folder
+        path = Path(instance_path) / path
+    if path.parent.resolve() == Path(instance_path).resolve():
+        private_folder(instance_path)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        pass  # it exists; or it cannot be made, which SQLite reports when it connects

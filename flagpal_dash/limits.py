@@ -5,8 +5,9 @@ Only failed attempts count (a form sent back with its errors, status 422; on the
 Account page, a wrong current password), per client address and per account; both
 buckets are shared by the sign-in page, invitation links and the Account page, so an
 attacker gains nothing by switching between them (a stolen session cannot guess the
-password there either). Counts live in memory, or in Redis
-(FLAGPAL_RATELIMIT_STORAGE_URI) so several servers count together.
+password there either). Counts live in the app's own database by default
+(limit_storage.py), so every worker of every server sharing it counts together; or in
+Redis, or in each process's memory (FLAGPAL_RATELIMIT_STORAGE_URI).
 """
 
 import math

@@ -107,9 +107,10 @@ def role_type() -> Enum:
     )
 
 
-def locked(query):
+def locked(query, *, of=None):
     """``query``, its rows read afresh and held until the transaction ends: another
-    transaction asking for them the same way waits for this one to finish.
+    transaction asking for them the same way waits for this one to finish. ``of``: the
+    entity whose rows are held, when ``query`` joins others.
 
     PostgreSQL locks the rows (``FOR NO KEY UPDATE``: rows referring to them can still
     be inserted). SQLite has no row locks: it takes the database's one write lock now,
@@ -122,7 +123,7 @@ def locked(query):
         # connection in one has written, and holds the write lock already.
         if not sqlite.in_transaction:
             sqlite.execute("BEGIN IMMEDIATE")
-    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
+    return query.with_for_update(key_share=True, of=of).execution_options(populate_existing=True)
 
 
 def signed_in_user() -> "User | None":

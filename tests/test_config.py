@@ -2,10 +2,17 @@
 
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from flagpal_dash import config, create_app
+from flagpal_dash.extensions import db
+
+from .test_token_authority import ROOT
 
 
 def test_defaults_give_sqlite_in_the_instance_folder_and_a_kept_secret_key(tmp_path):
@@ -117,3 +124,88 @@ def test_a_metric_endpoint_path_forward_auth_could_misread_is_refused(tmp_path, 
         config.from_environment(
             {"FLAGPAL_SECRET_KEY": "x", "FLAGPAL_METRICS_PATH": value}, str(tmp_path)
         )
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", "database://"),
+        ("redis://:hunter2@redis.internal:6379", "redis://:hunter2@redis.internal:6379"),
+        ("memory://", "memory://"),
+        ("databse://", None),
+        ("async+redis://:hunter2@redis.internal:6379", None),
+    ],
+)
+def test_where_limits_count(tmp_path, value, expected):
+    environ = {"FLAGPAL_SECRET_KEY": "k", "FLAGPAL_RATELIMIT_STORAGE_URI": value}
+    if expected is None:
+        with pytest.raises(config.ConfigError, match="FLAGPAL_RATELIMIT_STORAGE_URI") as refused:
+            config.from_environment(environ, str(tmp_path))
+        assert "hunter2" not in str(refused.value)
+    else:
+        assert config.from_environment(environ, str(tmp_path))["RATELIMIT_STORAGE_URI"] == expected
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def usual_umask():
+    """The umask most servers run with (files readable by everyone), in this process and
+    the commands it starts."""
+    before = os.umask(0o022)
+    yield 0o022
+    os.umask(before)
+
+
+def test_the_instance_folder_and_the_database_are_for_their_owner_only(
+    monkeypatch, tmp_path, usual_umask
+):
+    instance = tmp_path / "instance"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FLAGPAL_")}
+    env["FLAGPAL_INSTANCE_PATH"] = str(instance)
+    flask = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi"]
+    subprocess.run(
+        [*flask, "db", "upgrade"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        umask=usual_umask,
+    )
+    database = instance / "flagpal-dash.sqlite3"
+    assert mode(instance) == 0o700
+    assert mode(database) == 0o600
+    assert mode(instance / "secret_key") == 0o600
+
+    for name in list(os.environ):
+        if name.startswith("FLAGPAL_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FLAGPAL_INSTANCE_PATH", str(instance))
+    app = create_app()
+    with app.app_context(), db.engine.connect() as connection:
+        connection.execute(text("CREATE TABLE written (x INTEGER)"))
+        connection.commit()  # a write, with the connection still open: the -wal is there
+        for suffix in ("-wal", "-shm"):
+            assert mode(Path(f"{database}{suffix}")) == 0o600, suffix
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_database_file_named_elsewhere_is_created_private_and_an_existing_one_is_left(
+    tmp_path, usual_umask
+):
+    named = tmp_path / "elsewhere" / "flags.sqlite3"
+    named.parent.mkdir()
+    config.create_private_sqlite_file(f"sqlite:///{named}", str(tmp_path / "instance"))
+    assert mode(named) == 0o600
+    assert not (tmp_path / "instance").exists(), "only the folder the file goes in"
+    existing = tmp_path / "existing.sqlite3"
+    existing.write_bytes(b"")
+    existing.chmod(0o644)
+    config.create_private_sqlite_file(f"sqlite:///{existing}", str(tmp_path))
+    assert mode(existing) == 0o644, "an install's own choice is left alone"
+    missing = tmp_path / "no-such-folder" / "flags.sqlite3"
+    config.create_private_sqlite_file(f"sqlite:///{missing}", str(tmp_path))
+    assert not missing.parent.exists(), "a folder that is not there may be a typo: SQLite says"

@@ -25,6 +25,7 @@ def test_migrations_run_from_empty_to_head_on_sqlite_and_match_the_models(tmp_pa
             "invitations",
             "token_usage",
             "token_usage_daily",
+            "rate_limit_counters",
             "user_sessions",
         }
         token_hash_unique = [

@@ -1,7 +1,8 @@
 """Several servers behind a load balancer: two gunicorn servers on different ports share
-one PostgreSQL database, one Redis for limits and one FLAGPAL_SECRET_KEY. A revoke
-through one is refused by the other on the very next request, failed sign-ins through
-both count together, and a session made on one is good on the other.
+one PostgreSQL database and one FLAGPAL_SECRET_KEY, and count limits in that database
+(the default) or in one Redis. A revoke through one is refused by the other on the very
+next request, failed sign-ins through both count together, and a session made on one is
+good on the other.
 
 PostgreSQL only (CI's second pass): a SQLite file is for one server. The servers see
 only rows this test commits; the ``app`` fixture empties the tables afterwards."""
@@ -50,21 +51,41 @@ def token_api(port: int, value: str) -> tuple[int, str | None]:
     return response.status, json.loads(body)["errors"][0]["code"]
 
 
-@pytest.fixture
-def servers(database_url, app, team, tmp_path, redis_store):
-    """Ports of two gunicorn servers sharing the test database, Redis and a secret key."""
-    env = {
-        **os.environ,
+def shared_settings(database_url: str, tmp_path) -> dict:
+    """What both servers are given: the test database, a secret key, small sign-in limits
+    (counted in the database, the default)."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("FLAGPAL_")}
+    return {
+        **env,
         "FLAGPAL_DATABASE_URL": database_url,
         "FLAGPAL_SECRET_KEY": f"shared by both servers {RUN}",
         "FLAGPAL_INSTANCE_PATH": str(tmp_path),
         "FLAGPAL_BCRYPT_ROUNDS": "4",
-        "FLAGPAL_RATELIMIT_STORAGE_URI": REDIS_URL,
-        # Unique to this run: redis_store deletes this run's keys, and only those.
-        "FLAGPAL_RATELIMIT_KEY_PREFIX": f"flagpal-test-{RUN}",
         "FLAGPAL_SIGN_IN_LIMIT": "3 per 5 minutes",
         "FLAGPAL_SIGN_IN_ACCOUNT_LIMIT": "100 per 15 minutes",
     }
+
+
+@pytest.fixture
+def servers(database_url, app, team, tmp_path, redis_store):
+    """Ports of two gunicorn servers sharing the test database, Redis and a secret key."""
+    env = {
+        **shared_settings(database_url, tmp_path),
+        "FLAGPAL_RATELIMIT_STORAGE_URI": REDIS_URL,
+        # Unique to this run: redis_store deletes this run's keys, and only those.
+        "FLAGPAL_RATELIMIT_KEY_PREFIX": f"flagpal-test-{RUN}",
+    }
+    yield from serving(env)
+
+
+@pytest.fixture
+def servers_sharing_the_database(database_url, app, team, tmp_path):
+    """Ports of two gunicorn servers sharing the test database and a secret key, and no
+    other service: limits count in the database."""
+    yield from serving(shared_settings(database_url, tmp_path))
+
+
+def serving(env: dict):
     started = []
     try:
         for port in [free_port(), free_port()]:
@@ -127,5 +148,21 @@ def test_failed_sign_ins_through_both_servers_count_together(servers, team, redi
         assert response.status == 429, "the right password waits too"
         assert text_of(soup(text).select_one("[data-error-message]")).startswith(LOCKED)
         assert 0 < int(response.headers["Retry-After"]) <= 301
+    response, _ = Visitor(NEIGHBOUR_ADDRESS).sign_in(b, team.owner.email, PASSWORD)
+    assert response.status == 302, "another address is not locked out"
+
+
+def test_failed_sign_ins_through_both_servers_count_together_in_the_database(
+    servers_sharing_the_database, team
+):
+    a, b = servers_sharing_the_database
+    intruder = Visitor(INTRUDER_ADDRESS)
+    for port in [a, b, a]:
+        response, _ = intruder.sign_in(port, f"guess-{port}@example.com", WRONG)
+        assert response.status == 422
+    for port in [b, a]:
+        response, text = intruder.sign_in(port, team.owner.email, PASSWORD)
+        assert response.status == 429, "the right password waits too"
+        assert text_of(soup(text).select_one("[data-error-message]")).startswith(LOCKED)
     response, _ = Visitor(NEIGHBOUR_ADDRESS).sign_in(b, team.owner.email, PASSWORD)
     assert response.status == 302, "another address is not locked out"

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken
@@ -83,6 +83,37 @@ def test_outsiders_cannot_tell_a_project_exists(client, team, sign_in):
         missing = client.get("/projects/no-such-project/tokens")
     assert existing.status_code == missing.status_code == 404
     assert existing.text == missing.text
+
+
+@pytest.fixture
+def statements(app):
+    """Every SQL statement the app sends through SQLAlchemy."""
+    seen: list[str] = []
+
+    def note(_connection, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    yield seen
+    event.remove(db.engine, "before_cursor_execute", note)
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_project_you_are_not_in_costs_the_same_queries_as_one_that_does_not_exist(
+    client, team, sign_in, statements, method
+):
+    """The timing of a 404 must not tell whether the project exists: both answers send the
+    same SQL (a POST holds the project only once the membership is found)."""
+    sign_in(team.outsider)
+    sent = {}
+    for slug in ["shop", "no-such-project"]:
+        path = f"/projects/{slug}/tokens"
+        getattr(client, method)(path)  # anything a first request does once
+        statements.clear()
+        response = getattr(client, method)(path, data={"name": "Probe", "abilities": ["read"]})
+        assert response.status_code == 404
+        sent[slug] = list(statements)
+    assert sent["shop"] == sent["no-such-project"]
 
 
 def test_a_slug_with_a_nul_character_is_no_project(client, team, sign_in):
