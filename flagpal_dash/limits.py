@@ -10,6 +10,7 @@ password there either). Counts live in the app's own database by default
 Redis, or in each process's memory (FLAGPAL_RATELIMIT_STORAGE_URI).
 """
 
+import hashlib
 import math
 import time
 
@@ -28,12 +29,19 @@ def account_key() -> str:
         email = invitation.email if invitation else "unknown invitation"
     else:
         email = User.normalize_email(request.form.get("email", ""))[:254]
-    return "account:" + email
+    return account_bucket(email)
 
 
 def signed_in_account_key() -> str:
     """The account whose current password is checked: the signed-in person's."""
-    return "account:" + current_user.email
+    return account_bucket(current_user.email)
+
+
+def account_bucket(email: str) -> str:
+    """The per-account count's key: a digest of the address, not the address. What is
+    typed into the email field is sometimes the password, and counts are stored (in the
+    database or Redis), where no secret may land."""
+    return "account:" + hashlib.sha256(email.encode()).hexdigest()
 
 
 def failed(response) -> bool:
@@ -49,32 +57,31 @@ def password_refused(response) -> bool:
     return g.get("password_refused", False)
 
 
-per_address = limiter.shared_limit(
-    lambda: current_app.config["SIGN_IN_LIMIT"],
-    scope="sign-in-address",
-    methods=["POST"],
-    deduct_when=failed,
-)
-per_account = limiter.shared_limit(
-    lambda: current_app.config["SIGN_IN_ACCOUNT_LIMIT"],
-    scope="sign-in-account",
-    key_func=account_key,
-    methods=["POST"],
-    deduct_when=failed,
-)
-# The Account page's current-password check: same buckets, another key for the account.
-password_check_per_address = limiter.shared_limit(
-    lambda: current_app.config["SIGN_IN_LIMIT"],
-    scope="sign-in-address",
-    methods=["POST"],
-    deduct_when=password_refused,
-)
-password_check_per_account = limiter.shared_limit(
-    lambda: current_app.config["SIGN_IN_ACCOUNT_LIMIT"],
-    scope="sign-in-account",
-    key_func=signed_in_account_key,
-    methods=["POST"],
-    deduct_when=password_refused,
+def password_guess_limits(key_func, deduct_when):
+    """The two limits on guessing a password, per client address and per account
+    (``key_func``), counting the requests ``deduct_when`` says failed. Every place that
+    checks a password shares these two buckets."""
+    return (
+        limiter.shared_limit(
+            lambda: current_app.config["SIGN_IN_LIMIT"],
+            scope="sign-in-address",
+            methods=["POST"],
+            deduct_when=deduct_when,
+        ),
+        limiter.shared_limit(
+            lambda: current_app.config["SIGN_IN_ACCOUNT_LIMIT"],
+            scope="sign-in-account",
+            key_func=key_func,
+            methods=["POST"],
+            deduct_when=deduct_when,
+        ),
+    )
+
+
+per_address, per_account = password_guess_limits(account_key, failed)
+# The Account page's current-password check: the signed-in account, a wrong password.
+password_check_per_address, password_check_per_account = password_guess_limits(
+    signed_in_account_key, password_refused
 )
 
 # Every leaked-token report counts, well-formed or not: the endpoint is public.

@@ -376,7 +376,7 @@ def test_every_response_to_a_signed_in_person_is_private_and_not_stored(app, tea
 
     anonymous = app.test_client()
     assert "private" not in anonymous.get("/sign-in").headers.get("Cache-Control", "")
-    for path in ["/api/v1/token", "/api/v1/auth?ability=read"]:
+    for path in ["/api/v1/token", "/api/v1/auth/read"]:
         api = anonymous.get(path, headers=bearer(value))
         assert api.status_code in (200, 204)
         assert "Cache-Control" not in api.headers, path
