@@ -65,9 +65,14 @@ def membership_in(user_id: int, slug: str, *, lock: bool = False) -> Membership 
         .options(contains_eager(Membership.project))
         .where(Project.slug == slug, Membership.user_id == user_id)
     )
-    if lock:
-        query = locked(query, of=Project)
-    return db.session.scalar(query)
+    if not lock:
+        return db.session.scalar(query)
+    if db.session.scalar(locked(query, of=Project)) is None:
+        return None
+    # PostgreSQL answers a locking query with the rows as they were when it began, before
+    # it waited for the lock: read the membership again, now that it cannot change (it
+    # may have been changed, or removed, by the request that held the lock).
+    return db.session.scalar(query.execution_options(populate_existing=True))
 
 
 def project_route(permission: Permission):
