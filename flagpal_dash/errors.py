@@ -1,6 +1,6 @@
 """Error pages: a clear sentence for the person, the right status, never a stack trace."""
 
-from flask import Flask, g, render_template, request
+from flask import Flask, Response, g, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -10,6 +10,7 @@ from .api import http_error_document
 from .api.errors import ApiError
 from .extensions import db, login_manager
 from .health import first_line
+from .htmx import error_answer, is_htmx_request, vary
 from .limits import retry_after, retry_in
 from .permissions import roles_with
 from .security import mark_private_if_signed_in
@@ -45,20 +46,18 @@ MESSAGES = {
 RETRY_AFTER_UNREACHABLE = "5"
 
 
-def error_page(status: int, message: str | None = None, title: str | None = None):
+def error_page(status: int, message: str | None = None, title: str | None = None) -> Response:
+    """The error page; for htmx, the sentence alone, where the person acted."""
     # Error pages show no account (base.html), yet Flask-Login's template context loads
     # the signed-in user, a query: not when the database is what failed.
     g.setdefault("_login_user", login_manager.anonymous_user())
     mark_private_if_signed_in()
-    return (
-        render_template(
-            "error.html",
-            status=status,
-            title=title or TITLES.get(status, "Something went wrong"),
-            message=message or MESSAGES.get(status, ""),
-        ),
-        status,
-    )
+    title = title or TITLES.get(status, "Something went wrong")
+    message = message or MESSAGES.get(status, "")
+    if is_htmx_request():
+        return error_answer(status, title, message)
+    page = render_template("error.html", status=status, title=title, message=message)
+    return vary(make_response(page, status))
 
 
 def register(app: Flask) -> None:
@@ -94,14 +93,15 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many_attempts(error: HTTPException):
-        body, status = error_page(
+        response = error_page(
             429,
             f"Too many failed attempts from here or for this account. Wait {retry_in()}, "
             "then try again.",
         )
         # Flask-Limiter keeps the later of this and the first limit hit, so the page and
         # the header name the same wait.
-        return body, status, {"Retry-After": str(retry_after())}
+        response.headers["Retry-After"] = str(retry_after())
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -126,10 +126,11 @@ def register(app: Flask) -> None:
                 503, "unavailable", "Service unavailable", MESSAGES[503], retry
             ).response()
         if refused:
-            body, status = error_page(503, WRITE_REFUSED_MESSAGE, WRITE_REFUSED_TITLE)
+            response = error_page(503, WRITE_REFUSED_MESSAGE, WRITE_REFUSED_TITLE)
         else:
-            body, status = error_page(503)
-        return body, status, retry
+            response = error_page(503)
+        response.headers.update(retry)
+        return response
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

@@ -1,7 +1,12 @@
-// FlagPal Dash: the behaviour htmx does not give by itself. Dialogs open when htmx
-// loads content into them and give focus back when they close; the Copy button
-// copies a new token's value. Everything here is an enhancement: every action also
-// works as a plain form and link without JavaScript.
+// FlagPal Dash: the behaviour htmx does not give by itself, and nothing more.
+// - The dialog opens when htmx loads content into it, closes from its Close/Cancel
+//   buttons or when the server says so (the close-dialog event), and gives focus back.
+// - An error answer is swapped only where the server put it (HX-Retarget): an error
+//   from anything else, like a proxy's page, is not. Without an answer to show, one
+//   fixed sentence says so.
+// - The Copy button copies a new token's value.
+// Everything here is an enhancement: every action also works as a plain form and link
+// without JavaScript.
 (function () {
   "use strict";
 
@@ -48,18 +53,20 @@
     if (first) first.focus();
   });
 
-  document.addEventListener("htmx:afterRequest", function (event) {
-    if (event.detail.successful && event.detail.elt.hasAttribute("data-closes-dialog")) {
-      dialog().close();
+  document.addEventListener("close-dialog", function () {
+    dialog().close();
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.isError && event.detail.xhr.getResponseHeader("HX-Retarget")) {
+      event.detail.shouldSwap = true;
     }
   });
 
   document.addEventListener("htmx:responseError", function (event) {
-    // Error pages carry their sentence in [data-error-message]; show it in place.
-    var page = new DOMParser().parseFromString(event.detail.xhr.responseText, "text/html");
-    var message = page.querySelector("[data-error-message]");
-    say(message ? message.textContent : "Something went wrong. Reload the page and try again.", "error");
-    if (dialog().open) dialog().close();
+    if (!event.detail.xhr.getResponseHeader("HX-Retarget")) {
+      say("Something went wrong. Reload the page and try again.", "error");
+    }
   });
 
   document.addEventListener("htmx:sendError", function () {

@@ -9,7 +9,7 @@ from wtforms.validators import EqualTo, InputRequired, ValidationError
 
 from .. import limits, sessions, validation
 from ..extensions import db
-from ..htmx import is_htmx_request
+from ..htmx import changed, redirect_page
 from ..models import MAX_ROW_ID, AuditEvent, AuditKind, utcnow
 from ..validation import FormRule
 
@@ -104,12 +104,12 @@ def change_password():
 def sessions_changed(message: str):
     """htmx gets the refreshed list of sessions with the message; a plain POST is
     redirected to the Account page, where the message waits."""
-    if is_htmx_request():
-        return render_template(
-            "account/_sessions_changed.html", message=message, **sessions_context()
-        )
-    flash(message, "success")
-    return redirect(url_for("account.index", _anchor="sessions-heading"))
+    return changed(
+        "account/_sessions.html",
+        url_for("account.index", _anchor="sessions-heading"),
+        message,
+        **sessions_context(),
+    )
 
 
 @bp.post("/sessions/<int:session_id>/sign-out")
@@ -128,10 +128,7 @@ def end_session(session_id: int):
         logout_user()
         session.clear()
         flash("You are signed out.", "info")
-        target = url_for("auth.sign_in")
-        if is_htmx_request():
-            return "", 204, {"HX-Redirect": target}
-        return redirect(target)
+        return redirect_page(url_for("auth.sign_in"))
     return sessions_changed(f"Signed out {browser}.")
 
 

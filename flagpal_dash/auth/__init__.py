@@ -25,7 +25,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from .. import limits, links, security, sessions, validation
 from ..extensions import db, login_manager
 from ..health import first_line
-from ..htmx import is_htmx_request
+from ..htmx import client_redirect, is_htmx_request, vary
 from ..models import AuditEvent, AuditKind, Project, User, utcnow
 from ..permissions import Role
 from ..validation import Invalid
@@ -91,9 +91,9 @@ def unauthorized():
     """
     target = url_for("auth.sign_in", next=request.full_path.rstrip("?"))
     if is_htmx_request():
-        return "", 401, {"HX-Redirect": target}
+        return client_redirect(target, 401)
     flash(login_manager.login_message, "info")
-    return redirect(target)
+    return vary(redirect(target))
 
 
 def has_any_account() -> bool:

@@ -13,7 +13,7 @@ from .. import addresses, limits, links, mail
 from ..access import ProjectAccess, project_route
 from ..auth import check_password, sign_in_as
 from ..extensions import db
-from ..htmx import is_htmx_request, page_or_fragment
+from ..htmx import changed, dialog, error_answer, from_dialog, redirect_page, retarget
 from ..models import Invitation, InvitationStatus, Membership, Project, User, utcnow
 from ..permissions import Permission
 from ..validation import Invalid
@@ -26,6 +26,9 @@ from .forms import (
 )
 
 bp = Blueprint("members", __name__, url_prefix="/projects/<slug>")
+
+# The heading of a members dialog's own page (no JavaScript).
+SECTION = "Members"
 
 
 def page_context(access: ProjectAccess) -> dict:
@@ -53,19 +56,23 @@ def project_membership(access: ProjectAccess, membership_id: int) -> Membership:
 
 def after_change(access: ProjectAccess, membership: Membership | None, message: str, status=200):
     """htmx gets the member's row (none once removed) and the message; a plain POST is
-    redirected to the members page, where the message waits."""
-    category = "success" if status == 200 else "error"
-    if is_htmx_request():
-        return render_template(
-            "members/_changed.html",
-            access=access,
-            member=membership,
-            message=message,
-            category=category,
-            form=RoleForm(),
-        ), status
-    flash(message, category)
-    return redirect(url_for("members.list_members", slug=access.project.slug))
+    redirected to the members page, where the message waits. A refusal asked from the
+    remove dialog is answered in the dialog; from the row's role form, the row is put
+    back as it is."""
+    if status != 200 and from_dialog():
+        return error_answer(status, "Nothing was changed", message)
+    response = changed(
+        "members/_member_row.html" if membership else None,
+        url_for("members.list_members", slug=access.project.slug),
+        message,
+        "success" if status == 200 else "error",
+        status,
+        access=access,
+        member=membership,
+    )
+    if status != 200:
+        return retarget(response, f"#member-{membership.id}", "outerHTML")
+    return response
 
 
 @bp.post("/members/<int:membership_id>/role")
@@ -91,11 +98,13 @@ def change_role(access: ProjectAccess, membership_id: int):
 @project_route(Permission.MANAGE_MEMBERS)
 def confirm_remove(access: ProjectAccess, membership_id: int):
     """Ask before removing someone, and say what they lose."""
-    return page_or_fragment(
-        "members/remove.html",
+    membership = project_membership(access, membership_id)
+    return dialog(
         "members/_remove_confirm.html",
+        f"Remove {membership.user.name}",
+        SECTION,
         access=access,
-        member=project_membership(access, membership_id),
+        member=membership,
     )
 
 
@@ -112,8 +121,7 @@ def remove_member(access: ProjectAccess, membership_id: int):
     db.session.commit()
     if user.id == current_user.id:
         flash(f"You left {access.project.name}.", "success")
-        target = url_for("projects.index")
-        return ("", 204, {"HX-Redirect": target}) if is_htmx_request() else redirect(target)
+        return redirect_page(url_for("projects.index"))
     return after_change(access, None, f"{user.name} was removed from {access.project.name}.")
 
 
@@ -121,9 +129,10 @@ def remove_member(access: ProjectAccess, membership_id: int):
 @project_route(Permission.MANAGE_MEMBERS)
 def new_invitation(access: ProjectAccess):
     """The invite form: a dialog for htmx, a page without JavaScript."""
-    return page_or_fragment(
-        "members/new_invitation.html",
+    return dialog(
         "members/_invite_form.html",
+        "Invite",
+        SECTION,
         access=access,
         form=InviteForm(access.project),
     )
@@ -137,9 +146,10 @@ def create_invitation(access: ProjectAccess):
     once to pass on."""
     form = InviteForm(access.project)
     if not form.validate_on_submit():
-        return page_or_fragment(
-            "members/new_invitation.html",
+        return dialog(
             "members/_invite_form.html",
+            "Invite",
+            SECTION,
             422,
             access=access,
             form=form,
@@ -160,9 +170,10 @@ def create_invitation(access: ProjectAccess):
     ):
         invitation.delivered_by_mail = False
         db.session.commit()
-    response = page_or_fragment(
-        "members/invited.html",
+    response = dialog(
         "members/_invited.html",
+        "Invitation created",
+        SECTION,
         201,
         invitation=invitation,
         # A mailed link is not shown: the owner holding it would prove nothing.

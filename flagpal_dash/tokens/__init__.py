@@ -5,23 +5,14 @@ Each action answers htmx with a fragment (a dialog's content, a row) and a plain
 form POST with a full page, so everything works without JavaScript too.
 """
 
-from flask import (
-    Blueprint,
-    abort,
-    flash,
-    g,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, abort, g, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
 from .. import usage
 from ..access import ProjectAccess, project_route
 from ..extensions import db
-from ..htmx import is_htmx_request, page_or_fragment
+from ..htmx import changed, dialog, page_or_fragment, retarget
 from ..models import ApiToken, utcnow
 from ..permissions import Permission
 from ..validation import Invalid
@@ -29,6 +20,9 @@ from .forms import CreateTokenForm, RotateTokenForm
 from .listing import TokenFilter, page_number, token_page
 
 bp = Blueprint("tokens", __name__, url_prefix="/projects/<slug>/tokens")
+
+# The heading of a token dialog's own page (no JavaScript).
+SECTION = "API Tokens"
 
 
 def list_context(
@@ -77,9 +71,10 @@ def list_tokens(access: ProjectAccess):
 @project_route(Permission.MANAGE_TOKENS)
 def new_token(access: ProjectAccess):
     """The create form: a dialog's content for htmx, a page without JavaScript."""
-    return page_or_fragment(
-        "tokens/new.html",
+    return dialog(
         "tokens/_create_form.html",
+        "New API Token",
+        SECTION,
         access=access,
         form=CreateTokenForm(access.project),
     )
@@ -96,8 +91,8 @@ def create_token(access: ProjectAccess):
     """
     form = CreateTokenForm(access.project)
     if not form.validate_on_submit():
-        return page_or_fragment(
-            "tokens/new.html", "tokens/_create_form.html", 422, access=access, form=form
+        return dialog(
+            "tokens/_create_form.html", "New API Token", SECTION, 422, access=access, form=form
         )
     token, value = ApiToken.issue(
         access.project,
@@ -107,9 +102,10 @@ def create_token(access: ProjectAccess):
         created_by=current_user,
     )
     db.session.commit()
-    response = page_or_fragment(
-        "tokens/created.html",
+    response = dialog(
         "tokens/_created.html",
+        "Token created",
+        SECTION,
         201,
         token=token,
         value=value,
@@ -133,9 +129,10 @@ def confirm_revoke(access: ProjectAccess, token_id: int):
     """Ask before revoking: the dialog names the token and what revoking breaks, with
     how much it was used lately."""
     token = project_token(access, token_id)
-    return page_or_fragment(
-        "tokens/revoke.html",
+    return dialog(
         "tokens/_revoke_confirm.html",
+        f"Revoke {token.name}",
+        SECTION,
         access=access,
         token=token,
         usage_warning=usage.usage_warning(token, utcnow()),
@@ -155,12 +152,14 @@ def revoke_token(access: ProjectAccess, token_id: int):
         )
     else:
         message, category = f'"{token.name}" was already revoked; nothing changed.', "info"
-    if is_htmx_request():
-        return render_template(
-            "tokens/_revoked.html", access=access, token=token, message=message, category=category
-        )
-    flash(message, category)
-    return redirect(url_for("tokens.list_tokens", slug=access.project.slug))
+    return changed(
+        "tokens/_revoked.html",
+        url_for("tokens.list_tokens", slug=access.project.slug),
+        message,
+        category,
+        access=access,
+        token=token,
+    )
 
 
 @bp.get("/<int:token_id>/rotate")
@@ -172,9 +171,10 @@ def new_rotation(access: ProjectAccess, token_id: int):
 
 
 def rotation_form(access: ProjectAccess, token: ApiToken, form: RotateTokenForm, status=200):
-    return page_or_fragment(
-        "tokens/rotate.html",
+    return dialog(
         "tokens/_rotate_form.html",
+        f"Rotate {token.name}",
+        SECTION,
         status,
         access=access,
         token=token,
@@ -197,11 +197,13 @@ def rotate_token(access: ProjectAccess, token_id: int):
     except Invalid as error:
         db.session.rollback()
         form.form_errors.append(str(error))
-        return rotation_form(access, token, form, 409)
+        # The form with the reason, in the dialog: htmx swaps an error only where told.
+        return retarget(rotation_form(access, token, form, 409), "#dialog-content")
     db.session.commit()
-    response = page_or_fragment(
-        "tokens/created.html",
+    response = dialog(
         "tokens/_created.html",
+        "Token rotated",
+        SECTION,
         201,
         token=new,
         value=value,

@@ -6,9 +6,10 @@ from datetime import timedelta
 from flagpal_dash import token_format
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, utcnow
+from flagpal_dash.permissions import Role
 
 from ..support import issue_token
-from .conftest import check_accessibility
+from .conftest import check_accessibility, new_page
 from .live import sign_in
 
 TOKEN = re.compile(token_format.PATTERN)
@@ -187,3 +188,31 @@ def test_rotate_a_token_with_a_grace_period(page, team):
     assert badges == ["Active", "Rotated"]
     page.reload()
     assert value not in page.content()
+
+
+def test_a_refusal_in_the_dialog_is_said_in_the_dialog(chromium, live_server, request, app, team):
+    """The server answers an error where the person acted (HX-Retarget); app.js only
+    lets htmx swap it there."""
+    watched = new_page(chromium, live_server, request, viewport={"width": 1280, "height": 900})
+    page = watched.page
+    token, _ = issue_token(team.project, "Shop backend")
+    sign_in(page, team.developer)
+    page.goto("/projects/shop/tokens")
+    page.get_by_role("link", name="Revoke Shop backend").click()
+    page.get_by_role("dialog", name="Revoke “Shop backend”?").wait_for()
+    # Meanwhile an owner makes the developer a viewer.
+    team.developer.membership_in(team.project).role = Role.VIEWER
+    db.session.commit()
+
+    page.get_by_role("button", name="Revoke token").click()
+    refusal = page.get_by_role("dialog", name="Not allowed")
+    refusal.wait_for()
+    assert "Your role in Shop is Viewer." in refusal.inner_text()
+    assert active_element(page)["text"] == "Close"
+    assert page.locator("#flash").inner_text().strip() == ""
+    page.keyboard.press("Enter")
+    assert not dialog_is_open(page)
+    db.session.refresh(token)
+    assert token.revoked_at is None
+    # Chromium reports the refused request in the console; nothing else went wrong.
+    assert [problem for problem in watched.problems if "403" not in problem] == []
