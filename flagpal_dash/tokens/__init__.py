@@ -9,16 +9,13 @@ from flask import (
     Blueprint,
     abort,
     flash,
-    g,
     redirect,
     render_template,
     request,
     url_for,
 )
 from flask_login import current_user
-from markupsafe import Markup
 
-from .. import usage
 from ..access import ProjectAccess, project_route
 from ..extensions import db
 from ..htmx import is_htmx_request, page_or_fragment
@@ -27,6 +24,8 @@ from ..permissions import Permission
 from ..validation import Invalid
 from .forms import CreateTokenForm, RotateTokenForm
 from .listing import TokenFilter, page_number, token_page
+from .sparkline import drawn
+from .usage_warning import ROTATING, usage_warning
 
 bp = Blueprint("tokens", __name__, url_prefix="/projects/<slug>/tokens")
 
@@ -40,27 +39,10 @@ def list_context(
     listing = token_page(access.project, token_filter or TokenFilter(), page, now)
     # Managers see each token's 30-day usage: every row's counts in one query.
     if access.can(Permission.VIEW_TOKEN_DETAILS):
-        sparklines = usage.sparklines([token.id for token in listing.tokens], now)
+        sparklines = drawn([token.id for token in listing.tokens], now)
     else:
         sparklines = {}
     return {"access": access, "listing": listing, "tokens": listing.tokens, "usage": sparklines}
-
-
-@bp.app_template_global()
-def token_sparkline(token_id: int) -> usage.Sparkline:
-    """One token's 30-day usage, for a row rendered on its own (after a revoke)."""
-    return usage.sparklines([token_id], utcnow())[token_id]
-
-
-@bp.app_template_global()
-def drawn_sparkline(spark: usage.Sparkline) -> Markup:
-    """A sparkline's SVG, drawn once per request for each distinct figure: on a long
-    list most rows are history without use, and share one."""
-    drawn = g.setdefault("drawn_sparklines", {})
-    svg = drawn.get(spark)
-    if svg is None:
-        svg = drawn[spark] = spark.svg
-    return svg
 
 
 @bp.get("")
@@ -138,7 +120,7 @@ def confirm_revoke(access: ProjectAccess, token_id: int):
         "tokens/_revoke_confirm.html",
         access=access,
         token=token,
-        usage_warning=usage.usage_warning(token, utcnow()),
+        usage_warning=usage_warning(token, utcnow()),
     )
 
 
@@ -157,7 +139,12 @@ def revoke_token(access: ProjectAccess, token_id: int):
         message, category = f'"{token.name}" was already revoked; nothing changed.', "info"
     if is_htmx_request():
         return render_template(
-            "tokens/_revoked.html", access=access, token=token, message=message, category=category
+            "tokens/_revoked.html",
+            access=access,
+            token=token,
+            sparkline=drawn([token.id], utcnow())[token.id],
+            message=message,
+            category=category,
         )
     flash(message, category)
     return redirect(url_for("tokens.list_tokens", slug=access.project.slug))
@@ -179,7 +166,7 @@ def rotation_form(access: ProjectAccess, token: ApiToken, form: RotateTokenForm,
         access=access,
         token=token,
         form=form,
-        usage_warning=usage.usage_warning(token, utcnow(), usage.ROTATING),
+        usage_warning=usage_warning(token, utcnow(), ROTATING),
     )
 
 
