@@ -42,7 +42,18 @@ def list_context(
         sparklines = drawn([token.id for token in listing.tokens], now)
     else:
         sparklines = {}
-    return {"access": access, "listing": listing, "tokens": listing.tokens, "usage": sparklines}
+    # Who to ask for a token, for a project without any and someone who may not make one.
+    if listing.project_has_tokens or access.can(Permission.MANAGE_TOKENS):
+        owners = []
+    else:
+        owners = access.project.owners()
+    return {
+        "access": access,
+        "listing": listing,
+        "tokens": listing.tokens,
+        "usage": sparklines,
+        "owners": owners,
+    }
 
 
 @bp.get("")
