@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 import weakref
-from datetime import datetime
 
 from sqlalchemy import Engine
 
@@ -34,25 +33,18 @@ class UsageCounter(UsageCounts):
         super().reset()
         self.flusher: threading.Thread | None = None
 
-    def record(self, token_id: int, now: datetime) -> None:
-        super().record(token_id, now)
-        if self.flusher is None:
-            self.start_flusher()
-
-    def start_flusher(self) -> None:
-        with self.lock:
-            if self.flusher is not None:  # two first requests at once start one thread
-                return
-            stop = threading.Event()
-            self.flusher = threading.Thread(
-                target=flush_every,
-                args=(weakref.ref(self), self.interval, stop),
-                name="flagpal-usage-flush",
-                daemon=True,
-            )
-            # When the counter goes (its app is gone), its thread ends too.
-            weakref.finalize(self, stop.set)
-            self.flusher.start()
+    def start(self) -> None:
+        super().start()
+        stop = threading.Event()
+        self.flusher = threading.Thread(
+            target=flush_every,
+            args=(weakref.ref(self), self.interval, stop),
+            name="flagpal-usage-flush",
+            daemon=True,
+        )
+        # When the counter goes (its app is gone), its thread ends too.
+        weakref.finalize(self, stop.set)
+        self.flusher.start()
 
 
 def flush_every(counter_ref: weakref.ref, interval: float, stop: threading.Event) -> None:

@@ -56,6 +56,7 @@ class UsageCounts:
         self.lock = threading.Lock()
         # token id -> hour (hours since the epoch, UTC) -> requests
         self.counts: dict[int, dict[int, int]] = {}
+        self.started = False
 
     def record(self, token_id: int, now: datetime) -> None:
         """Count one successful request by ``token_id`` at ``now`` (aware)."""
@@ -65,6 +66,14 @@ class UsageCounts:
             if hours is None:
                 hours = self.counts[token_id] = {}
             hours[hour] = hours.get(hour, 0) + 1
+            if not self.started:
+                self.start()
+
+    def start(self) -> None:
+        """Called once, with the first count and under the lock: where a serving process
+        starts flushing (api/usage_counter.py), so a process that never counts (the
+        command line, most tests) runs nothing for it."""
+        self.started = True
 
     def take(self) -> dict[int, dict[int, int]]:
         with self.lock:
