@@ -94,6 +94,8 @@ def test_the_banner_is_read_once_for_a_page_and_never_for_a_fragment(
         response = client.get("/projects/shop/tokens", headers={"HX-Request": "true"})
         assert response.status_code == 200
         assert len(reads) == 1, "an htmx fragment swaps into a page that already shows it"
+        assert client.get("/projects/shop/tokens/999999/revoke").status_code == 404
+        assert len(reads) == 1, "an error page is no project page"
 
 
 def test_from_7_days_before_until_it_expires(client, team, sign_in):
