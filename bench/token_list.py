@@ -80,10 +80,10 @@ def build(app, now: datetime) -> dict[str, str]:
     import flask_migrate
     from sqlalchemy import insert, select
 
+    from flagpal_dash.core.usage import daily_sums
     from flagpal_dash.extensions import db
     from flagpal_dash.models import ApiToken, Project, TokenUsage, TokenUsageDay, User
     from flagpal_dash.permissions import Role
-    from flagpal_dash.usage import daily_sums
 
     with app.app_context():
         with contextlib.redirect_stderr(io.StringIO()):  # Alembic's log of each step

@@ -7,7 +7,7 @@ from flask import Flask
 
 from . import abilities, config, dates, limit_storage, redaction
 from .extensions import csrf, db, limiter, login_manager, migrate, use_sqlite_well
-from .permissions import Permission
+from .permissions import Permission, Role
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -103,7 +103,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     from .projects import settings as project_settings
 
-    app.jinja_env.globals.update(Permission=Permission, ability_descriptions=abilities.DESCRIPTIONS)
+    app.jinja_env.globals.update(
+        Permission=Permission, Role=Role, ability_descriptions=abilities.DESCRIPTIONS
+    )
     app.jinja_env.filters.update(relative=dates.relative, exact=dates.exact, iso=dates.iso)
     app.jinja_env.globals["time_tag"] = dates.time_tag
 

@@ -8,7 +8,7 @@ existence is not revealed) and 403 when their role lacks the permission.
 import functools
 from dataclasses import dataclass
 
-from flask import abort, request
+from flask import abort, g, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
@@ -85,6 +85,8 @@ def project_route(permission: Permission):
             access = project_access(slug)
             if not access.can(permission):
                 raise PermissionDenied(access, permission)
+            # For what every project page shows around its content (projects/__init__.py).
+            g.project_access = access
             return view(access, **kwargs)
 
         return guarded

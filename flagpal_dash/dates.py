@@ -43,8 +43,8 @@ def iso(moment: datetime) -> str:
 
 
 def time_tag(moment: datetime, now: datetime | None = None) -> Markup:
-    """``<time datetime=… title="exact">3 days ago</time>``: the ``time`` macro of
-    _macros.html, in Python for rows drawn a hundred to a page."""
+    """``<time datetime=… title="exact">3 days ago</time>``, the templates' ``time_tag``:
+    in Python, not a macro, for rows drawn a hundred to a page."""
     # An f-string, not Markup.format (which escapes every field through string.Formatter,
     # several times slower): iso and exact are digits and month names, and only the
     # relative text is escaped, as any text would be.

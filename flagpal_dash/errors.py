@@ -51,6 +51,8 @@ def error_page(status: int, message: str | None = None, title: str | None = None
     # Error pages show no account (base.html), yet Flask-Login's template context loads
     # the signed-in user, a query: not when the database is what failed.
     g.setdefault("_login_user", login_manager.anonymous_user())
+    # Nor the project pages' banner (projects/__init__.py): this is no project page.
+    g.pop("project_access", None)
     mark_private_if_signed_in()
     title = title or TITLES.get(status, "Something went wrong")
     message = message or MESSAGES.get(status, "")

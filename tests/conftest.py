@@ -50,7 +50,7 @@ def make_app(database_url: str, **overrides):
             "SQLALCHEMY_DATABASE_URI": database_url,
             "BCRYPT_ROUNDS": 4,
             "WTF_CSRF_ENABLED": False,
-            # Usage counts are written when a test flushes them (usage.flush), not by a
+            # Usage counts are written when a test flushes them (support.flush_usage), not by a
             # thread some seconds later, into whichever test runs then.
             "USAGE_FLUSH_SECONDS": 3600,
             # As a server started on http://localhost hands it over (links.py).

@@ -3,6 +3,7 @@
 from bs4 import BeautifulSoup
 from sqlalchemy import select
 
+from flagpal_dash.api.verification import EXTENSION_KEY
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, Project, User, utcnow
 
@@ -31,6 +32,11 @@ def issue_token(project: Project, name: str = "Shop backend", **fields) -> tuple
         setattr(token, field, value_)
     db.session.commit()
     return token, value
+
+
+def flush_usage(app) -> int:
+    """Write ``app``'s usage counts now, rather than at its flush thread's next turn."""
+    return app.extensions[EXTENSION_KEY].flush_usage()
 
 
 def snapshot() -> dict[str, list[tuple]]:

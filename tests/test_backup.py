@@ -15,13 +15,13 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 
-from flagpal_dash import PACKAGE_DIR, token_format, usage
+from flagpal_dash import PACKAGE_DIR, token_format
 from flagpal_dash.extensions import db
 from flagpal_dash.models import Project
 from flagpal_dash.permissions import Role
 
 from .conftest import make_app
-from .support import PASSWORD, add_user, issue_token
+from .support import PASSWORD, add_user, flush_usage, issue_token
 from .test_api_token import bearer
 
 
@@ -65,7 +65,7 @@ def test_backup_writes_a_private_self_contained_copy_and_says_what_it_holds(serv
     app, values = server
     for value in values[:2]:
         assert app.test_client().get("/api/v1/token", headers=bearer(value)).status_code == 200
-    assert usage.flush(app) == 2
+    assert flush_usage(app) == 2
     target = tmp_path / "backup.sqlite3"
     result = backup(app, target)
     assert result.exit_code == 0, result.output
@@ -158,7 +158,7 @@ def test_a_backup_taken_while_the_server_writes_is_consistent_and_restores(serve
             for value in values:
                 response = client.get("/api/v1/token", headers=bearer(value))
                 assert response.status_code == 200, response.text
-            rounds.append(usage.flush(api))
+            rounds.append(flush_usage(api))
 
     def failing_loudly(work):
         def run() -> None:

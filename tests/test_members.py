@@ -47,6 +47,10 @@ def test_owners_see_emails_controls_and_invitations(client, team, sign_in):
     assert row.find("select", attrs={"name": "role"}).find("option", selected=True)["value"] == (
         "developer"
     )
+    options = row.find("select", attrs={"name": "role"}).find_all("option")
+    assert [(option["value"], text_of(option)) for option in options] == [
+        (role.value, role.label) for role in Role
+    ], "every role permissions.py knows, least trusted first"
     assert text_of(row.find("a")) == "Remove Dana Developer"
     assert page(response).find("a", string="Invite someone")["href"] == (
         "/projects/shop/invitations/new"

@@ -1,4 +1,4 @@
-"""A token's 30-day sparkline as drawn in Python (``usage.Sparkline.svg``): what a screen
+"""A token's 30-day sparkline as drawn in Python (``tokens/sparkline.py``): what a screen
 reader is told and what is drawn, with no app or database. test_usage.py checks the
 same figure on the API Tokens page."""
 
@@ -9,7 +9,7 @@ import pytest
 from jinja2 import Environment
 from markupsafe import Markup
 
-from flagpal_dash.usage import Sparkline
+from flagpal_dash.tokens.sparkline import Sparkline
 
 from .support import soup
 

@@ -8,7 +8,7 @@ import time_machine
 from sqlalchemy import select
 
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, AuditEvent
+from flagpal_dash.models import ApiToken, AuditEvent, Project
 
 from .support import issue_token, page, text_of
 from .test_api_token import bearer
@@ -77,6 +77,25 @@ def test_the_banner_is_on_every_page_of_the_project(client, team, sign_in, expir
             assert banner(client, path) is not None, path
         on_the_list = banner(client, "/projects/shop/tokens")
         assert on_the_list.find("a") is None, "no link to the page it is on"
+
+
+def test_the_banner_is_read_once_for_a_page_and_never_for_a_fragment(
+    client, team, sign_in, expiring, monkeypatch
+):
+    reads = []
+    original = Project.tokens_expiring_soon
+    monkeypatch.setattr(
+        Project, "tokens_expiring_soon", lambda *args: reads.append(1) or original(*args)
+    )
+    with time_machine.travel(NOW, tick=False):
+        sign_in(team.owner)
+        assert banner(client, "/projects/shop/tokens") is not None
+        assert len(reads) == 1
+        response = client.get("/projects/shop/tokens", headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        assert len(reads) == 1, "an htmx fragment swaps into a page that already shows it"
+        assert client.get("/projects/shop/tokens/999999/revoke").status_code == 404
+        assert len(reads) == 1, "an error page is no project page"
 
 
 def test_from_7_days_before_until_it_expires(client, team, sign_in):

@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from flagpal_dash import usage
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent
 
-from .support import issue_token, page, text_of
+from .support import flush_usage, issue_token, page, text_of
 from .test_api_token import bearer
 
 HTMX = {"HX-Request": "true"}
@@ -234,7 +233,7 @@ def test_the_dialog_says_how_much_the_token_is_used_and_what_to_do(client, team,
     token, value = issue_token(team.project, "Shop backend")
     for _ in range(3):
         assert api_status(client, value) == (200, None)
-    usage.flush(client.application)
+    flush_usage(client.application)
     sign_in(team.developer)
     dialog = page(client.get(rotate_url(token), headers=HTMX))
     assert text_of(dialog.select_one(".usage-warning")) == (

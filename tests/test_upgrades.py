@@ -18,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import create_engine
 
-from flagpal_dash import token_format, usage
+from flagpal_dash import token_format
+from flagpal_dash.core import usage
 from flagpal_dash.extensions import db
 from flagpal_dash.models import Project, TokenUsageDay
 

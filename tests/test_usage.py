@@ -15,13 +15,15 @@ import pytest
 import time_machine
 from sqlalchemy import create_engine, delete, event, func, insert, select, text
 
-from flagpal_dash import config, usage
+from flagpal_dash import config
+from flagpal_dash.api.usage_counter import UsageCounter
 from flagpal_dash.api.verification import EXTENSION_KEY
+from flagpal_dash.core import usage
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, TokenUsage, TokenUsageDay
 
 from .conftest import make_app
-from .support import issue_token, page, text_of
+from .support import flush_usage, issue_token, page, text_of
 from .test_api_token import bearer
 from .test_token_authority import unreachable_url
 
@@ -30,7 +32,7 @@ HTMX = {"HX-Request": "true"}
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-def counter(app) -> usage.UsageCounter:
+def counter(app) -> UsageCounter:
     return app.extensions[EXTENSION_KEY].usage
 
 
@@ -105,10 +107,10 @@ def test_counts_match_the_successful_requests_made(app, client, team):
         response = client.get("/api/v1/auth/read", headers=bearer(value))
         assert response.status_code == 204
     assert get_token(client, other_value) == 200
-    assert usage.flush(app) == 11
+    assert flush_usage(app) == 11
     assert total(token) == 10
     assert total(other) == 1
-    assert usage.flush(app) == 0, "nothing left to write"
+    assert flush_usage(app) == 0, "nothing left to write"
     assert total(token) == 10
 
 
@@ -122,7 +124,7 @@ def test_refused_requests_are_not_counted(app, client, team):
     assert get_token(client, revoked_value) == 401
     assert get_token(client, value[:-1] + ("A" if value[-1] != "A" else "B")) == 401
     assert client.get("/api/v1/token").status_code == 401
-    assert usage.flush(app) == 0
+    assert flush_usage(app) == 0
     assert usage_rows(token) == [] and usage_rows(revoked) == []
 
 
@@ -134,14 +136,14 @@ def test_counts_land_in_their_utc_hour_across_an_hour_boundary(app, client, team
     with time_machine.travel(datetime(2026, 11, 20, 11, 0, tzinfo=UTC), tick=False):
         for _ in range(2):
             assert get_token(client, value) == 200
-    usage.flush(app)
+    flush_usage(app)
     assert usage_rows(token) == [
         (datetime(2026, 11, 20, 10, tzinfo=UTC), 3),
         (datetime(2026, 11, 20, 11, tzinfo=UTC), 2),
     ]
     with time_machine.travel(datetime(2026, 11, 20, 11, 30, tzinfo=UTC), tick=False):
         assert get_token(client, value) == 200
-    usage.flush(app)
+    flush_usage(app)
     assert usage_rows(token)[-1] == (datetime(2026, 11, 20, 11, tzinfo=UTC), 3), "added to"
     assert daily_rows(token) == [(date(2026, 11, 20), 6)]
 
@@ -153,13 +155,13 @@ def test_each_flush_adds_to_the_token_s_row_for_the_utc_day(app, client, team):
         for _ in range(3):
             assert get_token(client, value) == 200
         assert get_token(client, other_value) == 200
-    assert usage.flush(app) == 4
+    assert flush_usage(app) == 4
     assert daily_rows(token) == [(date(2026, 11, 20), 3)]
     # Later the same day, in another hour: the same day's row grows.
     with time_machine.travel(datetime(2026, 11, 20, 17, 40, tzinfo=UTC), tick=False):
         for _ in range(2):
             assert get_token(client, value) == 200
-    assert usage.flush(app) == 2
+    assert flush_usage(app) == 2
     assert daily_rows(token) == [(date(2026, 11, 20), 5)]
     assert len(usage_rows(token)) == 2
     assert daily_rows(other) == [(date(2026, 11, 20), 1)], "each token its own row"
@@ -173,7 +175,7 @@ def test_counts_across_midnight_utc_land_in_two_days(app, client, team):
             assert get_token(client, value) == 200
     with time_machine.travel(datetime(2026, 11, 21, 0, 0, 1, tzinfo=UTC), tick=False):
         assert get_token(client, value) == 200
-    assert usage.flush(app) == 5, "one flush, two days"
+    assert flush_usage(app) == 5, "one flush, two days"
     assert daily_rows(token) == [(date(2026, 11, 20), 4), (date(2026, 11, 21), 1)]
     assert total(token) == 5
 
@@ -187,7 +189,7 @@ def test_requests_write_nothing_until_the_flush(app, client, team):
         assert get_token(client, value) == 200
     assert [sql for sql in seen if "token_usage" in sql] == []
     assert not any(sql.lstrip().upper().startswith(("INSERT", "UPDATE")) for sql in seen)
-    usage.flush(app)
+    flush_usage(app)
     writes = [sql for sql in seen if "token_usage" in sql and "INSERT" in sql.upper()]
     assert len(writes) == 2, "one upsert per table for the whole batch"
     assert [re.search(r"INTO (\w+)", sql).group(1) for sql in writes] == [
@@ -204,13 +206,13 @@ def test_a_failing_database_fails_no_request_and_the_counts_wait(
     monkeypatch.setattr(counter(app), "engine", broken)
     for _ in range(4):
         assert get_token(client, value) == 200
-    assert usage.flush(app) == 0, "the failure is not raised"
+    assert flush_usage(app) == 0, "the failure is not raised"
     assert "Could not save token usage counts; will try again" in caplog.text
     assert value not in caplog.text
     assert get_token(client, value) == 200
     monkeypatch.undo()
     broken.dispose()
-    assert usage.flush(app) == 5, "kept, then written when the database came back"
+    assert flush_usage(app) == 5, "kept, then written when the database came back"
     assert total(token) == 5
 
 
@@ -239,7 +241,7 @@ def test_a_slow_flush_holds_up_no_request(app, client, team, monkeypatch):
     finally:
         release.set()
         flusher.join(10)
-    assert usage.flush(app) == 5
+    assert flush_usage(app) == 5
     assert total(token) == 6
 
 
@@ -250,9 +252,9 @@ def test_a_token_deleted_before_the_flush_does_not_break_it(app, client, team):
     assert get_token(client, kept_value) == 200
     db.session.execute(delete(ApiToken).where(ApiToken.id == gone.id))
     db.session.commit()
-    assert usage.flush(app) == 1
+    assert flush_usage(app) == 1
     assert total(kept) == 1
-    assert usage.flush(app) == 0, "the deleted token's counts were dropped, not kept"
+    assert flush_usage(app) == 0, "the deleted token's counts were dropped, not kept"
 
 
 def test_a_token_deleted_while_the_flush_writes_is_dropped_on_the_retry(app, client, team):
@@ -274,13 +276,13 @@ def test_a_token_deleted_while_the_flush_writes_is_dropped_on_the_retry(app, cli
 
     event.listen(db.engine, "before_cursor_execute", delete_the_token_first)
     try:
-        assert usage.flush(app) == 1
+        assert flush_usage(app) == 1
     finally:
         event.remove(db.engine, "before_cursor_execute", delete_the_token_first)
     assert len(inserts) == 3, "the refused hours, then the hours and days again"
     assert total(kept) == 1 and len(daily_rows(kept)) == 1, "written once, not twice"
     assert usage_rows(gone) == [] and daily_rows(gone) == []
-    assert usage.flush(app) == 0
+    assert flush_usage(app) == 0
 
 
 def test_deleting_a_token_deletes_its_counts(app, team):
@@ -342,8 +344,8 @@ def test_two_app_instances_add_up_in_the_same_rows(database_url, app, client, te
                 assert get_token(client, value) == 200
             for _ in range(4):
                 assert get_token(other_client, value) == 200
-        assert usage.flush(app) == 3
-        assert usage.flush(other) == 4
+        assert flush_usage(app) == 3
+        assert flush_usage(other) == 4
         assert usage_rows(token) == [(NOW, 7)]
     finally:
         with other.app_context():
@@ -460,7 +462,7 @@ def test_counted_requests_show_in_the_sparkline_after_a_flush(app, client, team,
     with time_machine.travel(NOW, tick=False):
         for _ in range(5):
             assert get_token(client, value) == 200
-        usage.flush(app)
+        flush_usage(app)
         sign_in(team.developer)
         svg = sparkline_of(client.get("/projects/shop/tokens"), token)
     assert svg["aria-label"] == "5 requests in the last 30 days, all on 20 Nov"

@@ -6,7 +6,7 @@ the token's format and checksum (no database), then makes one indexed lookup by
 SHA-256. There is no cache: a revoked or expired token must fail on the very next
 request, on every server process. ``last_used_at`` is written at most once per token
 per ``FLAGPAL_LAST_USED_INTERVAL`` seconds, so most checks only read. Each request let
-through is counted for the usage figures in memory only (``usage.UsageCounter``: a
+through is counted for the usage figures in memory only (``usage_counter.py``: a
 dictionary increment); a thread adds the counts to the database every few seconds.
 
 ``make bench`` measures this path against a bare route, on SQLite and on PostgreSQL;
@@ -32,9 +32,9 @@ from .. import token_format
 from ..extensions import db
 from ..health import first_line
 from ..models import ApiToken, Project, utcnow
-from ..usage import UsageCounter
 from .errors import REALM, ApiError, unauthorized
 from .forward_auth import TOKEN_QUERY_NAMES
+from .usage_counter import UsageCounter
 
 EXTENSION_KEY = "flagpal_dash.token_authority"
 # Longer than any token, shorter than any abuse worth reading.

@@ -1,12 +1,24 @@
 """The home page (your projects) and each project's own page."""
 
-from flask import Blueprint, render_template
+from flask import Blueprint, g, render_template
 from flask_login import current_user, login_required
 
 from ..access import ProjectAccess, project_route
+from ..htmx import is_htmx_request
 from ..permissions import Permission
 
 bp = Blueprint("projects", __name__)
+
+
+@bp.app_context_processor
+def project_layout() -> dict:
+    """What projects/layout.html shows around every project page: the tokens that expire
+    soon. Only for a whole page under a project route (an htmx fragment swaps into a
+    page that already shows it)."""
+    access = g.get("project_access")
+    if access is None or is_htmx_request():
+        return {}
+    return {"expiring_tokens": access.project.tokens_expiring_soon()}
 
 
 @bp.get("/")

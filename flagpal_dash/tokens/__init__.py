@@ -5,11 +5,9 @@ Each action answers htmx with a fragment (a dialog's content, a row) and a plain
 form POST with a full page, so everything works without JavaScript too.
 """
 
-from flask import Blueprint, abort, g, request, url_for
+from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
-from markupsafe import Markup
 
-from .. import usage
 from ..access import ProjectAccess, project_route
 from ..extensions import db
 from ..htmx import changed, dialog, page_or_fragment, retarget
@@ -18,6 +16,8 @@ from ..permissions import Permission
 from ..validation import Invalid
 from .forms import CreateTokenForm, RotateTokenForm
 from .listing import TokenFilter, page_number, token_page
+from .sparkline import drawn
+from .usage_warning import ROTATING, usage_warning
 
 bp = Blueprint("tokens", __name__, url_prefix="/projects/<slug>/tokens")
 
@@ -34,27 +34,21 @@ def list_context(
     listing = token_page(access.project, token_filter or TokenFilter(), page, now)
     # Managers see each token's 30-day usage: every row's counts in one query.
     if access.can(Permission.VIEW_TOKEN_DETAILS):
-        sparklines = usage.sparklines([token.id for token in listing.tokens], now)
+        sparklines = drawn([token.id for token in listing.tokens], now)
     else:
         sparklines = {}
-    return {"access": access, "listing": listing, "tokens": listing.tokens, "usage": sparklines}
-
-
-@bp.app_template_global()
-def token_sparkline(token_id: int) -> usage.Sparkline:
-    """One token's 30-day usage, for a row rendered on its own (after a revoke)."""
-    return usage.sparklines([token_id], utcnow())[token_id]
-
-
-@bp.app_template_global()
-def drawn_sparkline(spark: usage.Sparkline) -> Markup:
-    """A sparkline's SVG, drawn once per request for each distinct figure: on a long
-    list most rows are history without use, and share one."""
-    drawn = g.setdefault("drawn_sparklines", {})
-    svg = drawn.get(spark)
-    if svg is None:
-        svg = drawn[spark] = spark.svg
-    return svg
+    # Who to ask for a token, for a project without any and someone who may not make one.
+    if listing.project_has_tokens or access.can(Permission.MANAGE_TOKENS):
+        owners = []
+    else:
+        owners = access.project.owners()
+    return {
+        "access": access,
+        "listing": listing,
+        "tokens": listing.tokens,
+        "usage": sparklines,
+        "owners": owners,
+    }
 
 
 @bp.get("")
@@ -135,7 +129,7 @@ def confirm_revoke(access: ProjectAccess, token_id: int):
         SECTION,
         access=access,
         token=token,
-        usage_warning=usage.usage_warning(token, utcnow()),
+        usage_warning=usage_warning(token, utcnow()),
     )
 
 
@@ -159,6 +153,7 @@ def revoke_token(access: ProjectAccess, token_id: int):
         category,
         access=access,
         token=token,
+        sparkline=drawn([token.id], utcnow())[token.id],
     )
 
 
@@ -179,7 +174,7 @@ def rotation_form(access: ProjectAccess, token: ApiToken, form: RotateTokenForm,
         access=access,
         token=token,
         form=form,
-        usage_warning=usage.usage_warning(token, utcnow(), usage.ROTATING),
+        usage_warning=usage_warning(token, utcnow(), ROTATING),
     )
 
 

@@ -13,7 +13,8 @@ import flask_migrate
 from playwright.sync_api import sync_playwright
 from sqlalchemy import insert
 
-from flagpal_dash import create_app, usage
+from flagpal_dash import create_app
+from flagpal_dash.core import usage
 from flagpal_dash.extensions import db
 from flagpal_dash.models import Invitation, Project, TokenUsage, TokenUsageDay, utcnow
 from flagpal_dash.permissions import Role

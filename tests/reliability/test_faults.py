@@ -50,14 +50,13 @@ from flask import request
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from flagpal_dash import usage
 from flagpal_dash.api.errors import MEDIA_TYPE
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, Project, utcnow
 from flagpal_dash.permissions import Role
 
 from ..conftest import make_app
-from ..support import PASSWORD, add_user, issue_token, soup, text_of
+from ..support import PASSWORD, add_user, flush_usage, issue_token, soup, text_of
 from ..test_api_token import bearer
 from ..test_database_outage import DatabaseProxy, api_get, through
 from ..test_limits import Visitor
@@ -716,11 +715,11 @@ def test_a_full_disk_refuses_a_change_with_a_clear_page_and_one_line_logs(
             response = client.get("/api/v1/token", headers=bearer(seeded.good))
             assert response.status_code == 200
             with full.app_context():
-                assert usage.flush(full) == 0
+                assert flush_usage(full) == 0
         finally:
             disk.repair()
         with full.app_context():
-            assert usage.flush(full) == 1, "the count kept in memory is saved now"
+            assert flush_usage(full) == 1, "the count kept in memory is saved now"
             assert db.session.scalar(select(ApiToken).filter_by(name="Made on a full disk")) is None
             db.session.remove()
         assert (
