@@ -121,6 +121,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(members.bp)
     app.register_blueprint(members.invitations_bp)
     app.register_blueprint(audit.bp)
+    audit.install()
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
     cli.register(app)
