@@ -152,7 +152,7 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # When the address was shown to be this person's (see addresses.py); None: not yet.
+    # When the address was shown to be this person's (core/accounts.py); None: not yet.
     email_proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
@@ -453,7 +453,7 @@ class Invitation(db.Model):
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The link went by mail only (never shown to the owner): whoever opens it reads
-    # that mailbox, which proves the address (addresses.py).
+    # that mailbox, which proves the address (core/accounts.py).
     delivered_by_mail: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     project: Mapped[Project] = relationship()
