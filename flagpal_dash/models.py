@@ -464,19 +464,6 @@ class Invitation(db.Model):
         digest = hashlib.sha256(secret.encode()).hexdigest()
         return db.session.scalar(select(cls).where(cls.secret_hash == digest))
 
-    @classmethod
-    def pending_for(cls, project: Project, email: str | None = None) -> list["Invitation"]:
-        """The project's invitations that can still be accepted, newest first."""
-        query = select(cls).where(
-            cls.project_id == project.id,
-            cls.accepted_at.is_(None),
-            cls.revoked_at.is_(None),
-            cls.expires_at > utcnow(),
-        )
-        if email is not None:
-            query = query.where(cls.email == email)
-        return list(db.session.scalars(query.order_by(cls.created_at.desc(), cls.id.desc())))
-
     @property
     def label(self) -> str:
         return f"{self.email} as {self.role.value}"

@@ -62,6 +62,16 @@ def test_invitations_take_the_inviter_and_the_clock(team):
     assert invitation.created_by == team.owner and invitation.expires_at == NOW + timedelta(7)
     assert last_event().actor == team.owner.label
     assert invitation.status(NOW + timedelta(days=8)) is InvitationStatus.EXPIRED
+    with pytest.raises(Conflict) as twice:
+        invitations.create_invitation(
+            team.project, "new@example.com", Role.OWNER, by=team.owner, now=NOW
+        )
+    assert twice.value.code == invitations.ALREADY_INVITED
+    with pytest.raises(Conflict) as member:
+        invitations.create_invitation(
+            team.project, team.viewer.email, Role.OWNER, by=team.owner, now=NOW
+        )
+    assert (member.value.code, member.value.role) == (invitations.ALREADY_MEMBER, Role.VIEWER)
 
     joiner = add_user("new@example.com", "Nia New")
     invitations.hold_pending(invitation, NOW)

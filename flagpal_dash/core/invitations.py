@@ -1,14 +1,17 @@
 """Invitations: an owner invites an email address to join a project with a role; the
 link works once, for ``Invitation.LIFETIME``, unless revoked.
 
-Who acts and when are arguments; nothing here reads the request. Accepting checks the
-invitation again under the project's lock and refuses with ``Gone`` (its status says
-why); the door words it.
+Who acts and when are arguments; nothing here reads the request. An address already
+on the project, or with a pending invitation, is not invited again (``Conflict``).
+Accepting checks the invitation again under the project's lock and refuses with
+``Gone`` (its status says why). The doors word both.
 """
 
 import hashlib
 import secrets
 from datetime import datetime
+
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import (
@@ -22,7 +25,11 @@ from ..models import (
 )
 from ..permissions import Role
 from . import projects
-from .errors import DomainError
+from .errors import Conflict, DomainError
+
+# The codes of this module's refusals to invite.
+ALREADY_MEMBER = "already_member"
+ALREADY_INVITED = "already_invited"
 
 
 class Gone(DomainError):
@@ -30,6 +37,33 @@ class Gone(DomainError):
     revoked). The web answers 410."""
 
     code = "invitation_gone"
+
+
+def pending(project: Project, now: datetime, email: str | None = None) -> list[Invitation]:
+    """The project's invitations (for ``email``, if given) that can still be accepted at
+    ``now``, newest first."""
+    query = select(Invitation).where(
+        Invitation.project_id == project.id,
+        Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None),
+        Invitation.expires_at > now,
+    )
+    if email is not None:
+        query = query.where(Invitation.email == email)
+    return list(
+        db.session.scalars(query.order_by(Invitation.created_at.desc(), Invitation.id.desc()))
+    )
+
+
+def require_invitable(project: Project, email: str, now: datetime) -> None:
+    """Raises ``Conflict(ALREADY_MEMBER, role=…)`` when the account of ``email`` is on
+    the project, ``Conflict(ALREADY_INVITED)`` when an invitation for it is pending."""
+    user = User.by_email(email)
+    membership = user and user.membership_in(project)
+    if membership:
+        raise Conflict(ALREADY_MEMBER, role=membership.role)
+    if pending(project, now, email):
+        raise Conflict(ALREADY_INVITED)
 
 
 def create_invitation(
@@ -42,7 +76,10 @@ def create_invitation(
     by_mail: bool = False,
 ) -> tuple[Invitation, str]:
     """A new invitation from ``by`` and the secret for its link, which the caller shows
-    once, or, ``by_mail``, only mails (see ``Invitation.delivered_by_mail``)."""
+    once, or, ``by_mail``, only mails (see ``Invitation.delivered_by_mail``). Refuses
+    as ``require_invitable`` does: the caller holds the project's lock (a POST under
+    ``project_route`` does), so two invitations for one address cannot both pass."""
+    require_invitable(project, email, now)
     secret = secrets.token_urlsafe(32)
     invitation = Invitation(
         project=project,

@@ -50,7 +50,7 @@ def page_context(access: ProjectAccess) -> dict:
     return {
         "access": access,
         "members": access.project.members(),
-        "invitations": Invitation.pending_for(access.project) if sees_addresses else [],
+        "invitations": invitations.pending(access.project, utcnow()) if sees_addresses else [],
     }
 
 

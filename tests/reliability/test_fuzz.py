@@ -42,7 +42,8 @@ from flagpal_dash.api import leak_reports
 from flagpal_dash.api.verification import TOKEN_QUERY_NAMES
 from flagpal_dash.audit import GROUPS, PROJECT_GROUPS
 from flagpal_dash.auth.forms import SetupForm, SignInForm
-from flagpal_dash.core.invitations import create_invitation
+from flagpal_dash.core.invitations import create_invitation, pending, revoke_invitation
+from flagpal_dash.core.projects import remove_member
 from flagpal_dash.extensions import db
 from flagpal_dash.members.forms import (
     CreateAccountToJoinForm,
@@ -497,6 +498,15 @@ def invite(email: str) -> Callable[[Scene], None]:
 
     def prepare(scene: Scene) -> None:
         address = email or f"new-{next(NEW_PEOPLE)}@example.com"
+        # Nobody is invited to a project they are on, nor twice at once: the last
+        # example's membership or invitation goes. (Joining when already a member,
+        # added meanwhile, is test_invitations' case.)
+        for earlier in pending(scene.team.project, utcnow(), address):
+            revoke_invitation(earlier, by=None, now=utcnow())
+        user = User.by_email(address)
+        membership = user and user.membership_in(scene.team.project)
+        if membership:
+            remove_member(membership, actor=None)
         invitation, scene.secret = create_invitation(
             scene.team.project, address, Role.VIEWER, by=None, now=utcnow(), by_mail=False
         )
