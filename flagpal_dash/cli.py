@@ -185,24 +185,26 @@ def list_users() -> None:
 @click.argument("email")
 def deactivate_user(email: str) -> None:
     """Stop EMAIL from signing in, and end their sessions at once."""
-    user = existing_user(email)
-    if checked(lambda user: accounts.set_active(user, False, actor=None), user):
-        click.echo(f"{user.email} is deactivated and signed out everywhere.")
-    else:
-        click.echo(f"{user.email} is already deactivated.")
-    db.session.commit()
+    set_user_active(email, False)
 
 
 @users.command("reactivate")
 @click.argument("email")
 def reactivate_user(email: str) -> None:
     """Let a deactivated account sign in again."""
+    set_user_active(email, True)
+
+
+def set_user_active(email: str, active: bool) -> None:
     user = existing_user(email)
-    if checked(lambda user: accounts.set_active(user, True, actor=None), user):
+    if not checked(lambda user: accounts.set_active(user, active, actor=None), user):
+        click.echo(f"{user.email} is already {'active' if active else 'deactivated'}.")
+        return
+    db.session.commit()
+    if active:
         click.echo(f"{user.email} can sign in again.")
     else:
-        click.echo(f"{user.email} is already active.")
-    db.session.commit()
+        click.echo(f"{user.email} is deactivated and signed out everywhere.")
 
 
 @projects.command("create")
