@@ -1,7 +1,7 @@
-"""The database: users, projects, memberships and API tokens.
+"""The database: users, projects, memberships, invitations, API tokens, the audit log.
 
-Behaviour that belongs to a thing lives on its model (checking a password, issuing
-or revoking a token, a token's status) so views stay short and say what they do.
+The tables, what a row says about itself (a password check, a status, a label) and
+plain lookups. The rules that change them live in ``core/``, one module per area.
 """
 
 import base64
