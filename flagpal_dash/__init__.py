@@ -94,9 +94,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         auth,
         cli,
         errors,
-        health,
         htmx,
         members,
+        probes,
         projects,
         security,
         tokens,
@@ -114,8 +114,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # The token API takes bearer tokens, never cookies, so cross-site forgery has
     # nothing to ride on.
     csrf.exempt(api.bp)
-    app.register_blueprint(health.bp)
-    health.install(app)
+    app.register_blueprint(probes.bp)
+    probes.install(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(project_settings.bp)
@@ -123,6 +123,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(members.bp)
     app.register_blueprint(members.invitations_bp)
     app.register_blueprint(audit.bp)
+    audit.install()
     app.register_blueprint(account.bp)
     app.register_blueprint(admin.bp)
     cli.register(app)

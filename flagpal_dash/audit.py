@@ -1,24 +1,34 @@
-"""The audit log's pages (a project's, and the whole instance's for admins) and its
-export. Events are recorded by the model methods that do what they record (see
-``AuditEvent.record`` in models.py)."""
+"""The audit log's pages (a project's, and the whole instance's for admins). The
+queries are in core/audit.py; events are recorded by the core rules that do what they
+record (``AuditEvent.record`` in models.py).
+
+This door also tells ``AuditEvent.record`` the address a web request came from."""
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, has_request_context, render_template, request
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from . import dates
 from .access import ProjectAccess, project_route
-from .extensions import db
-from .models import AuditEvent, Project
+from .core.audit import events_page
+from .models import AuditEvent
 from .permissions import Permission
 
 bp = Blueprint("audit", __name__)
 
-PAGE_SIZE = 50
+
+def request_address() -> str | None:
+    """The address of the web request being served (after the trusted proxies'
+    headers, security.py), for the audit log; None off the web."""
+    return request.remote_addr if has_request_context() else None
+
+
+def install() -> None:
+    """Let ``AuditEvent.record`` ask for the address of the request being served."""
+    AuditEvent.address_of_door = staticmethod(request_address)
 
 
 # The filter on the audit pages: a group of kinds, by its first word.
@@ -46,20 +56,6 @@ def readable_detail(value) -> str:
             return value
         return dates.exact(moment.astimezone(UTC) if moment.tzinfo else moment)
     return str(value)
-
-
-def events_page(query, group: str | None, page: int) -> tuple[list[AuditEvent], bool]:
-    """One page of ``query``, newest first, and whether an older page exists."""
-    if group:
-        query = query.where(AuditEvent.kind.startswith(group + "."))
-    rows = list(
-        db.session.scalars(
-            query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-            .offset((page - 1) * PAGE_SIZE)
-            .limit(PAGE_SIZE + 1)
-        )
-    )
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
 def filters(allowed_groups) -> tuple[str | None, int]:
@@ -114,10 +110,9 @@ def project_log(access: ProjectAccess):
     sees_addresses = access.can(Permission.SEE_ADDRESSES)
     groups = project_groups(sees_addresses)
     group, page = filters(groups)
-    query = select(AuditEvent).where(AuditEvent.project_id == access.project.id)
-    if not sees_addresses:
-        query = query.where(~AuditEvent.kind.startswith("invitation."))
-    events, older = events_page(query, group, page)
+    events, older = events_page(
+        access.project, group=group, page=page, without_invitations=not sees_addresses
+    )
     if not sees_addresses:
         events = [EventWithoutAddresses(event) for event in events]
     return render_template(
@@ -138,7 +133,7 @@ def instance_log():
     if not current_user.is_admin:
         abort(404)
     group, page = filters(GROUPS)
-    events, older = events_page(select(AuditEvent), group, page)
+    events, older = events_page(None, group=group, page=page)
     return render_template(
         "audit/instance.html",
         events=events,
@@ -147,20 +142,3 @@ def instance_log():
         older=older,
         groups=GROUPS,
     )
-
-
-def export(since: datetime, project: Project | None = None):
-    """Events from ``since`` on, oldest first, as dicts for JSON lines."""
-    query = select(AuditEvent).where(AuditEvent.at >= since)
-    if project is not None:
-        query = query.where(AuditEvent.project_id == project.id)
-    for event in db.session.scalars(query.order_by(AuditEvent.at, AuditEvent.id)):
-        yield {
-            "at": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "kind": event.kind,
-            "project": event.project.slug if event.project else None,
-            "actor": event.actor,
-            "address": event.address,
-            "target": event.target,
-            "details": event.details,
-        }

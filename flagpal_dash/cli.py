@@ -14,17 +14,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy import make_url, select
 from sqlalchemy.exc import DBAPIError
 
 from . import abilities as ability
-from . import addresses, dates, links, validation
-from . import audit as audit_log
-from .admin import set_active
-from .auth import first_run_code, has_any_account
+from . import dates, links, validation
 from .config import ConfigError, http_address
+from .core import accounts
+from .core import audit as audit_log
+from .core import projects as project_rules
+from .core.errors import DomainError
 from .extensions import db
 from .health import database_problem
 from .models import ApiToken, Project, User, utcnow
@@ -65,10 +66,11 @@ tokens = Group(
 
 
 def checked(rule, value):
-    """Run a validation rule; its message becomes the command's error."""
+    """Run a validation rule, or a core rule whose refusal has a sentence; the message
+    becomes the command's error."""
     try:
         return rule(value)
-    except Invalid as error:
+    except (Invalid, DomainError) as error:
         raise click.ClickException(str(error)) from None
 
 
@@ -104,11 +106,12 @@ def setup_link(base_url: str | None) -> None:
             base_url = http_address(base_url, "--base-url")
         except ConfigError as error:
             raise click.ClickException(str(error)) from None
-    if has_any_account():
+    if accounts.has_any_account():
         sign_in = links.external_url("auth.sign_in", base=base_url)
         click.echo(f"Set-up is done. Sign in at {links.on_this_server(sign_in)}.")
         return
-    link = links.external_url("auth.setup", base=base_url, code=first_run_code())
+    code = accounts.first_run_code(current_app.config["SECRET_KEY"])
+    link = links.external_url("auth.setup", base=base_url, code=code)
     click.echo("No account exists yet. Open this link to create the first account (an admin):")
     click.echo(f"  {links.on_this_server(link)}")
     if "://" not in link:
@@ -131,16 +134,22 @@ def create_user(email: str, name: str, admin: bool, password_stdin: bool) -> Non
     """Create an account for EMAIL."""
     email = checked(validation.email, email)
     name = checked(validation.person_name, name)
-    existing = User.by_email(email)
-    if existing is not None:
-        raise click.ClickException(addresses.address_taken(existing))
+    checked(accounts.require_address_free, email)
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     password = checked(validation.password, password)
     # Whoever runs the server's command line vouches for the address.
-    User.create(email, name, password, admin=admin, proven_at=utcnow())
+    accounts.create_user(
+        email,
+        name,
+        password,
+        actor=None,
+        rounds=current_app.config["BCRYPT_ROUNDS"],
+        admin=admin,
+        proven_at=utcnow(),
+    )
     db.session.commit()
     click.echo(f"Created {'admin ' if admin else ''}account {email}.")
 
@@ -149,7 +158,9 @@ def create_user(email: str, name: str, admin: bool, password_stdin: bool) -> Non
 @click.argument("email")
 def confirm_email(email: str) -> None:
     """Vouch that EMAIL is its account's person's, so grants by email to it work."""
-    click.echo(addresses.confirm(existing_user(email), utcnow()))
+    user = existing_user(email)
+    confirmed = accounts.confirm_address(user, utcnow(), actor=None)
+    click.echo(f"The address {user.email} is {'confirmed' if confirmed else 'already proven'}.")
     db.session.commit()
 
 
@@ -164,7 +175,7 @@ def list_users() -> None:
                 user.name,
                 "admin" if user.is_admin else "-",
                 "active" if user.active else "deactivated",
-                "proven" if addresses.is_proven(user) else "unproven",
+                "proven" if accounts.is_proven(user) else "unproven",
             )
         )
     echo_table(rows)
@@ -174,16 +185,26 @@ def list_users() -> None:
 @click.argument("email")
 def deactivate_user(email: str) -> None:
     """Stop EMAIL from signing in, and end their sessions at once."""
-    click.echo(checked(lambda user: set_active(user, False), existing_user(email)))
-    db.session.commit()
+    set_user_active(email, False)
 
 
 @users.command("reactivate")
 @click.argument("email")
 def reactivate_user(email: str) -> None:
     """Let a deactivated account sign in again."""
-    click.echo(checked(lambda user: set_active(user, True), existing_user(email)))
+    set_user_active(email, True)
+
+
+def set_user_active(email: str, active: bool) -> None:
+    user = existing_user(email)
+    if not checked(lambda user: accounts.set_active(user, active, actor=None), user):
+        click.echo(f"{user.email} is already {'active' if active else 'deactivated'}.")
+        return
     db.session.commit()
+    if active:
+        click.echo(f"{user.email} can sign in again.")
+    else:
+        click.echo(f"{user.email} is deactivated and signed out everywhere.")
 
 
 @projects.command("create")
@@ -200,9 +221,14 @@ def create_project(name: str, owner_email: str, slug: str | None) -> None:
     if slug is not None:
         slug = checked(validation.slug, slug)
     owner = existing_user(owner_email)
-    checked(addresses.require_proven, owner)
-    project = checked(lambda n: Project.create(n, slug), name)
-    project.add_member(owner, Role.OWNER)
+    checked(accounts.require_proven, owner)
+    try:
+        project = project_rules.create_project(name, slug, actor=None)
+    except DomainError as taken:  # the slug
+        raise click.ClickException(
+            f"The slug '{taken.slug}' is already used by another project."
+        ) from None
+    project_rules.add_member(project, owner, Role.OWNER, actor=None)
     db.session.commit()
     click.echo(project.slug)
 
@@ -220,13 +246,13 @@ def add_member(slug: str, email: str, role: str) -> None:
     """Add the account EMAIL to project SLUG with a role."""
     project = existing_project(slug)
     user = existing_user(email)
-    checked(addresses.require_proven, user)
+    checked(accounts.require_proven, user)
     membership = user.membership_in(project)
     if membership is not None:
         raise click.ClickException(
             f"{email} is already a member of {slug}, as {membership.role.value}."
         )
-    project.add_member(user, Role(role))
+    project_rules.add_member(project, user, Role(role), actor=None)
     db.session.commit()
     click.echo(f"Added {email} to {slug} as {role}.")
 

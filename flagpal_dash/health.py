@@ -1,25 +1,15 @@
-"""Health checks for load balancers and process managers: ``/healthz`` says the process
-answers, ``/readyz`` that it can reach its database too. Also the database check that
-stops a server or ``flask db upgrade`` at start with one clear line, and the line the
-other commands print when the database fails them."""
+"""The database's health: the check that stops a server or ``flask db upgrade`` at start
+with one clear line, the one the readiness probe makes (probes.py), and the line the
+other commands print when the database fails them. No Flask: the command line and
+gunicorn's hooks use it as well as the web."""
 
-import json
-
-from flask import Blueprint, Flask, current_app
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from .extensions import db
-
-bp = Blueprint("health", __name__)
-
-# Seconds to wait for a connection: a load balancer's probe gives up after a few, and
-# an unreachable host must not leave a request hanging for the system's TCP timeout.
-READY_TIMEOUT = 2
+# Where the app keeps the readiness probe's engine (``app.extensions``).
 PROBE_KEY = "flagpal_dash.readiness_probe"
-NOT_STORED = {"Cache-Control": "no-store"}
 
 
 class DatabaseUnreachable(RuntimeError):
@@ -58,8 +48,10 @@ def database_problem(url: URL, error: DBAPIError) -> str:
     reason, where = first_line(error), shown(url)
     # SQLite says "no such table", PostgreSQL's SQLSTATE 42P01 is "undefined table".
     if "no such table" in reason or getattr(error.orig, "sqlstate", None) == "42P01":
-        return (f"The database {where} has no tables yet ({reason}): "
-                "run `flask --app wsgi db upgrade` first.")
+        return (
+            f"The database {where} has no tables yet ({reason}): "
+            "run `flask --app wsgi db upgrade` first."
+        )
     if error.connection_invalidated or isinstance(error, OperationalError):
         return str(unreachable(url, error))
     return f"The database {where} refused the command: {reason}"
@@ -79,32 +71,3 @@ def check_database(engine: Engine) -> None:
             connection.exec_driver_sql("SELECT 1")
         except DBAPIError as error:
             raise unreachable(engine.url, error) from None
-
-
-@bp.get("/healthz")
-def healthz():
-    """The process is up and answering. Touches nothing else, the database included."""
-    return "ok\n", 200, {"Content-Type": "text/plain; charset=utf-8", **NOT_STORED}
-
-
-@bp.get("/readyz")
-def readyz():
-    """Ready to serve: the database answers ``SELECT 1`` on a new connection within
-    READY_TIMEOUT seconds. 503 otherwise, so a load balancer sends people elsewhere."""
-    try:
-        check_database(current_app.extensions[PROBE_KEY])
-    except DatabaseUnreachable as error:
-        current_app.logger.warning("Not ready: %s", error)
-        return answer(503, "unavailable", "The database cannot be reached.")
-    return answer(200, "ready", "The database answers.")
-
-
-def answer(status: int, word: str, detail: str):
-    body = json.dumps({"status": word, "detail": detail}) + "\n"
-    return body, status, {"Content-Type": "application/json", **NOT_STORED}
-
-
-def install(app: Flask) -> None:
-    """Make the readiness probe's engine once, beside the app's."""
-    with app.app_context():
-        app.extensions[PROBE_KEY] = probe_engine(db.engine.url, READY_TIMEOUT)

@@ -2,7 +2,7 @@
 
 A small server may have no mail at all, so nothing depends on a message arriving:
 without mail, or when sending fails, an invitation link is shown to the owner instead
-(and then proves nothing about the address: see addresses.py).
+(and then proves nothing about the address: see core/accounts.py).
 """
 
 import smtplib

@@ -1,17 +1,18 @@
-"""The database: users, projects, memberships and API tokens.
+"""The database: users, projects, memberships, invitations, API tokens, the audit log.
 
-Behaviour that belongs to a thing lives on its model (checking a password, issuing
-or revoking a token, a token's status) so views stay short and say what they do.
+The tables, what a row says about itself (a password check, a status, a label) and
+plain lookups. The rules that change them live in ``core/``, one module per area.
 """
 
 import base64
 import enum
 import hashlib
-import secrets
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import ClassVar
 
 import bcrypt
-from flask import current_app, has_request_context, request
+from flask import has_request_context
 from flask_login import UserMixin, current_user
 from sqlalchemy import (
     BigInteger,
@@ -34,7 +35,7 @@ from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import abilities as ability
-from . import token_format, validation
+from . import token_format
 from .extensions import db
 from .permissions import Permission, Role, role_can
 from .validation import Invalid
@@ -127,7 +128,9 @@ def locked(query, *, of=None):
 
 
 def signed_in_user() -> "User | None":
-    """Whoever is signed in to the request being served; None off the web."""
+    """Whoever is signed in to the request being served; None off the web. Only the
+    token methods below still ask: their business moves to core/tokens.py, which takes
+    the actor as an argument like the rest of the core."""
     if has_request_context() and current_user.is_authenticated:
         return current_user._get_current_object()
     return None
@@ -149,7 +152,7 @@ class User(UserMixin, db.Model):
     is_admin: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # When the address was shown to be this person's (see addresses.py); None: not yet.
+    # When the address was shown to be this person's (core/accounts.py); None: not yet.
     email_proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
@@ -168,32 +171,6 @@ class User(UserMixin, db.Model):
         """How the audit log names an account: ``Ada Lovelace <ada@example.com>``."""
         return f"{self.name} <{self.email}>"
 
-    @classmethod
-    def create(
-        cls,
-        email: str,
-        name: str,
-        password: str,
-        *,
-        admin: bool = False,
-        by_themselves=False,
-        proven_at: datetime | None = None,
-    ) -> "User":
-        """A new account (email and name already checked by the caller's rules), made by
-        whoever is signed in, or ``by_themselves`` (first run, an invitation). Its
-        address is proven at ``proven_at``; None leaves it unproven (addresses.py)."""
-        user = cls(email=email, name=name, is_admin=admin, email_proven_at=proven_at)
-        user.set_password(password)
-        db.session.add(user)
-        db.session.flush()
-        AuditEvent.record(
-            AuditKind.USER_CREATED,
-            target=user.label,
-            actor=user if by_themselves else None,
-            admin=admin,
-        )
-        return user
-
     def get_id(self) -> str:
         """What Flask-Login keeps in the session cookie: the secret of this browser's
         session (sessions.py), never the account's id."""
@@ -210,11 +187,6 @@ class User(UserMixin, db.Model):
 
     __hash__ = object.__hash__
 
-    def change_password(self, password: str) -> None:
-        """The new password; the caller ends the account's other sessions (sessions.py)."""
-        self.set_password(password)
-        AuditEvent.record(AuditKind.PASSWORD_CHANGED, target=self.label, actor=self)
-
     @staticmethod
     def normalize_email(email: str) -> str:
         return email.strip().lower()
@@ -226,8 +198,9 @@ class User(UserMixin, db.Model):
             return None  # in no address, and PostgreSQL refuses to compare text holding it
         return db.session.scalar(select(cls).where(cls.email == email))
 
-    def set_password(self, password: str) -> None:
-        rounds = current_app.config["BCRYPT_ROUNDS"]
+    def set_password(self, password: str, *, rounds: int) -> None:
+        """Store the hash of ``password``; ``rounds`` is the bcrypt cost (the
+        ``BCRYPT_ROUNDS`` setting, read by the door)."""
         hashed = bcrypt.hashpw(_password_input(password), bcrypt.gensalt(rounds))
         self.password_hash = hashed.decode("ascii")
 
@@ -235,9 +208,8 @@ class User(UserMixin, db.Model):
         return bcrypt.checkpw(_password_input(password), self.password_hash.encode("ascii"))
 
     @staticmethod
-    def spend_password_check_time(password: str) -> None:
+    def spend_password_check_time(password: str, *, rounds: int) -> None:
         """Take as long as a real password check, so a missing account is not faster."""
-        rounds = current_app.config["BCRYPT_ROUNDS"]
         bcrypt.hashpw(_password_input(password), bcrypt.gensalt(rounds))
 
     def membership_in(self, project: "Project") -> "Membership | None":
@@ -283,43 +255,9 @@ class Project(db.Model):
         query = select(cls).where(cls.slug == slug)
         return db.session.scalar(locked(query) if lock else query)
 
-    @classmethod
-    def create(cls, name: str, slug: str | None = None) -> "Project":
-        """A new project; without a ``slug``, one is made from the name and kept unique.
-
-        Raises ``Invalid`` when a slug given explicitly is taken.
-        """
-        if slug is not None:
-            if cls.by_slug(slug):
-                raise Invalid(f"The slug '{slug}' is already used by another project.")
-        else:
-            base = validation.slug_from_name(name)
-            slug, number = base, 1
-            while cls.by_slug(slug):
-                number += 1
-                suffix = f"-{number}"
-                slug = base[: validation.MAX_SLUG_LENGTH - len(suffix)] + suffix
-        project = cls(name=name, slug=slug)
-        db.session.add(project)
-        AuditEvent.record(AuditKind.PROJECT_CREATED, project=project, target=project.label)
-        return project
-
     @property
     def label(self) -> str:
         return f"{self.name} ({self.slug})"
-
-    def add_member(self, user: User, role: Role) -> "Membership":
-        membership = Membership(project=self, user=user, role=role)
-        db.session.add(membership)
-        AuditEvent.record(AuditKind.MEMBER_ADDED, project=self, target=user.label, role=role.value)
-        return membership
-
-    def owner_count(self) -> int:
-        return db.session.scalar(
-            select(func.count(Membership.id)).where(
-                Membership.project_id == self.id, Membership.role == Role.OWNER
-            )
-        )
 
     def members(self) -> list["Membership"]:
         """Everyone on the project: owners first, then by name."""
@@ -431,7 +369,11 @@ class Project(db.Model):
         if not changes:
             return False
         AuditEvent.record(
-            AuditKind.PROJECT_POLICY_CHANGED, project=self, target=self.label, **changes
+            AuditKind.PROJECT_POLICY_CHANGED,
+            project=self,
+            target=self.label,
+            actor=signed_in_user(),
+            **changes,
         )
         return True
 
@@ -478,43 +420,6 @@ class Membership(db.Model):
     def can(self, permission: Permission) -> bool:
         return role_can(self.role, permission)
 
-    def is_last_owner(self) -> bool:
-        return self.role is Role.OWNER and self.project.owner_count() == 1
-
-    def change_role(self, role: Role) -> bool:
-        """Give the member ``role``; False if it is already theirs.
-
-        Raises ``Invalid`` when that would leave the project without an owner.
-        """
-        if role is self.role:
-            return False
-        if self.is_last_owner():
-            raise Invalid(LAST_OWNER)
-        before, self.role = self.role, role
-        AuditEvent.record(
-            AuditKind.MEMBER_ROLE_CHANGED,
-            project=self.project,
-            target=self.user.label,
-            role=role.value,
-            previous_role=before.value,
-        )
-        return True
-
-    def remove(self) -> None:
-        """Take the member off the project. Raises ``Invalid`` for the last owner."""
-        if self.is_last_owner():
-            raise Invalid(LAST_OWNER)
-        AuditEvent.record(
-            AuditKind.MEMBER_REMOVED,
-            project=self.project,
-            target=self.user.label,
-            role=self.role.value,
-        )
-        db.session.delete(self)
-
-
-LAST_OWNER = "A project always keeps at least one owner. Make someone else an owner first."
-
 
 class InvitationStatus(enum.StrEnum):
     PENDING = "pending"
@@ -548,57 +453,16 @@ class Invitation(db.Model):
     accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The link went by mail only (never shown to the owner): whoever opens it reads
-    # that mailbox, which proves the address (addresses.py).
+    # that mailbox, which proves the address (core/accounts.py).
     delivered_by_mail: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     project: Mapped[Project] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
     @classmethod
-    def create(
-        cls, project: Project, email: str, role: Role, *, by_mail: bool = False
-    ) -> tuple["Invitation", str]:
-        """A new invitation and the secret for its link, which the caller shows once,
-        or, ``by_mail``, only mails (see ``delivered_by_mail``)."""
-        secret = secrets.token_urlsafe(32)
-        now = utcnow()
-        invitation = cls(
-            project=project,
-            email=email,
-            role=role,
-            secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
-            created_at=now,
-            created_by=signed_in_user(),
-            expires_at=now + cls.LIFETIME,
-            delivered_by_mail=by_mail,
-        )
-        db.session.add(invitation)
-        db.session.flush()
-        AuditEvent.record(
-            AuditKind.INVITATION_CREATED,
-            project=project,
-            target=invitation.label,
-            role=role.value,
-        )
-        return invitation, secret
-
-    @classmethod
     def by_secret(cls, secret: str) -> "Invitation | None":
         digest = hashlib.sha256(secret.encode()).hexdigest()
         return db.session.scalar(select(cls).where(cls.secret_hash == digest))
-
-    @classmethod
-    def pending_for(cls, project: Project, email: str | None = None) -> list["Invitation"]:
-        """The project's invitations that can still be accepted, newest first."""
-        query = select(cls).where(
-            cls.project_id == project.id,
-            cls.accepted_at.is_(None),
-            cls.revoked_at.is_(None),
-            cls.expires_at > utcnow(),
-        )
-        if email is not None:
-            query = query.where(cls.email == email)
-        return list(db.session.scalars(query.order_by(cls.created_at.desc(), cls.id.desc())))
 
     @property
     def label(self) -> str:
@@ -612,29 +476,6 @@ class Invitation(db.Model):
         if self.expires_at <= (now or utcnow()):
             return InvitationStatus.EXPIRED
         return InvitationStatus.PENDING
-
-    def revoke(self) -> bool:
-        """Withdraw a pending invitation; False if it could not be used anyway."""
-        if self.status() is not InvitationStatus.PENDING:
-            return False
-        self.revoked_at = utcnow()
-        AuditEvent.record(AuditKind.INVITATION_REVOKED, project=self.project, target=self.label)
-        return True
-
-    def accept(self, user: User) -> Membership | None:
-        """Join ``user`` to the project with the invited role, once.
-
-        Returns the new membership, or None when they were a member already (the
-        invitation is used up either way and their role is left as it was).
-        """
-        self.accepted_at = utcnow()
-        self.accepted_by_id = user.id
-        AuditEvent.record(
-            AuditKind.INVITATION_ACCEPTED, project=self.project, target=self.label, actor=user
-        )
-        if user.membership_in(self.project) is not None:
-            return None
-        return self.project.add_member(user, self.role)
 
 
 class TokenStatus(enum.StrEnum):
@@ -721,6 +562,7 @@ class ApiToken(db.Model):
             abilities=ability.ordered(token.abilities),
             expires_at=token.expires_at.isoformat() if token.expires_at else None,
             **({"replaces": replaces.label} if replaces else {}),
+            actor=signed_in_user(),
         )
         return token, value
 
@@ -762,6 +604,7 @@ class ApiToken(db.Model):
             target=self.label,
             replaced_by=new.label,
             stops_working_at=(self.revoked_at or self.expires_at).isoformat(),
+            actor=signed_in_user(),
         )
         return new, value
 
@@ -836,6 +679,7 @@ class ApiToken(db.Model):
             target=self.label,
             reason=self.revoked_reason,
             last_used_at=self.last_used_at.isoformat() if self.last_used_at else "never",
+            actor=signed_in_user(),
         )
 
     def revoke(self, by: User | None) -> bool:
@@ -844,7 +688,9 @@ class ApiToken(db.Model):
             return False
         self.revoked_at = utcnow()
         self.revoked_by = by
-        AuditEvent.record(AuditKind.TOKEN_REVOKED, project=self.project, target=self.label)
+        AuditEvent.record(
+            AuditKind.TOKEN_REVOKED, project=self.project, target=self.label, actor=signed_in_user()
+        )
         return True
 
     def revoke_as_leaked(
@@ -880,6 +726,7 @@ class ApiToken(db.Model):
             AuditKind.TOKEN_REVOKED_AS_LEAKED,
             project=self.project,
             target=self.label,
+            actor=None,
             actor_label=LEAK_REPORT_ACTOR,
             url=url,
             source=source,
@@ -991,37 +838,42 @@ class AuditEvent(db.Model):
         """``member.role_changed`` reads "Member role changed"."""
         return self.kind.replace(".", " ").replace("_", " ").capitalize()
 
+    # Where the action being recorded came from. The web door installs a reader of the
+    # request's address (audit.py); off the web (the command line, a job) there is none.
+    # Looked up only when an event is recorded, so requests that record nothing (the
+    # token check) pay nothing for it.
+    address_of_door: ClassVar[Callable[[], str | None]] = staticmethod(lambda: None)
+
     @classmethod
     def record(
         cls,
         kind: AuditKind,
         *,
+        actor: User | None,
         project: Project | None = None,
         target: str | None = None,
-        actor: User | None = None,
         actor_label: str | None = None,
         **details,
     ) -> "AuditEvent":
         """Add an event to the session, to be committed with the action it records (a
         failed sign-in, which changes nothing else, commits its record alone).
 
-        The actor is ``actor``, else what ``actor_label`` names (someone without an
-        account, like a leak report), else whoever is signed in, else "anonymous" on
-        the web and "command line" outside it.
+        ``actor`` is whoever did it: required, so no caller forgets to say; None only
+        where no account acts (the command line, a job, a failed sign-in). Then the
+        actor is what ``actor_label`` names (someone without an account, like a leak
+        report), else "anonymous" on the web and "command line" off it.
         """
-        in_request = has_request_context()
-        if actor is None and actor_label is None:
-            actor = signed_in_user()
+        address = cls.address_of_door()
         if actor is not None:
             actor_label = actor.label
         elif actor_label is None:
-            actor_label = "anonymous" if in_request else "command line"
+            actor_label = "anonymous" if address is not None else "command line"
         event = cls(
             kind=kind.value,
             project=project,
             actor_id=actor.id if actor else None,
             actor=actor_label,
-            address=request.remote_addr if in_request else None,
+            address=address,
             target=target,
             details=details,
         )

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import MetaData, delete
 
 from flagpal_dash import create_app
+from flagpal_dash.core.projects import add_member, create_project
 from flagpal_dash.extensions import db
 from flagpal_dash.models import Project, User
 from flagpal_dash.permissions import Role
@@ -126,12 +127,12 @@ def team(app) -> Team:
     developer = add_user("dev@example.com", "Dana Developer")
     viewer = add_user("vic@example.com", "Vic Viewer")
     outsider = add_user("otto@example.com", "Otto Outsider")
-    project = Project.create("Shop")
-    other = Project.create("Other")
-    project.add_member(owner, Role.OWNER)
-    project.add_member(developer, Role.DEVELOPER)
-    project.add_member(viewer, Role.VIEWER)
-    other.add_member(outsider, Role.OWNER)
+    project = create_project("Shop", actor=None)
+    other = create_project("Other", actor=None)
+    add_member(project, owner, Role.OWNER, actor=None)
+    add_member(project, developer, Role.DEVELOPER, actor=None)
+    add_member(project, viewer, Role.VIEWER, actor=None)
+    add_member(other, outsider, Role.OWNER, actor=None)
     db.session.commit()
     return Team(project, other, owner, developer, viewer, outsider)
 

@@ -1,13 +1,20 @@
 """What tests share besides fixtures: making rows, and reading pages as a person would."""
 
 from bs4 import BeautifulSoup
+from flask import current_app
 from sqlalchemy import select
 
 from flagpal_dash.api.verification import EXTENSION_KEY
+from flagpal_dash.core.accounts import first_run_code
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, Project, User, utcnow
 
 PASSWORD = "correct horse battery"
+
+
+def setup_code() -> str:
+    """The code of the app's one-time setup link."""
+    return first_run_code(current_app.config["SECRET_KEY"])
 
 
 def add_user(email: str, name: str, *, admin: bool = False, proven: bool = True) -> User:
@@ -15,7 +22,7 @@ def add_user(email: str, name: str, *, admin: bool = False, proven: bool = True)
     user = User(
         email=email, name=name, is_admin=admin, email_proven_at=utcnow() if proven else None
     )
-    user.set_password(PASSWORD)
+    user.set_password(PASSWORD, rounds=current_app.config["BCRYPT_ROUNDS"])
     db.session.add(user)
     return user
 

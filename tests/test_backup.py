@@ -16,6 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import IntegrityError
 
 from flagpal_dash import PACKAGE_DIR, token_format
+from flagpal_dash.core.projects import add_member, create_project
 from flagpal_dash.extensions import db
 from flagpal_dash.models import Project
 from flagpal_dash.permissions import Role
@@ -32,8 +33,8 @@ def server(tmp_path):
     with app.app_context():
         flask_migrate.upgrade()
         owner = add_user("olivia@example.com", "Olivia Owner", admin=True)
-        shop = Project.create("Shop")
-        shop.add_member(owner, Role.OWNER)
+        shop = create_project("Shop", actor=None)
+        add_member(shop, owner, Role.OWNER, actor=None)
         db.session.commit()
         values = [issue_token(shop, f"App {n}", created_by=owner)[1] for n in range(3)]
         yield app, values

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import pytest
 from flask import Flask
 
-from flagpal_dash.auth import first_run_code
 from flagpal_dash.extensions import csrf, db
 from flagpal_dash.models import Membership, User
 
-from .support import PASSWORD, page, snapshot, text_of
+from .support import PASSWORD, page, setup_code, snapshot, text_of
 from .test_route_matrix import (
     IGNORED_METHODS,
     NEW_ACCOUNT,
@@ -104,7 +103,7 @@ def case_for(request: pytest.FixtureRequest, endpoint: str, method: str) -> tupl
     if (endpoint, method) == ("auth.setup", "POST"):
         case = Case(
             "anonymous",
-            f"/setup/{first_run_code()}",
+            f"/setup/{setup_code()}",
             ROUTES[endpoint, method].data,
             None,
             lambda: count(User),

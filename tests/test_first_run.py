@@ -1,11 +1,10 @@
 """A fresh install: the console's one-time link creates the first admin and project."""
 
-from flagpal_dash.auth import first_run_code
 from flagpal_dash.extensions import db
 from flagpal_dash.models import Project, User
 from flagpal_dash.permissions import Role
 
-from .support import add_user, page, text_of
+from .support import add_user, page, setup_code, text_of
 
 SETUP_FORM = {
     "name": "Ada Admin",
@@ -62,7 +61,7 @@ def test_setup_link_is_gone_once_an_account_exists(app, client, runner):
     assert User.by_email("ada@example.com") is None
     result = runner.invoke(args=["setup-link"])
     assert "Set-up is done" in result.output
-    assert first_run_code() not in result.output
+    assert setup_code() not in result.output
 
 
 def test_setup_form_explains_bad_input_and_creates_nothing(client, runner):
@@ -93,4 +92,4 @@ def test_sign_in_page_points_to_the_setup_link_while_there_is_no_account(client,
     [line] = [r.getMessage() for r in caplog.records if "No account exists yet" in r.getMessage()]
     assert line.startswith("No account exists yet at http://localhost.")
     assert "flask --app wsgi setup-link" in line
-    assert first_run_code() not in caplog.text
+    assert setup_code() not in caplog.text

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
+from flagpal_dash.core.projects import create_project
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Project
 
 from .conftest import make_app
 from .support import issue_token
@@ -130,7 +130,7 @@ def stack(database_url, migrated, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("forward-auth")
     setup = make_app(database_url)
     with setup.app_context():
-        project = Project.create("Shop")
+        project = create_project("Shop", actor=None)
         db.session.commit()
         tokens = {}
         for ability in ("read", "write", "metrics", "*"):

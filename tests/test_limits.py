@@ -17,8 +17,9 @@ import redis
 import time_machine
 from sqlalchemy import select
 
+from flagpal_dash.core.invitations import create_invitation
 from flagpal_dash.extensions import db, limiter
-from flagpal_dash.models import AuditEvent, Invitation
+from flagpal_dash.models import AuditEvent, utcnow
 from flagpal_dash.permissions import Role
 
 from .conftest import make_app
@@ -184,7 +185,9 @@ def join(app, secret: str, password: str, address: str):
 @pytest.fixture
 def invitation_secret(app, team) -> str:
     """An invitation to "Other" for the owner of "Shop", who has an account already."""
-    _, secret = Invitation.create(team.other_project, team.owner.email, Role.VIEWER)
+    _, secret = create_invitation(
+        team.other_project, team.owner.email, Role.VIEWER, by=None, now=utcnow(), by_mail=False
+    )
     db.session.commit()
     return secret
 

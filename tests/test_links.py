@@ -17,11 +17,10 @@ import flask_migrate
 import pytest
 
 from flagpal_dash import config, create_app
-from flagpal_dash.auth import first_run_code
 from flagpal_dash.extensions import db
 
 from .conftest import make_app
-from .support import PASSWORD, add_user, page
+from .support import PASSWORD, add_user, page, setup_code
 from .test_serving import GUNICORN, wait_until_serving
 from .test_token_authority import ROOT, free_port
 
@@ -67,7 +66,7 @@ def test_the_sign_in_log_line_never_follows_a_forged_host(
     assert FORGED not in line
     assert f"No account exists yet at {address}." in line
     assert "flask --app wsgi setup-link" in line
-    assert first_run_code() not in caplog.text, "the setup code is for the console, not logs"
+    assert setup_code() not in caplog.text, "the setup code is for the console, not logs"
 
 
 def test_without_a_known_address_the_log_line_says_this_server(app, database_url, caplog):
@@ -113,7 +112,7 @@ def test_setup_link_prints_the_public_or_served_address(
     app, monkeypatch, database_url, environ, args, link
 ):
     output = setup_link(monkeypatch, database_url, environ, args)
-    assert output.splitlines()[-1] == f"  {link}/setup/{first_run_code()}"
+    assert output.splitlines()[-1] == f"  {link}/setup/{setup_code()}"
 
 
 @pytest.mark.parametrize(
@@ -125,7 +124,7 @@ def test_setup_link_without_a_known_address_prints_the_path_on_this_server(
     app, monkeypatch, database_url, environ
 ):
     output = setup_link(monkeypatch, database_url, environ)
-    assert f"  /setup/{first_run_code()} on this server\n" in output
+    assert f"  /setup/{setup_code()} on this server\n" in output
     assert "Set FLAGPAL_PUBLIC_URL" in output
     assert "http" not in output
 

@@ -5,6 +5,7 @@ import flask_migrate
 import pytest
 from sqlalchemy import func, select
 
+from flagpal_dash.core.projects import add_member, create_project
 from flagpal_dash.extensions import db
 from flagpal_dash.models import (
     ApiToken,
@@ -30,8 +31,8 @@ def source(tmp_path):
     with app.app_context():
         flask_migrate.upgrade()
         owner = add_user("olivia@example.com", "Olivia Owner", admin=True)
-        shop = Project.create("Shop")
-        shop.add_member(owner, Role.OWNER)
+        shop = create_project("Shop", actor=None)
+        add_member(shop, owner, Role.OWNER, actor=None)
         db.session.commit()
         values = [issue_token(shop, f"App {n}", created_by=owner)[1] for n in range(3)]
         token = db.session.scalars(select(ApiToken)).first()

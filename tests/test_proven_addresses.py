@@ -11,8 +11,11 @@ import smtplib
 from urllib.parse import urlsplit
 
 import pytest
+from flask import current_app
 from sqlalchemy import select
 
+from flagpal_dash.core.accounts import create_user
+from flagpal_dash.core.projects import add_member
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, Project, User
 from flagpal_dash.permissions import Role
@@ -267,7 +270,7 @@ def test_the_project_that_made_an_unproven_account_may_invite_it_again(app, team
     owner = signed_in(app, team.owner)
     membership = victim().membership_in(team.project)
     # The owner took the squatted account off Shop, then invites it back.
-    team.project.add_member(add_user("second@example.com", "Second Owner"), Role.OWNER)
+    add_member(team.project, add_user("second@example.com", "Second Owner"), Role.OWNER, actor=None)
     db.session.commit()
     assert owner.post(f"/projects/shop/members/{membership.id}/remove").status_code == 302
     path = urlsplit(link_in(invite(owner, "shop", role="viewer"))).path
@@ -288,7 +291,9 @@ def test_the_page_looks_the_same_with_or_without_an_account(app, team):
     path = urlsplit(link_in(invite(signed_in(app, team.owner), "shop"))).path
     client = app.test_client()
     without = main_section(client.get(path))
-    User.create(VICTIM, "Carla CFO", REAL_PASSWORD)
+    create_user(
+        VICTIM, "Carla CFO", REAL_PASSWORD, actor=None, rounds=current_app.config["BCRYPT_ROUNDS"]
+    )
     db.session.commit()
     with_account = main_section(client.get(path))
     assert with_account == without

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import func, select
 
 from flagpal_dash import sessions
-from flagpal_dash.auth import first_run_code
+from flagpal_dash.core.invitations import create_invitation
+from flagpal_dash.core.projects import add_member
 from flagpal_dash.extensions import db
 from flagpal_dash.models import (
     ApiToken,
@@ -31,7 +32,7 @@ from flagpal_dash.models import (
 from flagpal_dash.permissions import Role
 from flagpal_dash.sessions import UserSession
 
-from .support import PASSWORD, add_user, issue_token, snapshot
+from .support import PASSWORD, add_user, issue_token, setup_code, snapshot
 
 OK, CREATED, ACCEPTED, REDIRECT = 200, 201, 202, 302
 UNAUTHORIZED, FORBIDDEN, NOT_FOUND = 401, 403, 404
@@ -323,8 +324,10 @@ def make_targets(team) -> dict:
     everyone a session in another browser (the owner's is the one to sign out)."""
     admin = add_user("ada@example.com", "Ada Admin", admin=True)
     extra = add_user("extra@example.com", "Exa Extra", proven=False)
-    membership = team.project.add_member(extra, Role.VIEWER)
-    invitation, secret = Invitation.create(team.project, "invited@example.com", Role.VIEWER)
+    membership = add_member(team.project, extra, Role.VIEWER, actor=None)
+    invitation, secret = create_invitation(
+        team.project, "invited@example.com", Role.VIEWER, by=None, now=utcnow(), by_mail=False
+    )
     db.session.commit()
     token, value = issue_token(team.project, "Existing")
     for user in [team.owner, team.developer, team.viewer, team.outsider, admin]:
@@ -342,7 +345,7 @@ def make_targets(team) -> dict:
         "invitation": invitation.id,
         "invitation_secret": secret,
         "user": extra.id,
-        "setup_code": first_run_code(),
+        "setup_code": setup_code(),
         "session": owners_other_browser.id,
     }
 

@@ -21,8 +21,9 @@ from sqlalchemy import select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flagpal_dash import config, create_app, gunicorn_conf
+from flagpal_dash.core.projects import create_project
 from flagpal_dash.extensions import db
-from flagpal_dash.models import AuditEvent, AuditKind, Project
+from flagpal_dash.models import AuditEvent, AuditKind
 
 from .conftest import make_app
 from .support import PASSWORD, issue_token
@@ -336,7 +337,7 @@ def test_gunicorn_with_the_config_serves_and_logs_no_token(tmp_path):
     setup = make_app(database_url)
     with setup.app_context():
         flask_migrate.upgrade()
-        project = Project.create("Served")
+        project = create_project("Served", actor=None)
         db.session.commit()
         _, value = issue_token(project, "Served")
         db.session.remove()

@@ -1,13 +1,14 @@
 """Your account: your name, your password (which signs out your other sessions), and
 the browsers where you are signed in, each of which you can sign out."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, ValidationError
 
 from .. import limits, sessions, validation
+from ..core import accounts
 from ..extensions import db
 from ..htmx import changed, redirect_page
 from ..models import MAX_ROW_ID, AuditEvent, AuditKind, utcnow
@@ -89,12 +90,17 @@ def change_password():
             AuditEvent.record(
                 AuditKind.SIGN_IN_FAILED,
                 target=current_user.label,
+                actor=current_user._get_current_object(),
                 reason="wrong password",
                 via="password change",
             )
             db.session.commit()
         return account_page(password_form=form, status=422)
-    current_user.change_password(form.new_password.data)
+    accounts.change_password(
+        current_user._get_current_object(),
+        form.new_password.data,
+        rounds=current_app.config["BCRYPT_ROUNDS"],
+    )
     sessions.end_all(current_user, but=current_user.current_session)
     db.session.commit()
     flash("Your password is changed. Every other session of your account is signed out.", "success")

@@ -6,16 +6,18 @@ Anyone who is not an admin gets 404 here, as for a project they are not on.
 
 import functools
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from .. import addresses, sessions, validation
+from .. import validation
+from ..core import accounts, projects
+from ..core.errors import Conflict
 from ..extensions import db
-from ..models import MAX_ROW_ID, AuditEvent, AuditKind, Project, User, utcnow
+from ..models import MAX_ROW_ID, Project, User, utcnow
 from ..permissions import Role
 from ..validation import FormRule, Invalid
 
@@ -46,9 +48,10 @@ class NewUserForm(FlaskForm):
     def validate_email(self, field) -> None:
         if field.errors:
             return  # not an address (maybe not sent at all): nothing to look up
-        user = User.by_email(field.data)
-        if user is not None:
-            raise ValidationError(addresses.address_taken(user))
+        try:
+            accounts.require_address_free(field.data)
+        except Conflict as taken:
+            raise ValidationError(str(taken)) from None
 
 
 class NewProjectForm(FlaskForm):
@@ -76,8 +79,10 @@ class NewProjectForm(FlaskForm):
         user = User.by_email(field.data)
         if user is None:
             raise ValidationError(f"No account has the email {field.data}. Create it first.")
-        if not addresses.is_proven(user):
-            raise ValidationError(addresses.unproven(user))
+        try:
+            accounts.require_proven(user)
+        except Conflict as unproven:
+            raise ValidationError(str(unproven)) from None
 
 
 def users_page(form=None, status=200):
@@ -99,37 +104,18 @@ def create_user():
     if not form.validate_on_submit():
         return users_page(form, 422)
     # An admin making the account vouches for its address.
-    User.create(
+    accounts.create_user(
         form.email.data,
         form.name.data,
         form.password.data,
+        actor=current_user._get_current_object(),
+        rounds=current_app.config["BCRYPT_ROUNDS"],
         admin=form.admin.data,
         proven_at=utcnow(),
     )
     db.session.commit()
     flash(f"Created the account {form.email.data}.", "success")
     return redirect(url_for("admin.users"))
-
-
-def set_active(user: User, active: bool) -> str:
-    """Deactivate (ending every session at once) or reactivate an account; raises
-    ``Invalid`` where that would lock the instance out. Returns what happened."""
-    if user.active == active:
-        return f"{user.email} is already {'active' if active else 'deactivated'}."
-    if not active and user.is_admin:
-        active_admins = db.session.scalar(
-            select(func.count(User.id)).where(User.is_admin, User.active)
-        )
-        if active_admins == 1:
-            raise Invalid("This is the only active admin; make another admin first.")
-    user.active = active
-    sessions.end_all(user)
-    AuditEvent.record(
-        AuditKind.USER_REACTIVATED if active else AuditKind.USER_DEACTIVATED, target=user.label
-    )
-    if active:
-        return f"{user.email} can sign in again."
-    return f"{user.email} is deactivated and signed out everywhere."
 
 
 @bp.post("/users/<int:user_id>/<any(deactivate, reactivate):action>")
@@ -141,12 +127,19 @@ def change_active(user_id: int, action: str):
     if user.id == current_user.id:
         flash("You cannot deactivate your own account; nothing changed.", "error")
         return users_page(status=409)
+    active = action == "reactivate"
     try:
-        message = set_active(user, action == "reactivate")
-    except Invalid as error:
+        changed = accounts.set_active(user, active, actor=current_user._get_current_object())
+    except Conflict as error:
         flash(f"{error} Nothing changed.", "error")
         return users_page(status=409)
     db.session.commit()
+    if not changed:
+        message = f"{user.email} is already {'active' if active else 'deactivated'}."
+    elif active:
+        message = f"{user.email} can sign in again."
+    else:
+        message = f"{user.email} is deactivated and signed out everywhere."
     flash(message, "success")
     return redirect(url_for("admin.users"))
 
@@ -154,14 +147,17 @@ def change_active(user_id: int, action: str):
 @bp.post("/users/<int:user_id>/confirm-email")
 @admin_route
 def confirm_email(user_id: int):
-    """Vouch that the account's address is its person's (addresses.py): grants by
+    """Vouch that the account's address is its person's (core/accounts.py): grants by
     email (project owner, ``members add``, other projects' invitations) then work."""
     user = db.session.get(User, user_id) if 0 < user_id <= MAX_ROW_ID else None
     if user is None:
         abort(404)
-    message = addresses.confirm(user, utcnow())
+    confirmed = accounts.confirm_address(user, utcnow(), actor=current_user._get_current_object())
     db.session.commit()
-    flash(message, "success")
+    flash(
+        f"The address {user.email} is {'confirmed' if confirmed else 'already proven'}.",
+        "success",
+    )
     return redirect(url_for("admin.users"))
 
 
@@ -171,8 +167,9 @@ def new_project():
     """Create a project for an existing account, who becomes its owner."""
     form = NewProjectForm()
     if form.validate_on_submit():
-        project = Project.create(form.name.data, form.slug.data)
-        project.add_member(User.by_email(form.owner.data), Role.OWNER)
+        admin = current_user._get_current_object()
+        project = projects.create_project(form.name.data, form.slug.data, actor=admin)
+        projects.add_member(project, User.by_email(form.owner.data), Role.OWNER, actor=admin)
         db.session.commit()
         flash(f"Created {project.name}; {form.owner.data} owns it.", "success")
         return redirect(url_for("admin.new_project"))

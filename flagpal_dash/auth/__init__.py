@@ -1,7 +1,5 @@
 """Signing in and out, and the first-run setup of a fresh install."""
 
-import base64
-import hashlib
 import hmac
 from urllib.parse import urlsplit
 
@@ -18,17 +16,16 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import exists, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import limits, links, security, sessions, validation
+from .. import limits, links, security, sessions
+from ..core import accounts, projects
 from ..extensions import db, login_manager
 from ..health import first_line
 from ..htmx import client_redirect, is_htmx_request, vary
-from ..models import AuditEvent, AuditKind, Project, User, utcnow
+from ..models import User, utcnow
 from ..permissions import Role
-from ..validation import Invalid
 from .forms import SetupForm, SignInForm
 
 bp = Blueprint("auth", __name__)
@@ -96,21 +93,6 @@ def unauthorized():
     return vary(redirect(target))
 
 
-def has_any_account() -> bool:
-    return db.session.scalar(select(exists().select_from(User)))
-
-
-def first_run_code() -> str:
-    """The code in the one-time setup link, derived from the secret key.
-
-    Every server process derives the same code without storing anything, and the
-    setup page refuses it as soon as an account exists.
-    """
-    secret = current_app.config["SECRET_KEY"].encode()
-    mac = hmac.digest(secret, b"flagpal-dash first-run setup", hashlib.sha256)
-    return base64.urlsafe_b64encode(mac).decode()[:32]
-
-
 def is_local_path(target: str | None) -> bool:
     """Whether ``next`` stays on this site (an absolute path, no scheme or host).
 
@@ -125,41 +107,6 @@ def is_local_path(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
-def check_password(email: str, password: str, **details) -> tuple[User | None, str | None]:
-    """The active account with this email and password, or why there is none.
-
-    Every attempt is recorded (for admins, with the reason); the caller commits. The
-    sign-in page shows one message whatever the reason, so nobody learns which
-    emails have accounts. ``details`` add to the record (where the attempt was made).
-    """
-    user = User.by_email(email)
-    if user is None:
-        User.spend_password_check_time(password)
-        refusal = "no such account"
-    elif not user.check_password(password):
-        refusal = "wrong password"
-    elif not user.is_active:
-        refusal = "account deactivated"
-    else:
-        AuditEvent.record(AuditKind.SIGN_IN_SUCCEEDED, target=user.label, actor=user, **details)
-        return user, None
-    AuditEvent.record(
-        AuditKind.SIGN_IN_FAILED, target=attempted(email, user), reason=refusal, **details
-    )
-    return None, refusal
-
-
-def attempted(email: str, user: User | None) -> str:
-    """Whom a failed attempt was for. What was typed is kept only if it reads as an email
-    address: a password typed into the email field must not land in the log."""
-    if user is not None:
-        return user.label
-    try:
-        return validation.email(email)
-    except Invalid:
-        return "(not an email address)"
-
-
 @bp.route("/sign-in", methods=["GET", "POST"])
 @limits.per_address
 @limits.per_account
@@ -169,7 +116,9 @@ def sign_in():
         return redirect(url_for("projects.index"))
     form = SignInForm()
     if form.validate_on_submit():
-        user, _ = check_password(form.email.data, form.password.data)
+        user, _ = accounts.check_password(
+            form.email.data, form.password.data, rounds=current_app.config["BCRYPT_ROUNDS"]
+        )
         if user is not None:
             sign_in_as(user)
             db.session.commit()
@@ -178,7 +127,7 @@ def sign_in():
         db.session.commit()  # the failure's audit record
         form.form_errors.append("That email and password do not match an account.")
     status = 422 if form.errors or form.form_errors else 200
-    not_set_up = not has_any_account()
+    not_set_up = not accounts.has_any_account()
     if not_set_up:
         # Not the setup link itself: logs are kept and read more widely than the
         # console, and the redaction of every log would blank its code anyway.
@@ -210,21 +159,24 @@ def setup(code: str):
     Only with the code from the console, and only while no account exists: anyone
     else, and everyone afterwards, gets 404.
     """
-    if not hmac.compare_digest(code.encode(), first_run_code().encode()) or has_any_account():
+    expected = accounts.first_run_code(current_app.config["SECRET_KEY"])
+    if not hmac.compare_digest(code.encode(), expected.encode()) or accounts.has_any_account():
         abort(404)
     form = SetupForm()
     if form.validate_on_submit():
-        user = User.create(
+        user = accounts.create_user(
             form.email.data,
             form.name.data,
             form.password.data,
+            actor=None,
+            rounds=current_app.config["BCRYPT_ROUNDS"],
             admin=True,
             by_themselves=True,
             proven_at=utcnow(),  # whoever holds the console's setup link runs the server
         )
         sign_in_as(user)
-        project = Project.create(form.project_name.data)
-        project.add_member(user, Role.OWNER)
+        project = projects.create_project(form.project_name.data, actor=user)
+        projects.add_member(project, user, Role.OWNER, actor=user)
         db.session.commit()
         flash(f"Welcome, {user.name}. This is {project.name}'s API Tokens page.", "success")
         return redirect(url_for("tokens.list_tokens", slug=project.slug))

@@ -6,17 +6,27 @@ A project always keeps at least one owner. Like the token pages, each action ans
 htmx with a fragment and a plain form POST with a page.
 """
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
-from .. import addresses, limits, links, mail
+from .. import limits, links, mail
 from ..access import ProjectAccess, project_route
-from ..auth import check_password, sign_in_as
+from ..auth import sign_in_as
+from ..core import accounts, invitations, projects
+from ..core.errors import Conflict
 from ..extensions import db
 from ..htmx import changed, dialog, error_answer, from_dialog, redirect_page, retarget
-from ..models import Invitation, InvitationStatus, Membership, Project, User, utcnow
+from ..models import Invitation, InvitationStatus, Membership, User, utcnow
 from ..permissions import Permission
-from ..validation import Invalid
 from .forms import (
     CreateAccountToJoinForm,
     InviteForm,
@@ -30,13 +40,20 @@ bp = Blueprint("members", __name__, url_prefix="/projects/<slug>")
 # The heading of a members dialog's own page (no JavaScript).
 SECTION = "Members"
 
+LAST_OWNER = "A project always keeps at least one owner. Make someone else an owner first."
+
+
+def signed_in() -> User:
+    """The owner acting, as the core records them (not Flask-Login's proxy)."""
+    return current_user._get_current_object()
+
 
 def page_context(access: ProjectAccess) -> dict:
     sees_addresses = access.can(Permission.SEE_ADDRESSES)
     return {
         "access": access,
         "members": access.project.members(),
-        "invitations": Invitation.pending_for(access.project) if sees_addresses else [],
+        "invitations": invitations.pending(access.project, utcnow()) if sees_addresses else [],
     }
 
 
@@ -84,12 +101,12 @@ def change_role(access: ProjectAccess, membership_id: int):
     if not form.validate_on_submit():
         return after_change(access, membership, " ".join(form.role.errors), 422)
     try:
-        changed = membership.change_role(form.role.role)
-    except Invalid as error:
-        return after_change(access, membership, str(error), 409)
+        role_changed = projects.change_role(membership, form.role.role, actor=signed_in())
+    except Conflict:  # the last owner
+        return after_change(access, membership, LAST_OWNER, 409)
     db.session.commit()
     name = membership.user.name
-    if not changed:
+    if not role_changed:
         return after_change(access, membership, f"{name} already is {form.role.role.value}.")
     return after_change(access, membership, f"{name} is now {form.role.role.value}.")
 
@@ -105,6 +122,7 @@ def confirm_remove(access: ProjectAccess, membership_id: int):
         SECTION,
         access=access,
         member=membership,
+        last_owner=projects.is_last_owner(membership),
     )
 
 
@@ -115,9 +133,9 @@ def remove_member(access: ProjectAccess, membership_id: int):
     membership = project_membership(access, membership_id)
     user = membership.user
     try:
-        membership.remove()
-    except Invalid as error:
-        return after_change(access, membership, str(error), 409)
+        projects.remove_member(membership, actor=signed_in())
+    except Conflict:  # the last owner
+        return after_change(access, membership, LAST_OWNER, 409)
     db.session.commit()
     if user.id == current_user.id:
         flash(f"You left {access.project.name}.", "success")
@@ -142,7 +160,7 @@ def new_invitation(access: ProjectAccess):
 @project_route(Permission.MANAGE_MEMBERS)
 def create_invitation(access: ProjectAccess):
     """Invite someone. With mail set up the link is mailed and not shown, so opening it
-    proves the address (addresses.py); without mail, or when sending fails, it is shown
+    proves the address (core/accounts.py); without mail, or when sending fails, it is shown
     once to pass on."""
     form = InviteForm(access.project)
     if not form.validate_on_submit():
@@ -157,8 +175,13 @@ def create_invitation(access: ProjectAccess):
     # Marked mailed before sending, so a crash between the two never leaves a link
     # that counts as mailed after the owner saw it; a failed send clears the mark.
     by_mail = mail.configured()
-    invitation, secret = Invitation.create(
-        access.project, form.email.data, form.role.role, by_mail=by_mail
+    invitation, secret = invitations.create_invitation(
+        access.project,
+        form.email.data,
+        form.role.role,
+        by=signed_in(),
+        now=utcnow(),
+        by_mail=by_mail,
     )
     db.session.commit()
     link = links.external_url("invitations.accept", secret=secret)
@@ -191,7 +214,7 @@ def revoke_invitation(access: ProjectAccess, invitation_id: int):
     invitation = access.project.invitation(invitation_id)
     if invitation is None:
         abort(404)
-    if invitation.revoke():
+    if invitations.revoke_invitation(invitation, by=signed_in(), now=utcnow()):
         db.session.commit()
         flash(
             f"The invitation for {invitation.email} is revoked; its link no longer works.",
@@ -218,6 +241,14 @@ def invitation_or_explain(secret: str) -> Invitation:
         abort(410, INVITATION_GONE[status])
     return invitation
 
+
+# Why "I'm new" cannot make the account (core/accounts.account_for's refusals).
+ACCOUNT_REFUSALS = {
+    accounts.ACCOUNT_EXISTS: "An account for this address already exists: sign in with its "
+    "password above, or ask an instance admin.",
+    accounts.ACCOUNT_DEACTIVATED: "An account for this address exists and is deactivated. "
+    "Ask an admin.",
+}
 
 INVITATION_GONE = {
     InvitationStatus.ACCEPTED: "This invitation has already been used. Sign in to reach "
@@ -260,8 +291,11 @@ def accept(secret: str):
             return join_as_new(invitation, sign_in_form, new_form)
         status = 422
     elif sign_in_form.validate_on_submit():
-        user, refusal = check_password(
-            invitation.email, sign_in_form.password.data, via="invitation"
+        user, refusal = accounts.check_password(
+            invitation.email,
+            sign_in_form.password.data,
+            rounds=current_app.config["BCRYPT_ROUNDS"],
+            via="invitation",
         )
         if user is not None:
             return join(invitation, user, sign_in_form, new_form)
@@ -289,46 +323,49 @@ def accept_page(invitation: Invitation, sign_in_form, new_form, status: int):
 
 
 def locked_pending(invitation: Invitation) -> None:
-    """Hold the project's lock, and make sure the link is still unused.
-
-    Two tabs accepting at once: the second waits for the first, then is told the link
-    was used (not a second account or membership)."""
-    Project.by_slug(invitation.project.slug, lock=True)
-    db.session.refresh(invitation)
-    if invitation.status() is not InvitationStatus.PENDING:
-        abort(410, INVITATION_GONE[invitation.status()])
+    """Hold the project's lock, and make sure the link is still unused (or explain)."""
+    try:
+        invitations.hold_pending(invitation, utcnow())
+    except invitations.Gone as gone:
+        abort(410, INVITATION_GONE[gone.status])
 
 
 def join_as_new(invitation: Invitation, sign_in_form, new_form):
     """ "I'm new": make the account (or claim it with a mailed link), then join."""
     locked_pending(invitation)
     try:
-        user = addresses.account_for(
-            invitation, new_form.name.data, new_form.password.data, utcnow()
+        user = accounts.account_for(
+            invitation,
+            new_form.name.data,
+            new_form.password.data,
+            utcnow(),
+            rounds=current_app.config["BCRYPT_ROUNDS"],
         )
-    except Invalid as error:
+    except Conflict as refusal:
         # After a POST the answer cannot be hidden; the page before it did not tell.
-        new_form.form_errors.append(str(error))
+        new_form.form_errors.append(ACCOUNT_REFUSALS[refusal.code])
         return accept_page(invitation, sign_in_form, new_form, 409)
     return join(invitation, user, sign_in_form, new_form)
 
 
 def join(invitation: Invitation, user: User, *forms):
     """Accept ``invitation`` as ``user``, whose password or session is proven, unless
-    that would grant a project to an unproven address (addresses.py)."""
+    that would grant a project to an unproven address (core/accounts.py)."""
     locked_pending(invitation)
-    refusal = addresses.may_join(user, invitation)
-    if refusal:
+    try:
+        accounts.require_may_join(user, invitation)
+    except Conflict as refusal:
         db.session.commit()  # the sign-in's audit record
         if current_user.is_authenticated:
-            abort(403, refusal)
-        forms[0].form_errors.append(refusal)
+            abort(403, str(refusal))
+        forms[0].form_errors.append(str(refusal))
         return accept_page(invitation, *forms, 403)
+    now = utcnow()
     if invitation.delivered_by_mail:
-        addresses.prove(user, utcnow(), "opened an emailed invitation", actor=user)
+        accounts.prove(user, now, "opened an emailed invitation", actor=user)
     if not current_user.is_authenticated:
         sign_in_as(user)
-    joined = invitation.accept(user)
+    joined = invitations.accept_invitation(invitation, user, now)
     db.session.commit()
     flash(
         f"Welcome to {invitation.project.name}: you are a {invitation.role.value}."

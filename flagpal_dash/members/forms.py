@@ -3,7 +3,9 @@ from wtforms import EmailField, PasswordField, SelectChoice, SelectField, String
 from wtforms.validators import EqualTo, InputRequired, ValidationError
 
 from .. import validation
-from ..models import Invitation, Project, User
+from ..core import invitations
+from ..core.errors import Conflict
+from ..models import Project, utcnow
 from ..permissions import Role
 from ..validation import FormRule
 
@@ -45,17 +47,17 @@ class InviteForm(FlaskForm):
     def validate_email(self, field) -> None:
         if field.errors:
             return  # not an address (maybe not sent at all): nothing to look up
-        user = User.by_email(field.data)
-        membership = user and user.membership_in(self.project)
-        if membership:
-            raise ValidationError(
-                f"{field.data} is already a member of {self.project.name}, as "
-                f"{membership.role.value}. Change their role on this page instead."
-            )
-        if Invitation.pending_for(self.project, field.data):
+        try:
+            invitations.require_invitable(self.project, field.data, utcnow())
+        except Conflict as refused:
+            if refused.code == invitations.ALREADY_MEMBER:
+                raise ValidationError(
+                    f"{field.data} is already a member of {self.project.name}, as "
+                    f"{refused.role.value}. Change their role on this page instead."
+                ) from None
             raise ValidationError(
                 f"{field.data} already has a pending invitation. Revoke it first to send a new one."
-            )
+            ) from None
 
 
 class JoinForm(FlaskForm):

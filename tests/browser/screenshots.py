@@ -15,8 +15,10 @@ from sqlalchemy import insert
 
 from flagpal_dash import create_app
 from flagpal_dash.core import usage
+from flagpal_dash.core.invitations import create_invitation
+from flagpal_dash.core.projects import add_member, create_project
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Invitation, Project, TokenUsage, TokenUsageDay, utcnow
+from flagpal_dash.models import TokenUsage, TokenUsageDay, utcnow
 from flagpal_dash.permissions import Role
 
 from ..support import add_user, issue_token
@@ -35,12 +37,12 @@ def seed() -> dict:
     developer = add_user("dana@example.com", "Dana Developer")
     viewer = add_user("vic@example.com", "Vic Viewer")
     owner = add_user("olivia@example.com", "Olivia Owner", admin=True)
-    shop = Project.create("Shop")
-    shop.add_member(owner, Role.OWNER)
-    shop.add_member(developer, Role.DEVELOPER)
-    shop.add_member(viewer, Role.VIEWER)
-    empty = Project.create("Newsletter")
-    empty.add_member(developer, Role.DEVELOPER)
+    shop = create_project("Shop", actor=None)
+    add_member(shop, owner, Role.OWNER, actor=None)
+    add_member(shop, developer, Role.DEVELOPER, actor=None)
+    add_member(shop, viewer, Role.VIEWER, actor=None)
+    empty = create_project("Newsletter", actor=None)
+    add_member(empty, developer, Role.DEVELOPER, actor=None)
     db.session.commit()
     now = utcnow()
     issue_token(
@@ -89,7 +91,7 @@ def seed() -> dict:
     # Both tables, as a flush writes them (the sparklines read the daily sums).
     db.session.execute(insert(TokenUsage), hourly)
     db.session.execute(insert(TokenUsageDay), usage.daily_sums(hourly))
-    Invitation.create(shop, "sam@example.com", Role.DEVELOPER)
+    create_invitation(shop, "sam@example.com", Role.DEVELOPER, by=None, now=utcnow())
     db.session.commit()
     return {"developer": developer, "viewer": viewer, "owner": owner}
 

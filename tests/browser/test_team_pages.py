@@ -5,8 +5,10 @@ from datetime import timedelta
 
 import pytest
 
+from flagpal_dash.core.invitations import create_invitation
+from flagpal_dash.core.projects import add_member
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Invitation, utcnow
+from flagpal_dash.models import utcnow
 from flagpal_dash.permissions import Role
 
 from ..support import PASSWORD, add_user, issue_token
@@ -90,8 +92,10 @@ def test_removing_a_member_without_javascript(plain_page, team):
 def open_state(page, team, state: str) -> None:
     """Bring ``page`` to one of the team pages, signed in as the right person."""
     admin = add_user("ada@example.com", "Ada Admin", admin=True)
-    team.project.add_member(admin, Role.OWNER)
-    Invitation.create(team.project, "pending@example.com", Role.DEVELOPER)
+    add_member(team.project, admin, Role.OWNER, actor=None)
+    create_invitation(
+        team.project, "pending@example.com", Role.DEVELOPER, by=None, now=utcnow(), by_mail=False
+    )
     db.session.commit()
     if state == "token policy":  # with the banner about tokens expiring soon
         issue_token(team.project, "Shop backend (production)", expires_at=utcnow() + timedelta(3))

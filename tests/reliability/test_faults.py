@@ -51,8 +51,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from flagpal_dash.api.errors import MEDIA_TYPE
+from flagpal_dash.core.projects import add_member, create_project
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, AuditEvent, Project, utcnow
+from flagpal_dash.models import ApiToken, AuditEvent, utcnow
 from flagpal_dash.permissions import Role
 
 from ..conftest import make_app
@@ -376,8 +377,8 @@ class Seed:
 def seed() -> Seed:
     """A project "Shop" with a developer, a good token and a revoked one."""
     developer = add_user("dev@example.com", "Dana Developer")
-    project = Project.create("Shop")
-    project.add_member(developer, Role.DEVELOPER)
+    project = create_project("Shop", actor=None)
+    add_member(project, developer, Role.DEVELOPER, actor=None)
     db.session.commit()
     good, good_value = issue_token(project, "Good before")
     _, revoked = issue_token(project, "Revoked before", revoked_at=utcnow())

@@ -1,0 +1,94 @@
+"""The domain core and the command line are doors' neighbours, not doors: they import
+no blueprint module (a view's module), and the core reads nothing of a request. Read
+from the source (the AST of its imports), so a path no test runs is held too."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import flagpal_dash
+
+PACKAGE = Path(flagpal_dash.__file__).parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports (``from . import x`` counts as ``package.x``)."""
+    tree = ast.parse(path.read_text())
+    package = module_name(path) if path.name == "__init__.py" else module_name(path.parent)
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def blueprint_modules() -> set[str]:
+    """Modules that make a Flask ``Blueprint``: the web's doors."""
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Blueprint":
+                found.add(module_name(path))
+    return found
+
+
+NOT_DOORS = sorted([PACKAGE / "cli.py", *(PACKAGE / "core").glob("*.py")])
+
+
+def test_the_blueprint_modules_are_found():
+    assert {"flagpal_dash.admin", "flagpal_dash.auth", "flagpal_dash.members"} <= (
+        blueprint_modules()
+    )
+
+
+@pytest.mark.parametrize("path", NOT_DOORS, ids=lambda path: path.name)
+def test_imports_no_blueprint_module(path):
+    doors = blueprint_modules()
+    imported = imported_modules(path)
+    reached = {name for name in imported for door in doors if name == door}
+    reached |= {
+        name
+        for name in imported
+        for door in doors
+        # A name inside a door's package (``flagpal_dash.auth.forms``), but not the
+        # package of every door (``flagpal_dash`` itself).
+        if name.startswith(door + ".") and door != "flagpal_dash"
+    }
+    assert not reached, f"{path.name} imports the blueprint module(s) {sorted(reached)}"
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "core").glob("*.py")), ids=lambda p: p.name)
+def test_the_core_reads_no_request(path):
+    """No ``flask`` or ``flask_login`` import: who acts, when, and the settings are
+    arguments."""
+    imported = imported_modules(path)
+    assert not {name for name in imported if name.split(".")[0] in {"flask", "flask_login"}}
+
+
+def test_every_audit_record_names_its_actor():
+    """``actor`` is required at run time; this also holds calls no test reaches."""
+    missing = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "record"
+                and getattr(node.func.value, "id", None) == "AuditEvent"
+                and "actor" not in {keyword.arg for keyword in node.keywords}
+            ):
+                missing.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not missing
