@@ -14,6 +14,7 @@ from . import dates
 from .access import ProjectAccess, project_route
 from .extensions import db
 from .models import AuditEvent, Project
+from .paging import page_number
 from .permissions import Permission
 
 bp = Blueprint("audit", __name__)
@@ -67,11 +68,7 @@ def filters(allowed_groups) -> tuple[str | None, int]:
     group = request.args.get("kind") or None
     if group is not None and group not in allowed_groups:
         abort(404)
-    page = request.args.get("page", "1")
-    # isdigit() alone accepts "²", which int() cannot read.
-    if not (page.isascii() and page.isdigit()) or not 1 <= int(page) <= 100_000:
-        abort(404)
-    return group, int(page)
+    return group, page_number(request.args)
 
 
 # An account as labels name it: "Ada Lovelace <ada@example.com>".

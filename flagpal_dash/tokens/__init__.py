@@ -23,10 +23,11 @@ from ..access import ProjectAccess, project_route
 from ..extensions import db
 from ..htmx import is_htmx_request, page_or_fragment
 from ..models import ApiToken, utcnow
+from ..paging import page_number
 from ..permissions import Permission
 from ..validation import Invalid
 from .forms import CreateTokenForm, RotateTokenForm
-from .listing import TokenFilter, page_number, token_page
+from .listing import TokenFilter, token_page
 
 bp = Blueprint("tokens", __name__, url_prefix="/projects/<slug>/tokens")
 
