@@ -3,11 +3,9 @@
 Plain Python, no Flask; the templates use these as filters.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
-
-from .models import utcnow
 
 # (seconds in the unit, singular name), largest first.
 UNITS = [
@@ -21,7 +19,7 @@ UNITS = [
 
 def relative(moment: datetime, now: datetime | None = None) -> str:
     """``moment`` relative to now, rounded down to its largest unit."""
-    seconds = ((now or utcnow()) - moment).total_seconds()
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
     if abs(seconds) < 60:
         return "just now"
     size, name = next((size, name) for size, name in UNITS if abs(seconds) >= size)
