@@ -97,6 +97,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         health,
         htmx,
         members,
+        models,
         projects,
         security,
         tokens,
@@ -104,7 +105,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .projects import settings as project_settings
 
     app.jinja_env.globals.update(Permission=Permission, ability_descriptions=abilities.DESCRIPTIONS)
-    app.jinja_env.filters.update(relative=dates.relative, exact=dates.exact, iso=dates.iso)
+    app.jinja_env.filters.update(
+        relative=dates.relative, exact=dates.exact, iso=dates.iso, duration=dates.duration
+    )
+    # Spans the pages name in sentences, from the constants the rules use.
+    app.jinja_env.globals.update(
+        EXPIRES_SOON=models.EXPIRES_SOON, INVITATION_LIFETIME=models.Invitation.LIFETIME
+    )
     app.jinja_env.globals["time_tag"] = dates.time_tag
 
     api.install(app)

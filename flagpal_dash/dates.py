@@ -1,9 +1,10 @@
-"""Moments as people read them: "3 days ago", "in 29 days", and the exact UTC time.
+"""Moments and spans as people read them: "3 days ago", "in 29 days", the exact UTC time,
+and "7 days".
 
 Plain Python, no Flask; the templates use these as filters.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from markupsafe import Markup, escape
 
@@ -28,6 +29,18 @@ def relative(moment: datetime, now: datetime | None = None) -> str:
         return "yesterday" if seconds > 0 else "tomorrow"
     amount = f"{count} {name}{'' if count == 1 else 's'}"
     return f"{amount} ago" if seconds > 0 else f"in {amount}"
+
+
+def duration(span: timedelta) -> str:
+    """A fixed span as a sentence says it: ``7 days``, ``1 hour``, ``90 minutes``, in the
+    largest unit that counts it exactly (days at most: a month is no fixed span)."""
+    seconds = int(span.total_seconds())
+    size, name = next(
+        ((size, name) for size, name in UNITS if size <= 86400 and seconds % size == 0),
+        (1, "second"),
+    )
+    count = seconds // size
+    return f"{count} {name}{'' if count == 1 else 's'}"
 
 
 def exact(moment: datetime) -> str:

@@ -527,7 +527,7 @@ class Invitation(db.Model):
     """An owner's invitation for an email address to join a project with a role.
 
     Its link carries a random secret shown once to the owner; only the secret's SHA-256
-    is stored. It works once, for 7 days, unless revoked.
+    is stored. It works once, for ``LIFETIME``, unless revoked.
     """
 
     __tablename__ = "invitations"

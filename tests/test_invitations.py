@@ -405,6 +405,37 @@ def test_the_link_is_mailed_when_mail_is_set_up(app, client, team, sign_in, smtp
     assert invitation.secret_hash == hashlib.sha256(secret_of(link).encode()).hexdigest()
 
 
+@pytest.fixture
+def three_day_invitations(monkeypatch):
+    """Invitations that last 3 days; requested before ``app``, so the app is made with it."""
+    monkeypatch.setattr(Invitation, "LIFETIME", timedelta(days=3))
+
+
+def test_every_sentence_about_how_long_a_link_works_follows_the_lifetime(
+    three_day_invitations, app, client, team, sign_in, smtp
+):
+    sign_in(team.owner)
+    form = client.get("/projects/shop/invitations/new")
+    assert form.status_code == 200
+    assert text_of(page(form).select_one("form .hint")).endswith("It works once, for 3 days.")
+
+    app.config.update(MAIL)
+    created = client.post(
+        "/projects/shop/invitations", data={"email": "newbie@example.com", "role": "viewer"}
+    )
+    assert created.status_code == 201, created.text
+    [message] = smtp.sent
+    assert "Open this link within 3 days to accept:" in message.get_content()
+    [invitation] = invitations()
+    assert invitation.expires_at - invitation.created_at == timedelta(days=3)
+
+    [link] = [w for w in message.get_content().split() if w.startswith("http://localhost/")]
+    with time_machine.travel(invitation.expires_at, tick=False):
+        gone = client.get(urlsplit(link).path)
+    assert gone.status_code == 410
+    assert error_message(gone).startswith("This invitation has expired (invitations last 3 days).")
+
+
 def test_no_mail_is_attempted_without_a_mail_server(app, client, team, sign_in, smtp):
     assert not app.config.get("MAIL_SERVER")
     sign_in(team.owner)

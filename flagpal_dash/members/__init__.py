@@ -9,7 +9,7 @@ htmx with a fragment and a plain form POST with a page.
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from .. import addresses, limits, links, mail
+from .. import addresses, dates, limits, links, mail
 from ..access import ProjectAccess, project_route
 from ..auth import check_password, sign_in_as
 from ..extensions import db
@@ -156,7 +156,8 @@ def create_invitation(access: ProjectAccess):
         invitation.email,
         f"You are invited to {access.project.name} on FlagPal Dash",
         f"{current_user.name} invited you to join {access.project.name} as a "
-        f"{invitation.role.value}.\n\nOpen this link within 7 days to accept:\n{link}\n",
+        f"{invitation.role.value}.\n\nOpen this link within "
+        f"{dates.duration(Invitation.LIFETIME)} to accept:\n{link}\n",
     ):
         invitation.delivered_by_mail = False
         db.session.commit()
@@ -204,14 +205,14 @@ def invitation_or_explain(secret: str) -> Invitation:
         abort(404)
     status = invitation.status()
     if status is not InvitationStatus.PENDING:
-        abort(410, INVITATION_GONE[status])
+        abort(410, INVITATION_GONE[status].format(lifetime=dates.duration(Invitation.LIFETIME)))
     return invitation
 
 
 INVITATION_GONE = {
     InvitationStatus.ACCEPTED: "This invitation has already been used. Sign in to reach "
     "the project, or ask its owner for a new invitation.",
-    InvitationStatus.EXPIRED: "This invitation has expired (invitations last 7 days). "
+    InvitationStatus.EXPIRED: "This invitation has expired (invitations last {lifetime}). "
     "Ask the project's owner for a new one.",
     InvitationStatus.REVOKED: "This invitation was withdrawn by the project's owner. "
     "Ask them for a new one if you should still join.",
