@@ -80,8 +80,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter._in_memory_fallback_enabled = app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"]
     # Flask-Limiter also checks every request for app-wide limits before it reaches a
     # view. There are none: the limited views (sign-in, invitation links, leak reports)
-    # check their own limits in their decorators. The hook cost ~50 µs per request, the
-    # token check's included (`make bench`), so it goes.
+    # check their own limits in their decorators. The hook would only add work to every
+    # request, the token check's included, so it goes.
     hooks = app.before_request_funcs.get(None, [])
     if limiter._check_request_limit in hooks:  # (not there when limits are disabled)
         hooks.remove(limiter._check_request_limit)

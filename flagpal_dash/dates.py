@@ -56,9 +56,9 @@ def iso(moment: datetime) -> str:
 def time_tag(moment: datetime, now: datetime | None = None) -> Markup:
     """``<time datetime=… title="exact">3 days ago</time>``: the ``time`` macro of
     _macros.html, in Python for rows drawn a hundred to a page."""
-    # An f-string, not Markup.format (which escapes every field through string.Formatter,
-    # several times slower): iso and exact are digits and month names, and only the
-    # relative text is escaped, as any text would be.
+    # An f-string, not Markup.format (which runs every field through string.Formatter
+    # and escapes it, on every row): iso and exact are digits and month names, and only
+    # the relative text is escaped, as any text would be.
     return Markup(
         f'<time datetime="{iso(moment)}" title="{exact(moment)}">'
         f"{escape(relative(moment, now))}</time>"
