@@ -13,7 +13,8 @@ import time_machine
 from sqlalchemy import select
 
 from flagpal_dash.extensions import db
-from flagpal_dash.models import AuditEvent, Invitation, User
+from flagpal_dash.members import why_gone
+from flagpal_dash.models import AuditEvent, Invitation, InvitationStatus, User
 from flagpal_dash.permissions import Role
 
 from .support import PASSWORD, page, text_of
@@ -434,6 +435,16 @@ def test_every_sentence_about_how_long_a_link_works_follows_the_lifetime(
         gone = client.get(urlsplit(link).path)
     assert gone.status_code == 410
     assert error_message(gone).startswith("This invitation has expired (invitations last 3 days).")
+
+
+@pytest.mark.parametrize("status", ["accepted", "expired", "revoked"])
+def test_every_gone_link_is_explained_in_full(three_day_invitations, status):
+    """Both places that refuse a used-up link (on opening it, and again once the
+    project is locked) word it the same, with the lifetime filled in."""
+    explained = why_gone(InvitationStatus(status))
+    assert explained.startswith("This invitation ") and "{" not in explained
+    if status == "expired":
+        assert "(invitations last 3 days)" in explained
 
 
 def test_no_mail_is_attempted_without_a_mail_server(app, client, team, sign_in, smtp):

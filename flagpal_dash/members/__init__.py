@@ -205,18 +205,29 @@ def invitation_or_explain(secret: str) -> Invitation:
         abort(404)
     status = invitation.status()
     if status is not InvitationStatus.PENDING:
-        abort(410, INVITATION_GONE[status].format(lifetime=dates.duration(Invitation.LIFETIME)))
+        abort(410, why_gone(status))
     return invitation
 
 
-INVITATION_GONE = {
-    InvitationStatus.ACCEPTED: "This invitation has already been used. Sign in to reach "
-    "the project, or ask its owner for a new invitation.",
-    InvitationStatus.EXPIRED: "This invitation has expired (invitations last {lifetime}). "
-    "Ask the project's owner for a new one.",
-    InvitationStatus.REVOKED: "This invitation was withdrawn by the project's owner. "
-    "Ask them for a new one if you should still join.",
-}
+def why_gone(status: InvitationStatus) -> str:
+    """Why a link that is no longer pending cannot be used, for its 410 page."""
+    match status:
+        case InvitationStatus.ACCEPTED:
+            return (
+                "This invitation has already been used. Sign in to reach the project, "
+                "or ask its owner for a new invitation."
+            )
+        case InvitationStatus.EXPIRED:
+            return (
+                f"This invitation has expired (invitations last "
+                f"{dates.duration(Invitation.LIFETIME)}). Ask the project's owner for a new one."
+            )
+        case InvitationStatus.REVOKED:
+            return (
+                "This invitation was withdrawn by the project's owner. "
+                "Ask them for a new one if you should still join."
+            )
+    raise ValueError(f"an invitation {status.value} is not gone")
 
 
 @invitations_bp.route("/invitations/<secret>", methods=["GET", "POST"])
@@ -286,7 +297,7 @@ def locked_pending(invitation: Invitation) -> None:
     Project.by_slug(invitation.project.slug, lock=True)
     db.session.refresh(invitation)
     if invitation.status() is not InvitationStatus.PENDING:
-        abort(410, INVITATION_GONE[invitation.status()])
+        abort(410, why_gone(invitation.status()))
 
 
 def join_as_new(invitation: Invitation, sign_in_form, new_form):
