@@ -80,8 +80,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter._in_memory_fallback_enabled = app.config["RATELIMIT_IN_MEMORY_FALLBACK_ENABLED"]
     # Flask-Limiter also checks every request for app-wide limits before it reaches a
     # view. There are none: the limited views (sign-in, invitation links, leak reports)
-    # check their own limits in their decorators. The hook cost ~50 µs per request, the
-    # token check's included (`make bench`), so it goes.
+    # check their own limits in their decorators. The hook would only add work to every
+    # request, the token check's included, so it goes.
     hooks = app.before_request_funcs.get(None, [])
     if limiter._check_request_limit in hooks:  # (not there when limits are disabled)
         hooks.remove(limiter._check_request_limit)
@@ -96,6 +96,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         errors,
         htmx,
         members,
+        models,
         probes,
         projects,
         security,
@@ -106,7 +107,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.jinja_env.globals.update(
         Permission=Permission, Role=Role, ability_descriptions=abilities.DESCRIPTIONS
     )
-    app.jinja_env.filters.update(relative=dates.relative, exact=dates.exact, iso=dates.iso)
+    app.jinja_env.filters.update(
+        relative=dates.relative, exact=dates.exact, iso=dates.iso, duration=dates.duration
+    )
+    # Spans the pages name in sentences, from the constants the rules use.
+    app.jinja_env.globals.update(
+        EXPIRES_SOON=models.EXPIRES_SOON, INVITATION_LIFETIME=models.Invitation.LIFETIME
+    )
     app.jinja_env.globals["time_tag"] = dates.time_tag
 
     api.install(app)

@@ -15,6 +15,7 @@ from . import dates
 from .access import ProjectAccess, project_route
 from .core.audit import events_page
 from .models import AuditEvent
+from .paging import page_number
 from .permissions import Permission
 
 bp = Blueprint("audit", __name__)
@@ -63,11 +64,7 @@ def filters(allowed_groups) -> tuple[str | None, int]:
     group = request.args.get("kind") or None
     if group is not None and group not in allowed_groups:
         abort(404)
-    page = request.args.get("page", "1")
-    # isdigit() alone accepts "²", which int() cannot read.
-    if not (page.isascii() and page.isdigit()) or not 1 <= int(page) <= 100_000:
-        abort(404)
-    return group, int(page)
+    return group, page_number(request.args)
 
 
 # An account as labels name it: "Ada Lovelace <ada@example.com>".

@@ -6,10 +6,7 @@ Scriptable: with its flags given, no command asks anything. Bad input prints one
 """
 
 import json
-import os
-import sqlite3
 import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from . import abilities as ability
 from . import dates, links, validation
+from .backup import BackupExists, BackupRefused, back_up
 from .config import ConfigError, http_address
 from .core import accounts
 from .core import audit as audit_log
@@ -495,19 +493,6 @@ def copy_to(target_url: str) -> None:
     click.echo(f"Copied. Point FLAGPAL_DATABASE_URL at {target.url.render_as_string()} and start.")
 
 
-# What a backup reports, in the order a person reads them.
-BACKUP_TABLES = (
-    "users",
-    "projects",
-    "memberships",
-    "invitations",
-    "api_tokens",
-    "token_usage",
-    "token_usage_daily",
-    "audit_events",
-)
-
-
 @click.command("backup")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
@@ -519,61 +504,15 @@ def backup(path: Path, force: bool) -> None:
     holds password hashes). To restore, stop the server and put the copy in place of
     the database file. For PostgreSQL, use pg_dump (see the README).
     """
-    if db.engine.dialect.name != "sqlite":
-        raise click.ClickException(
-            f"backup copies a SQLite database and this one is {db.engine.dialect.name}: "
-            "use pg_dump (the README's Backups section has the commands)."
-        )
     path = path.absolute()
-    if path.exists() and not force:
-        raise click.ClickException(f"{path} exists. Give --force to replace it.")
     try:
-        # Made beside PATH with mode 0600, then renamed over it: PATH is never half a
-        # copy, and an old backup stays whole until the new one is.
-        handle, partial = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".partial", dir=path.parent
-        )
-    except OSError as error:
-        raise click.ClickException(f"Cannot write in {path.parent}: {error.strerror}.") from None
-    os.close(handle)
-    try:
-        rows = copy_sqlite_database(partial)
-        os.replace(partial, path)
-    except (sqlite3.Error, OSError) as error:  # a full disk, say
-        os.unlink(partial)
-        raise click.ClickException(f"Nothing written: {error}") from None
-    except BaseException:
-        os.unlink(partial)
-        raise
+        rows = back_up(db.engine, path, replace=force)
+    except BackupExists as error:
+        raise click.ClickException(f"{error} Give --force to replace it.") from None
+    except BackupRefused as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"Wrote {path} ({path.stat().st_size:,} bytes, readable only by its owner).")
     echo_table([("TABLE", "ROWS"), *((table, f"{count:,}") for table, count in rows.items())])
-
-
-def copy_sqlite_database(destination: str) -> dict[str, int]:
-    """Copy the app's SQLite database into the file ``destination`` with SQLite's
-    backup API, and count the rows of the copy's tables."""
-    copy = sqlite3.connect(destination)
-    try:
-        source = db.engine.raw_connection()
-        try:
-            # In one step, so the copy is the database at one moment. It takes a read
-            # transaction, which in WAL mode holds up no writer: the server goes on.
-            source.driver_connection.backup(copy)
-        finally:
-            source.close()
-        # One self-contained file, no -wal beside it (an app that opens the copy
-        # turns WAL on again).
-        copy.execute("PRAGMA journal_mode=DELETE")
-        present = {
-            name for (name,) in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        return {
-            table: copy.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
-            for table in BACKUP_TABLES
-            if table in present
-        }
-    finally:
-        copy.close()
 
 
 def main() -> None:

@@ -157,6 +157,8 @@ def _served_at(environ: Mapping[str, str]) -> str:
 
 
 def _bool_setting(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    """Every on/off setting reads the same words, and a word it does not know stops the
+    app instead of quietly meaning one or the other."""
     raw = environ.get(name, "").strip().lower()
     if raw == "":
         return default
@@ -217,8 +219,7 @@ def _mail_settings(environ: Mapping[str, str]) -> dict:
     return {
         "MAIL_SERVER": server,
         "MAIL_PORT": int_setting(environ, "FLAGPAL_MAIL_PORT", 587, minimum=1, maximum=65535),
-        "MAIL_STARTTLS": environ.get("FLAGPAL_MAIL_STARTTLS", "1").strip()
-        not in ("0", "false", "no"),
+        "MAIL_STARTTLS": _bool_setting(environ, "FLAGPAL_MAIL_STARTTLS", default=True),
         "MAIL_USERNAME": environ.get("FLAGPAL_MAIL_USERNAME") or None,
         "MAIL_PASSWORD": environ.get("FLAGPAL_MAIL_PASSWORD") or None,
         "MAIL_FROM": sender,

@@ -27,8 +27,8 @@ class Base(DeclarativeBase):
 class DeferredMigrate:
     """Flask-Migrate, imported when a migration first runs (``flask db …``, or
     ``flask_migrate.upgrade()`` in a test) instead of in every server process: it
-    imports Alembic, Mako and Pygments, about 10 MB of each gunicorn worker's memory
-    (``make bench`` prints it) for commands a server never runs."""
+    imports Alembic, Mako and Pygments, which every gunicorn worker would carry in
+    memory (``make bench`` prints a worker's) for commands a server never runs."""
 
     def init_app(self, app: Flask, db: SQLAlchemy, directory: str) -> None:
         app.extensions["migrate"] = UnboundMigrate(app, db, directory)

@@ -79,8 +79,8 @@ class UTCDateTime(types.TypeDecorator):
             return super().result_processor(dialect, coltype)
 
         # SQLite hands back the ISO text SQLAlchemy stored: read it with its zone in one
-        # step, several times faster than parsing and then attaching UTC (the token
-        # check reads three of these per request).
+        # step, not parsed and then given UTC in a second (the token check reads three
+        # of these per request).
         def from_text(value: str | None) -> datetime | None:
             return None if value is None else datetime.fromisoformat(value + "+00:00")
 
@@ -179,7 +179,7 @@ class User(UserMixin, db.Model):
         return self.session_secret
 
     # One account is one account, whichever session it was loaded for (Flask-Login's
-    # mixin compares get_id, which now names the session).
+    # mixin compares get_id, which names the session).
     def __eq__(self, other):
         if isinstance(other, User):
             return self.id == other.id
@@ -432,7 +432,7 @@ class Invitation(db.Model):
     """An owner's invitation for an email address to join a project with a role.
 
     Its link carries a random secret shown once to the owner; only the secret's SHA-256
-    is stored. It works once, for 7 days, unless revoked.
+    is stored. It works once, for ``LIFETIME``, unless revoked.
     """
 
     __tablename__ = "invitations"

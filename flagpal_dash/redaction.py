@@ -15,11 +15,19 @@ logger checks its level first).
 import logging
 import re
 
+from . import token_format
+
 REDACTED = "[redacted]"
 
-# A token, also URL-encoded (``_`` as ``%5F``), also a personal access token.
+# A token as token_format defines it, also URL-encoded (``_`` as ``%5F``), also a
+# personal access token (``flagpal_pat_`` and the same body). Built from that one
+# definition, so a change to the format cannot leave tokens of the new shape in logs.
 _UNDERSCORE = r"(?:_|%5[Ff])"
-_TOKEN = re.compile(rf"flagpal{_UNDERSCORE}(?:pat{_UNDERSCORE})?[0-9A-Za-z]{{46}}")
+_PREFIX = re.escape(token_format.PREFIX).replace("_", _UNDERSCORE)
+_BODY = token_format.PATTERN.removeprefix(token_format.PREFIX)
+_TOKEN = re.compile(rf"{_PREFIX}(?:pat{_UNDERSCORE})?{_BODY}")
+# What every spelling of a token starts with.
+_TOKEN_WORD = token_format.PREFIX.removesuffix("_")
 # The secret of an invitation or the first-run setup link, also with URL-encoded
 # slashes (a ``next=`` parameter, say). Shorter path segments (``new``, an id) are
 # ordinary pages.
@@ -31,7 +39,7 @@ def redact(text: str) -> str:
     """``text`` without token values or the secrets of invitation and setup links."""
     # Most lines hold none of the words: a substring test is a fraction of the regexes'
     # cost, and gunicorn logs a line for every request.
-    if "flagpal" not in text and "invitations" not in text and "setup" not in text:
+    if _TOKEN_WORD not in text and "invitations" not in text and "setup" not in text:
         return text
     return _SECRET_ADDRESS.sub(r"\1" + REDACTED, _TOKEN.sub(REDACTED, text))
 

@@ -98,9 +98,10 @@ class SecurityHeaders:
     """WSGI middleware that appends ``headers`` to every response's header list.
 
     Below Flask, so it sees every response (static files and error pages included), and
-    cheap: ~0.3 µs a request, against ~5 µs for an ``after_request`` hook calling
-    ``response.headers.extend`` (which checks each value again, and makes Werkzeug copy
-    more headers). The token API is the hot path. No view sets these headers itself.
+    cheap: it appends a tuple made once, where an ``after_request`` hook calling
+    ``response.headers.extend`` would check each value again on every response and make
+    Werkzeug copy more headers. The token API is the hot path. No view sets these
+    headers itself.
     """
 
     def __init__(self, wsgi_app, headers: tuple[tuple[str, str], ...]):

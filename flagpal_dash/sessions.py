@@ -21,7 +21,8 @@ from . import browsers
 from .extensions import db
 from .models import AuditEvent, AuditKind, User, UTCDateTime
 
-# A session unused this long is refused and pruned (as long as a sign-in used to last).
+# A session unused this long is refused and pruned: a month, Flask's own default for how
+# long a session cookie lasts, which is what people expect of staying signed in.
 IDLE_LIMIT = timedelta(days=31)
 # ``last_seen_at`` and the address are written at most this often per session, not on
 # every request: the Account page shows "last seen" to the minute anyway.

@@ -4,6 +4,7 @@
 These tests make their own SQLite instance, whatever database the suite runs on.
 """
 
+import re
 import shutil
 import sqlite3
 import stat
@@ -13,9 +14,11 @@ import time
 import flask_migrate
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError
 
 from flagpal_dash import PACKAGE_DIR, token_format
+from flagpal_dash.backup import BackupExists, back_up
 from flagpal_dash.core.projects import add_member, create_project
 from flagpal_dash.extensions import db
 from flagpal_dash.models import Project
@@ -111,6 +114,24 @@ def test_backup_into_a_missing_folder_says_so(server, tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: Cannot write in {tmp_path / 'no-such-folder'}")
     assert "Traceback" not in result.output
+
+
+def test_back_up_needs_only_an_engine(tmp_path):
+    """The rule is callable without an app: an engine and a path, rows per table back."""
+    with sqlite3.connect(tmp_path / "plain.sqlite3") as source:
+        source.execute("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+        source.executemany("INSERT INTO users VALUES (?)", [(1,), (2,)])
+    source.close()
+    engine = create_engine(f"sqlite:///{tmp_path}/plain.sqlite3")
+    target = tmp_path / "copy.sqlite3"
+    try:
+        assert back_up(engine, target) == {"users": 2}
+        with pytest.raises(BackupExists, match=f"^{re.escape(str(target))} exists.$"):
+            back_up(engine, target)
+        assert back_up(engine, target, replace=True) == {"users": 2}
+    finally:
+        engine.dispose()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
 
 
 def test_backup_of_postgresql_points_to_pg_dump(tmp_path):

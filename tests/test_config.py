@@ -59,6 +59,39 @@ def test_bad_values_are_refused_at_start_with_a_clear_message(tmp_path, value, m
         config.from_environment({"FLAGPAL_BCRYPT_ROUNDS": value}, str(tmp_path))
 
 
+MAIL = {"FLAGPAL_MAIL_SERVER": "smtp.example.com", "FLAGPAL_MAIL_FROM": "flags@example.com"}
+
+
+@pytest.mark.parametrize(
+    "value, starttls",
+    [
+        (None, True),
+        ("", True),
+        ("1", True),
+        ("on", True),
+        ("Yes", True),
+        ("true", True),
+        ("0", False),
+        ("off", False),
+        (" OFF ", False),
+        ("no", False),
+        ("false", False),
+    ],
+)
+def test_mail_starttls_reads_on_and_off_like_every_other_switch(tmp_path, value, starttls):
+    environ = MAIL if value is None else {**MAIL, "FLAGPAL_MAIL_STARTTLS": value}
+    assert config.from_environment(environ, str(tmp_path))["MAIL_STARTTLS"] is starttls
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "disabled"])
+def test_a_mail_starttls_value_that_is_neither_on_nor_off_is_refused(tmp_path, value):
+    with pytest.raises(
+        config.ConfigError,
+        match=f"FLAGPAL_MAIL_STARTTLS must be 1 or 0 \\(on or off\\), not '{value}'",
+    ):
+        config.from_environment({**MAIL, "FLAGPAL_MAIL_STARTTLS": value}, str(tmp_path))
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_an_in_memory_sqlite_database_is_refused(tmp_path, url):
     with pytest.raises(config.ConfigError, match="in-memory SQLite database"):

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flagpal_dash.dates import exact, iso, relative
+from flagpal_dash.dates import duration, exact, iso, relative
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
@@ -32,3 +32,21 @@ def test_exact_and_iso():
     moment = datetime(2026, 1, 5, 9, 7, 3, 999, tzinfo=UTC)
     assert exact(moment) == "5 Jan 2026, 09:07 UTC"
     assert iso(moment) == "2026-01-05T09:07:03Z"
+
+
+@pytest.mark.parametrize(
+    "span, expected",
+    [
+        (timedelta(days=7), "7 days"),
+        (timedelta(days=1), "1 day"),
+        (timedelta(hours=24), "1 day"),
+        (timedelta(days=30), "30 days"),
+        (timedelta(days=365), "365 days"),
+        (timedelta(hours=1), "1 hour"),
+        (timedelta(hours=36), "36 hours"),
+        (timedelta(minutes=90), "90 minutes"),
+        (timedelta(seconds=45), "45 seconds"),
+    ],
+)
+def test_duration_names_a_span_exactly_in_its_largest_unit(span, expected):
+    assert duration(span) == expected

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from flagpal_dash.core.accounts import create_user
 from flagpal_dash.core.projects import add_member
 from flagpal_dash.extensions import db
-from flagpal_dash.models import AuditEvent, Invitation, User
+from flagpal_dash.members import why_gone
+from flagpal_dash.models import AuditEvent, Invitation, InvitationStatus, User
 from flagpal_dash.permissions import Role
 
 from .support import PASSWORD, page, text_of
@@ -406,6 +407,47 @@ def test_the_link_is_mailed_when_mail_is_set_up(app, client, team, sign_in, smtp
     [invitation] = invitations()
     assert invitation.delivered_by_mail
     assert invitation.secret_hash == hashlib.sha256(secret_of(link).encode()).hexdigest()
+
+
+@pytest.fixture
+def three_day_invitations(monkeypatch):
+    """Invitations that last 3 days; requested before ``app``, so the app is made with it."""
+    monkeypatch.setattr(Invitation, "LIFETIME", timedelta(days=3))
+
+
+def test_every_sentence_about_how_long_a_link_works_follows_the_lifetime(
+    three_day_invitations, app, client, team, sign_in, smtp
+):
+    sign_in(team.owner)
+    form = client.get("/projects/shop/invitations/new")
+    assert form.status_code == 200
+    assert text_of(page(form).select_one("form .hint")).endswith("It works once, for 3 days.")
+
+    app.config.update(MAIL)
+    created = client.post(
+        "/projects/shop/invitations", data={"email": "newbie@example.com", "role": "viewer"}
+    )
+    assert created.status_code == 201, created.text
+    [message] = smtp.sent
+    assert "Open this link within 3 days to accept:" in message.get_content()
+    [invitation] = invitations()
+    assert invitation.expires_at - invitation.created_at == timedelta(days=3)
+
+    [link] = [w for w in message.get_content().split() if w.startswith("http://localhost/")]
+    with time_machine.travel(invitation.expires_at, tick=False):
+        gone = client.get(urlsplit(link).path)
+    assert gone.status_code == 410
+    assert error_message(gone).startswith("This invitation has expired (invitations last 3 days).")
+
+
+@pytest.mark.parametrize("status", ["accepted", "expired", "revoked"])
+def test_every_gone_link_is_explained_in_full(three_day_invitations, status):
+    """Both places that refuse a used-up link (on opening it, and again once the
+    project is locked) word it the same, with the lifetime filled in."""
+    explained = why_gone(InvitationStatus(status))
+    assert explained.startswith("This invitation ") and "{" not in explained
+    if status == "expired":
+        assert "(invitations last 3 days)" in explained
 
 
 def test_no_mail_is_attempted_without_a_mail_server(app, client, team, sign_in, smtp):

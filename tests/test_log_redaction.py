@@ -3,6 +3,7 @@ or setup link, whichever logger writes it (the app's, Werkzeug's, a library's, o
 configured later) and wherever the secret is (the message, its arguments, a
 traceback), plain or URL-encoded."""
 
+import importlib.util
 import io
 import logging
 import threading
@@ -15,6 +16,8 @@ from werkzeug.serving import make_server
 from flagpal_dash import token_format
 
 TOKEN = token_format.generate()
+# A personal access token: its own prefix, then the body of a project token.
+PERSONAL_TOKEN = "flagpal_pat_" + token_format.generate().removeprefix(token_format.PREFIX)
 SECRET = "s3cr3t-invitation-code-abcdefghijklmnopqrstuv"
 SETUP_CODE = "PMU4ZiAdFfZW6Ecjfawm_T2WvVydJSVI"
 # Each with what must not be left of it in a log.
@@ -22,12 +25,31 @@ LEAKS = [
     pytest.param(f"Bearer {TOKEN}", TOKEN[8:48], id="token"),
     pytest.param(f"?t={TOKEN.replace('_', '%5F')}", TOKEN[8:48], id="token-%5F"),
     pytest.param(f"?t={TOKEN.replace('_', '%5f')}", TOKEN[8:48], id="token-%5f"),
+    pytest.param(f"Bearer {PERSONAL_TOKEN}", PERSONAL_TOKEN[12:52], id="personal-token"),
+    pytest.param(
+        f"?t={PERSONAL_TOKEN.replace('_', '%5F')}", PERSONAL_TOKEN[12:52], id="personal-token-%5F"
+    ),
     pytest.param(f"GET /setup/{SETUP_CODE} HTTP/1.1", SETUP_CODE, id="setup-path"),
     pytest.param(f"next=%2Fsetup%2F{SETUP_CODE}", SETUP_CODE, id="setup-path-encoded"),
     pytest.param(f"https://flags.example.com/invitations/{SECRET}", SECRET, id="invitation"),
     pytest.param(f"?next=%2finvitations%2f{SECRET}", SECRET, id="invitation-encoded"),
 ]
 LOGGERS = ["flagpal_dash", "flagpal_dash.tokens", "werkzeug", "some.library", "gunicorn.error"]
+
+
+def test_what_counts_as_a_token_comes_from_token_format(monkeypatch):
+    """The one definition of the format decides what is redacted: a token of another
+    shape would be redacted as soon as token_format said so."""
+    monkeypatch.setattr(token_format, "PREFIX", "acme_")
+    monkeypatch.setattr(token_format, "PATTERN", "acme_[0-9a-f]{12}")
+    # A fresh copy of the module, made with the changed format (the installed one stays).
+    spec = importlib.util.find_spec("flagpal_dash.redaction")
+    redaction = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(redaction)
+    assert redaction.redact("Bearer acme_0123456789ab.") == "Bearer [redacted]."
+    assert redaction.redact("?t=acme%5Fpat%5F0123456789ab") == "?t=[redacted]"
+    assert redaction.redact("acme_0123456789AB") == "acme_0123456789AB"
+    assert redaction.redact(f"Bearer {TOKEN}") == f"Bearer {TOKEN}"
 
 
 @pytest.fixture

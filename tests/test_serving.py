@@ -249,12 +249,16 @@ def gunicorn_logger(tmp_path):
             cfg.set("access_log_format", access_log_format)
         return gunicorn_conf.RedactingLogger(cfg)
 
+    names = ("gunicorn.error", "gunicorn.access")
+    # gunicorn's Logger stops both from propagating: later tests expect them as they were.
+    propagates = {name: logging.getLogger(name).propagate for name in names}
     yield make
-    for name in ("gunicorn.error", "gunicorn.access"):
+    for name in names:
         log = logging.getLogger(name)
         for handler in list(log.handlers):
             handler.close()
             log.removeHandler(handler)
+        log.propagate = propagates[name]
 
 
 def log_request(logger, uri: str, headers: list[tuple[str, str]]) -> None:

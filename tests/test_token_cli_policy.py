@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from flagpal_dash import models
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, Project
 
@@ -109,6 +110,20 @@ def test_from_7_days_before_until_it_expires(client, team, sign_in):
     with time_machine.travel(NOW + 7 * DAY, tick=False):
         sign_in(team.owner)
         assert banner(client) is None, "expired: no longer a warning"
+
+
+@pytest.fixture
+def two_days_is_soon(monkeypatch):
+    """ "Soon" is 2 days; requested before ``app``, so the app is made with it."""
+    monkeypatch.setattr(models, "EXPIRES_SOON", 2 * DAY)
+
+
+def test_the_banner_says_the_span_it_warns_for(two_days_is_soon, client, team, sign_in, expiring):
+    with time_machine.travel(NOW, tick=False):
+        sign_in(team.developer)
+        shown = banner(client)
+    assert text_of(shown.strong) == "1 token expires within 2 days:"
+    assert [text_of(n) for n in shown.select(".expiring-token")] == ["CI ( tomorrow )"]
 
 
 # tokens expiring -----------------------------------------------------------------------

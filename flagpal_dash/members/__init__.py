@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from .. import limits, links, mail
+from .. import dates, limits, links, mail
 from ..access import ProjectAccess, project_route
 from ..auth import sign_in_as
 from ..core import accounts, invitations, projects
@@ -189,7 +189,8 @@ def create_invitation(access: ProjectAccess):
         invitation.email,
         f"You are invited to {access.project.name} on FlagPal Dash",
         f"{current_user.name} invited you to join {access.project.name} as a "
-        f"{invitation.role.value}.\n\nOpen this link within 7 days to accept:\n{link}\n",
+        f"{invitation.role.value}.\n\nOpen this link within "
+        f"{dates.duration(Invitation.LIFETIME)} to accept:\n{link}\n",
     ):
         invitation.delivered_by_mail = False
         db.session.commit()
@@ -238,7 +239,7 @@ def invitation_or_explain(secret: str) -> Invitation:
         abort(404)
     status = invitation.status()
     if status is not InvitationStatus.PENDING:
-        abort(410, INVITATION_GONE[status])
+        abort(410, why_gone(status))
     return invitation
 
 
@@ -250,14 +251,25 @@ ACCOUNT_REFUSALS = {
     "Ask an admin.",
 }
 
-INVITATION_GONE = {
-    InvitationStatus.ACCEPTED: "This invitation has already been used. Sign in to reach "
-    "the project, or ask its owner for a new invitation.",
-    InvitationStatus.EXPIRED: "This invitation has expired (invitations last 7 days). "
-    "Ask the project's owner for a new one.",
-    InvitationStatus.REVOKED: "This invitation was withdrawn by the project's owner. "
-    "Ask them for a new one if you should still join.",
-}
+def why_gone(status: InvitationStatus) -> str:
+    """Why a link that is no longer pending cannot be used, for its 410 page."""
+    match status:
+        case InvitationStatus.ACCEPTED:
+            return (
+                "This invitation has already been used. Sign in to reach the project, "
+                "or ask its owner for a new invitation."
+            )
+        case InvitationStatus.EXPIRED:
+            return (
+                f"This invitation has expired (invitations last "
+                f"{dates.duration(Invitation.LIFETIME)}). Ask the project's owner for a new one."
+            )
+        case InvitationStatus.REVOKED:
+            return (
+                "This invitation was withdrawn by the project's owner. "
+                "Ask them for a new one if you should still join."
+            )
+    raise ValueError(f"an invitation {status.value} is not gone")
 
 
 @invitations_bp.route("/invitations/<secret>", methods=["GET", "POST"])
@@ -327,7 +339,7 @@ def locked_pending(invitation: Invitation) -> None:
     try:
         invitations.hold_pending(invitation, utcnow())
     except invitations.Gone as gone:
-        abort(410, INVITATION_GONE[gone.status])
+        abort(410, why_gone(gone.status))
 
 
 def join_as_new(invitation: Invitation, sign_in_form, new_form):

@@ -12,10 +12,11 @@ from ..access import ProjectAccess, project_route
 from ..extensions import db
 from ..htmx import changed, dialog, page_or_fragment, retarget
 from ..models import ApiToken, utcnow
+from ..paging import page_number
 from ..permissions import Permission
 from ..validation import Invalid
 from .forms import CreateTokenForm, RotateTokenForm
-from .listing import TokenFilter, page_number, token_page
+from .listing import TokenFilter, token_page
 from .sparkline import drawn
 from .usage_warning import ROTATING, usage_warning
 

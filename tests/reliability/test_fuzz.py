@@ -58,6 +58,7 @@ from flagpal_dash.models import (
     User,
     utcnow,
 )
+from flagpal_dash.paging import MAX_PAGE
 from flagpal_dash.permissions import Role
 from flagpal_dash.projects.settings import PolicyForm
 from flagpal_dash.tokens.forms import (
@@ -66,7 +67,7 @@ from flagpal_dash.tokens.forms import (
     CreateTokenForm,
     RotateTokenForm,
 )
-from flagpal_dash.tokens.listing import MAX_PAGE, STATUSES
+from flagpal_dash.tokens.listing import STATUSES
 
 from ..conftest import make_app
 from ..support import PASSWORD, add_user, issue_token, page, setup_code, snapshot, text_of

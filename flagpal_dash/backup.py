@@ -1,0 +1,93 @@
+"""A copy of the app's SQLite database, taken safely while the server runs
+(``flask --app wsgi backup PATH``). PostgreSQL has pg_dump (README, Backups); moving
+to another database is moving.py's.
+
+The copy is the database as it was at one moment, readable only by its owner (it
+holds password hashes). To restore, stop the server and put the copy in place of the
+database file.
+"""
+
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+# What a backup reports, in the order a person reads them.
+TABLES = (
+    "users",
+    "projects",
+    "memberships",
+    "invitations",
+    "api_tokens",
+    "token_usage",
+    "token_usage_daily",
+    "audit_events",
+)
+
+
+class BackupRefused(Exception):
+    """Nothing was written; the message says why."""
+
+
+class BackupExists(BackupRefused):
+    """The file is there already, and replacing it was not asked for."""
+
+
+def back_up(engine: Engine, path: Path, *, replace: bool = False) -> dict[str, int]:
+    """Copy the SQLite database of ``engine`` to ``path``; the rows of each table in
+    the copy. ``path`` is replaced only when ``replace`` is given."""
+    if engine.dialect.name != "sqlite":
+        raise BackupRefused(
+            f"backup copies a SQLite database and this one is {engine.dialect.name}: "
+            "use pg_dump (the README's Backups section has the commands)."
+        )
+    if path.exists() and not replace:
+        raise BackupExists(f"{path} exists.")
+    try:
+        # Made beside PATH with mode 0600, then renamed over it: PATH is never half a
+        # copy, and an old backup stays whole until the new one is.
+        handle, partial = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".partial", dir=path.parent
+        )
+    except OSError as error:
+        raise BackupRefused(f"Cannot write in {path.parent}: {error.strerror}.") from None
+    os.close(handle)
+    try:
+        rows = copy_database(engine, partial)
+        os.replace(partial, path)
+    except (sqlite3.Error, OSError) as error:  # a full disk, say
+        os.unlink(partial)
+        raise BackupRefused(f"Nothing written: {error}") from None
+    except BaseException:
+        os.unlink(partial)
+        raise
+    return rows
+
+
+def copy_database(engine: Engine, destination: str) -> dict[str, int]:
+    """Copy the SQLite database of ``engine`` into the file ``destination`` with
+    SQLite's backup API, and count the rows of the copy's tables."""
+    copy = sqlite3.connect(destination)
+    try:
+        source = engine.raw_connection()
+        try:
+            # In one step, so the copy is the database at one moment. It takes a read
+            # transaction, which in WAL mode holds up no writer: the server goes on.
+            source.driver_connection.backup(copy)
+        finally:
+            source.close()
+        # One self-contained file, no -wal beside it (an app that opens the copy
+        # turns WAL on again).
+        copy.execute("PRAGMA journal_mode=DELETE")
+        present = {
+            name for (name,) in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        return {
+            table: copy.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            for table in TABLES
+            if table in present
+        }
+    finally:
+        copy.close()
