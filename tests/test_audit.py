@@ -9,8 +9,9 @@ import time_machine
 from sqlalchemy import func, select, text
 
 from flagpal_dash.audit import PAGE_SIZE
+from flagpal_dash.core import tokens
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, AuditEvent, AuditKind, Invitation, User
+from flagpal_dash.models import ApiToken, AuditEvent, AuditKind, Invitation, User, utcnow
 from flagpal_dash.permissions import Role
 
 from .support import PASSWORD, add_user, issue_token, page, text_of
@@ -476,7 +477,7 @@ def test_a_page_number_that_is_not_one_is_not_found(client, team, sign_in, page_
 def make_some_history(team, client) -> None:
     """Token, member, sign-in and other-project events, in both projects."""
     token, _ = issue_token(team.project, "CI")
-    token.revoke(by=None)
+    tokens.revoke(token, actor=None, now=utcnow())
     team.developer.membership_in(team.project).change_role(Role.VIEWER)
     issue_token(team.other_project, "Their secret app")
     db.session.commit()

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from flagpal_dash.core import tokens
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent
 
@@ -222,7 +223,10 @@ def test_prune_revokes_tokens_unused_past_the_policy(runner, client, unused):
 def test_prune_records_each_revocation(runner, client, team, sign_in, unused):
     run(runner, "tokens", "prune")
     events = pruned_events()
-    assert [e.target for e in events] == [unused["Stale"][0].label, unused["Never used"][0].label]
+    assert [e.target for e in events] == [
+        tokens.label(unused["Stale"][0]),
+        tokens.label(unused["Never used"][0]),
+    ]
     for event in events:
         assert event.actor == "command line"
         assert event.project == team.project

@@ -20,9 +20,10 @@ from markupsafe import Markup
 
 from .. import usage
 from ..access import ProjectAccess, project_route
+from ..core import tokens
 from ..extensions import db
 from ..htmx import is_htmx_request, page_or_fragment
-from ..models import ApiToken, utcnow
+from ..models import ApiToken, Project, utcnow
 from ..permissions import Permission
 from ..validation import Invalid
 from .forms import CreateTokenForm, RotateTokenForm
@@ -50,6 +51,18 @@ def list_context(
 def token_sparkline(token_id: int) -> usage.Sparkline:
     """One token's 30-day usage, for a row rendered on its own (after a revoke)."""
     return usage.sparklines([token_id], utcnow())[token_id]
+
+
+@bp.app_template_global()
+def token_state(token: ApiToken) -> tokens.TokenState:
+    """Where a row's token is in its lifecycle now."""
+    return tokens.state(token, utcnow())
+
+
+@bp.app_template_global()
+def tokens_expiring_soon(project: Project) -> list[ApiToken]:
+    """The project's tokens expiring soon, for the notice on every project page."""
+    return tokens.expiring(utcnow(), project=project)
 
 
 @bp.app_template_global()
@@ -99,13 +112,21 @@ def create_token(access: ProjectAccess):
         return page_or_fragment(
             "tokens/new.html", "tokens/_create_form.html", 422, access=access, form=form
         )
-    token, value = ApiToken.issue(
-        access.project,
-        name=form.name.data,
-        abilities=form.abilities.data,
-        expires_at=form.expires_at(),
-        created_by=current_user,
-    )
+    try:
+        token, value = tokens.issue(
+            access.project,
+            name=form.name.data,
+            abilities=form.abilities.data,
+            expires_at=form.expires_at(),
+            actor=current_user,
+            now=form.now,
+        )
+    except tokens.NameTaken as error:
+        db.session.rollback()
+        form.name.errors.append(str(error))
+        return page_or_fragment(
+            "tokens/new.html", "tokens/_create_form.html", 422, access=access, form=form
+        )
     db.session.commit()
     response = page_or_fragment(
         "tokens/created.html",
@@ -147,7 +168,7 @@ def confirm_revoke(access: ProjectAccess, token_id: int):
 def revoke_token(access: ProjectAccess, token_id: int):
     """Revoke at once. Revoking a revoked token changes nothing and says so."""
     token = project_token(access, token_id)
-    if token.revoke(by=current_user):
+    if tokens.revoke(token, actor=current_user, now=utcnow()):
         db.session.commit()
         message, category = (
             f'"{token.name}" is revoked. Apps using it can no longer call the API.',
@@ -193,7 +214,9 @@ def rotate_token(access: ProjectAccess, token_id: int):
     if not form.validate_on_submit():
         return rotation_form(access, token, form, 422)
     try:
-        new, value = token.rotate(form.grace_period(), form.expires_at(), by=current_user)
+        new, value = tokens.rotate(
+            token, form.grace_period(), form.expires_at(), actor=current_user, now=form.now
+        )
     except Invalid as error:
         db.session.rollback()
         form.form_errors.append(str(error))

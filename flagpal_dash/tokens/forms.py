@@ -83,15 +83,6 @@ class CreateTokenForm(FlaskForm):
             return False
         return True
 
-    def validate_name(self, field) -> None:
-        if field.errors:
-            return  # no name (maybe not sent at all): nothing to compare
-        if self.project.has_active_token_named(field.data, self.now):
-            raise ValidationError(
-                f'An active token is already named "{field.data}". Choose another name, '
-                "or revoke the old token first."
-            )
-
     def validate_expiration(self, field) -> None:
         if field.data not in {choice.value for choice in EXPIRATION_CHOICES}:
             raise ValidationError("Choose one of the expiration options.")
