@@ -20,7 +20,7 @@ from sqlalchemy import make_url, select
 from sqlalchemy.exc import DBAPIError
 
 from . import abilities as ability
-from . import addresses, dates, links, validation
+from . import addresses, dates, links, token_format, validation
 from . import audit as audit_log
 from .admin import set_active
 from .auth import first_run_code, has_any_account
@@ -324,7 +324,7 @@ def list_tokens(slug: str) -> None:
                 _when(token.created_at),
                 _when(token.expires_at, "never"),
                 _when(token.last_used_at, "never"),
-                token.display_hint,
+                token_format.display_hint(token.hint),
             )
         )
     if len(rows) == 1:

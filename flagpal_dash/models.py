@@ -1,7 +1,8 @@
 """The database: users, projects, memberships and API tokens.
 
-Behaviour that belongs to a thing lives on its model (checking a password, issuing
-or revoking a token, a token's status) so views stay short and say what they do.
+Behaviour that belongs to a thing lives on its model (checking a password) so views
+stay short and say what they do; an API token's lifecycle and rules live in
+``core/tokens.py``.
 """
 
 import base64
@@ -619,21 +620,6 @@ class ApiToken(db.Model):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
     replaced_by: Mapped["ApiToken | None"] = relationship(remote_side=[id])
-
-    def lifetime(self) -> timedelta | None:
-        """How long this token was made to last (None: no expiry); a rotation's
-        replacement gets the same by default. (Rotating shortens the old one's.)"""
-        if self.expires_at is None:
-            return None
-        return self.expires_at - self.created_at
-
-    @property
-    def display_hint(self) -> str:
-        return token_format.display_hint(self.hint)
-
-    @property
-    def ability_labels(self) -> list[str]:
-        return [ability.LABELS[a] for a in ability.ordered(self.abilities)]
 
 
 class TokenUsage(db.Model):

@@ -240,6 +240,14 @@ class NameTaken(Conflict):
         self.name = name
 
 
+def lifetime(token: ApiToken) -> timedelta | None:
+    """How long ``token`` was made to last (None: no expiry); a rotation's replacement
+    gets the same by default. (Rotating shortens the old one's.)"""
+    if token.expires_at is None:
+        return None
+    return token.expires_at - token.created_at
+
+
 def label(token: ApiToken) -> str:
     """How the audit log names a token (never by its value): ``token 12 “CI”``."""
     return f"token {token.id} “{token.name}”"

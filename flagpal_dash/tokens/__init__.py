@@ -18,7 +18,8 @@ from flask import (
 from flask_login import current_user
 from markupsafe import Markup
 
-from .. import usage
+from .. import abilities as ability
+from .. import token_format, usage
 from ..access import ProjectAccess, project_route
 from ..core import tokens
 from ..extensions import db
@@ -63,6 +64,18 @@ def token_state(token: ApiToken) -> tokens.TokenState:
 def tokens_expiring_soon(project: Project) -> list[ApiToken]:
     """The project's tokens expiring soon, for the notice on every project page."""
     return tokens.expiring(utcnow(), project=project)
+
+
+@bp.app_template_filter()
+def display_hint(hint: str) -> str:
+    """A token's stored last characters as managers see them: ``flagpal_…wxyz``."""
+    return token_format.display_hint(hint)
+
+
+@bp.app_template_filter()
+def ability_labels(abilities: frozenset[str]) -> list[str]:
+    """A token's abilities in their order, in words ("Full access", "Read")."""
+    return [ability.LABELS[one] for one in ability.ordered(abilities)]
 
 
 @bp.app_template_global()

@@ -6,6 +6,7 @@ from wtforms.validators import ValidationError
 
 from .. import abilities as ability
 from .. import validation
+from ..core import tokens
 from ..models import Project, utcnow
 from ..validation import FormRule, Invalid
 
@@ -141,9 +142,9 @@ class RotateTokenForm(CreateTokenForm):
     )
 
     def __init__(self, project: Project, token, *args, **kwargs):
-        kwargs.setdefault("expiration", same_period_choice(token.lifetime()))
+        kwargs.setdefault("expiration", same_period_choice(tokens.lifetime(token)))
         if kwargs["expiration"] == CUSTOM_DATE:
-            kwargs.setdefault("custom_date", (utcnow() + token.lifetime()).date())
+            kwargs.setdefault("custom_date", (utcnow() + tokens.lifetime(token)).date())
         super().__init__(project, *args, **kwargs)
         self.token = token
 
