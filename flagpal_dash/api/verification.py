@@ -127,8 +127,8 @@ class LibpqLookup:
     through libpq (``psycopg.pq``), its text values read by the connection's own
     loaders, as psycopg's cursor would.
 
-    The cursor sends the same (it prepares a statement after its fifth use); its Python
-    layer costs more than the query itself on this path (``make bench``'s in-process
+    The cursor sends the same (it prepares a statement after its fifth use), but its
+    Python layer adds a large share of a check's time (``make bench``'s in-process
     figure shows it).
     """
 
