@@ -81,6 +81,7 @@ def build(app, now: datetime) -> dict[str, str]:
     from sqlalchemy import insert, select
 
     from flagpal_dash.core.usage import daily_sums
+    from flagpal_dash.core import tokens
     from flagpal_dash.extensions import db
     from flagpal_dash.models import ApiToken, Project, TokenUsage, TokenUsageDay, User
     from flagpal_dash.permissions import Role
@@ -102,8 +103,7 @@ def build(app, now: datetime) -> dict[str, str]:
             # each, and their sums per day.
             active = db.session.scalars(
                 select(ApiToken.id)
-                .where(ApiToken.project_id == project.id, ApiToken.revoked_at.is_(None),
-                       ApiToken.status(now) == "active")
+                .where(ApiToken.project_id == project.id, tokens.is_active_sql(now))
                 .order_by(ApiToken.created_at.desc()).limit(40)
             ).all()
             last_hour = now.replace(minute=0, second=0, microsecond=0)

@@ -102,6 +102,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         security,
         tokens,
     )
+    from .core import tokens as token_rules
     from .projects import settings as project_settings
 
     app.jinja_env.globals.update(
@@ -112,7 +113,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     # Spans the pages name in sentences, from the constants the rules use.
     app.jinja_env.globals.update(
-        EXPIRES_SOON=models.EXPIRES_SOON, INVITATION_LIFETIME=models.Invitation.LIFETIME
+        EXPIRES_SOON=token_rules.EXPIRES_SOON, INVITATION_LIFETIME=models.Invitation.LIFETIME
     )
     app.jinja_env.globals["time_tag"] = dates.time_tag
 

@@ -17,16 +17,17 @@ from sqlalchemy import make_url, select
 from sqlalchemy.exc import DBAPIError
 
 from . import abilities as ability
-from . import dates, links, validation
+from . import dates, links, token_format, validation
 from .backup import BackupExists, BackupRefused, back_up
 from .config import ConfigError, http_address
 from .core import accounts
 from .core import audit as audit_log
 from .core import projects as project_rules
+from .core import tokens as token_rules
 from .core.errors import DomainError
 from .extensions import db
 from .health import database_problem
-from .models import ApiToken, Project, User, utcnow
+from .models import Project, User, utcnow
 from .permissions import Role
 from .validation import Invalid
 
@@ -283,8 +284,6 @@ def create_token(
     # Held while the name is checked and the token made, as the web's create does.
     project = existing_project(slug, lock=True)
     name = checked(validation.token_name, name)
-    if project.has_active_token_named(name):
-        raise click.ClickException(f'An active token in {slug} is already named "{name}".')
     now = utcnow()
     expires_at = None
     if expires_in_days is not None:
@@ -297,9 +296,14 @@ def create_token(
         raise click.ClickException(
             f"{error} Give --expires-in-days {project.max_token_lifetime_days} or less."
         ) from None
-    token, value = ApiToken.issue(
-        project, name=name, abilities=frozenset(abilities), expires_at=expires_at, created_by=None
-    )
+    try:
+        token, value = token_rules.issue(
+            project, name, frozenset(abilities), expires_at, actor=None, now=now
+        )
+    except token_rules.NameTaken:
+        raise click.ClickException(
+            f'An active token in {slug} is already named "{name}".'
+        ) from None
     db.session.commit()
     click.echo(f'Created token {token.id} "{token.name}". Its value is shown only now:', err=True)
     click.echo(value)
@@ -314,6 +318,15 @@ def echo_table(rows: list[tuple[str, ...]]) -> None:
         )
 
 
+# A name longer than this is cut with "…" in a table, so one long name (up to 100
+# characters) does not push every other column off the terminal.
+TABLE_NAME_LENGTH = 40
+
+
+def shortened(name: str) -> str:
+    return name if len(name) <= TABLE_NAME_LENGTH else name[: TABLE_NAME_LENGTH - 1] + "…"
+
+
 def _when(moment: datetime | None, empty: str = "-") -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else empty
 
@@ -325,27 +338,23 @@ def list_tokens(slug: str) -> None:
     project = existing_project(slug)
     now = utcnow()
     rows = [("ID", "NAME", "STATUS", "ABILITIES", "CREATED", "EXPIRES", "LAST USED", "HINT")]
-    for token in project.tokens_newest_first():
+    for token in token_rules.newest_first(project):
         rows.append(
             (
                 str(token.id),
-                token.name,
-                token.status(now).value,
+                shortened(token.name),
+                token_rules.status(token, now).value,
                 ",".join(ability.ordered(token.abilities)),
                 _when(token.created_at),
                 _when(token.expires_at, "never"),
                 _when(token.last_used_at, "never"),
-                token.display_hint,
+                token_format.display_hint(token.hint),
             )
         )
     if len(rows) == 1:
         click.echo(f"{slug} has no tokens yet.")
         return
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
+    echo_table(rows)
 
 
 @tokens.command("revoke")
@@ -359,7 +368,7 @@ def revoke_token(slug: str, token_id: int) -> None:
         raise click.ClickException(
             f"{slug} has no token with id {token_id} (see `tokens list {slug}`)."
         )
-    if not token.revoke(by=None):
+    if not token_rules.revoke(token, actor=None, now=utcnow()):
         click.echo(f'Token {token_id} "{token.name}" was already revoked; nothing changed.')
         return
     db.session.commit()
@@ -389,7 +398,7 @@ def expiring_tokens(within_days: int, slug: str | None) -> None:
             # Exit 2 like any bad input: 1 means "tokens are expiring".
             raise click.BadParameter(f"No project has the slug '{slug}'.", param_hint="--project")
     now = utcnow()
-    found = ApiToken.expiring(timedelta(days=within_days), now, project)
+    found = token_rules.expiring(now, timedelta(days=within_days), project)
     period = f"{within_days} {'day' if within_days == 1 else 'days'}"
     if not found:
         click.echo(f"No active token expires within {period}.")
@@ -426,9 +435,9 @@ def prune_tokens(dry_run: bool) -> None:
     with_policy = select(Project).where(Project.revoke_unused_after_days.is_not(None))
     for project in db.session.scalars(with_policy.order_by(Project.slug)):
         days = project.revoke_unused_after_days
-        for token in project.unused_tokens(now):
+        for token in token_rules.unused(project, now):
             if not dry_run:
-                token.revoke_as_unused(days, now)
+                token_rules.revoke_as_unused(token, days, now)
             pruned += 1
             click.echo(
                 f'{"Would revoke" if dry_run else "Revoked"} token {token.id} "{token.name}" '

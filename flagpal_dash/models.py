@@ -22,16 +22,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
-    and_,
     case,
     false,
-    func,
-    or_,
     select,
     types,
-    update,
 )
-from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import abilities as ability
@@ -40,8 +35,6 @@ from .extensions import db
 from .permissions import Permission, Role, role_can
 from .validation import Invalid
 
-# An active token this close to its expiry is flagged "Expires soon".
-EXPIRES_SOON = timedelta(days=7)
 # Project token policy, chosen by owners from these numbers of days (None: no maximum
 # lifetime, never revoke unused tokens).
 TOKEN_LIFETIME_CHOICES = (30, 90, 180, 365)
@@ -296,30 +289,8 @@ class Project(db.Model):
             )
         )
 
-    def tokens_newest_first(self) -> list["ApiToken"]:
-        return list(
-            db.session.scalars(
-                select(ApiToken)
-                .where(ApiToken.project_id == self.id)
-                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
-            )
-        )
-
     def token(self, token_id: int) -> "ApiToken | None":
         return self._own(ApiToken, token_id)
-
-    def has_active_token_named(self, name: str, now: datetime | None = None) -> bool:
-        """Whether a token that still works already has this name (ignoring case)."""
-        now = now or utcnow()
-        names = db.session.scalars(
-            select(ApiToken.name).where(
-                ApiToken.project_id == self.id,
-                ApiToken.revoked_at.is_(None),
-                (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
-            )
-        )
-        wanted = name.casefold()
-        return any(existing.casefold() == wanted for existing in names)
 
     def token_lifetime_limit(self) -> timedelta | None:
         """The longest a new token may last under the project's policy (None: no limit)."""
@@ -376,32 +347,6 @@ class Project(db.Model):
             **changes,
         )
         return True
-
-    def tokens_expiring_soon(self, now: datetime | None = None) -> list["ApiToken"]:
-        """The project's active tokens that stop working within ``EXPIRES_SOON``."""
-        return ApiToken.expiring(EXPIRES_SOON, now or utcnow(), project=self)
-
-    def unused_tokens(self, now: datetime) -> list["ApiToken"]:
-        """Active tokens unused for longer than the project's ``revoke_unused_after_days``
-        (counted from creation when never used), oldest use first; none without that
-        policy. A token made less than that long ago is never among them."""
-        days = self.revoke_unused_after_days
-        if days is None:
-            return []
-        cutoff = now - timedelta(days=days)
-        return list(
-            db.session.scalars(
-                select(ApiToken)
-                .where(
-                    ApiToken.project_id == self.id,
-                    ApiToken.revoked_at.is_(None),
-                    (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
-                    ApiToken.created_at < cutoff,
-                    func.coalesce(ApiToken.last_used_at, ApiToken.created_at) < cutoff,
-                )
-                .order_by(func.coalesce(ApiToken.last_used_at, ApiToken.created_at), ApiToken.id)
-            )
-        )
 
 
 class Membership(db.Model):
@@ -478,16 +423,6 @@ class Invitation(db.Model):
         return InvitationStatus.PENDING
 
 
-class TokenStatus(enum.StrEnum):
-    ACTIVE = "active"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-
-    @property
-    def label(self) -> str:
-        return self.value.capitalize()
-
-
 class ApiToken(db.Model):
     __tablename__ = "api_tokens"
     __table_args__ = (
@@ -524,228 +459,6 @@ class ApiToken(db.Model):
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
     replaced_by: Mapped["ApiToken | None"] = relationship(remote_side=[id])
-
-    @classmethod
-    def issue(
-        cls,
-        project: Project,
-        name: str,
-        abilities: frozenset[str],
-        expires_at: datetime | None,
-        created_by: User | None,
-        replaces: "ApiToken | None" = None,
-    ) -> tuple["ApiToken", str]:
-        """A new token for ``project`` and its value, which the caller shows once.
-
-        Raises ``Invalid`` when ``expires_at`` is beyond the project's maximum lifetime
-        (callers check first, with the same rule, to explain it in their own words).
-        """
-        now = utcnow()
-        project.check_token_expiry(expires_at, now)
-        value = token_format.generate()
-        token = cls(
-            project=project,
-            name=name,
-            abilities=ability.normalize(abilities),
-            token_hash=token_format.digest(value),
-            hint=token_format.hint(value),
-            created_at=now,
-            created_by=created_by,
-            expires_at=expires_at,
-        )
-        db.session.add(token)
-        db.session.flush()
-        AuditEvent.record(
-            AuditKind.TOKEN_CREATED,
-            project=project,
-            target=token.label,
-            abilities=ability.ordered(token.abilities),
-            expires_at=token.expires_at.isoformat() if token.expires_at else None,
-            **({"replaces": replaces.label} if replaces else {}),
-            actor=signed_in_user(),
-        )
-        return token, value
-
-    def rotate(
-        self, grace: timedelta, expires_at: datetime | None, by: User | None
-    ) -> tuple["ApiToken", str]:
-        """Replace this token with a new one of the same name and abilities.
-
-        This one keeps working for ``grace`` (never longer than it would have), so apps
-        can move to the new value; with no grace it is revoked at once. Raises
-        ``Invalid`` unless this token is active and not already rotated.
-        """
-        now = utcnow()
-        if self.replaced_by_id is not None:
-            raise Invalid(
-                f'"{self.name}" was already rotated; its replacement is '
-                f"{self.replaced_by.display_hint}."
-            )
-        status = self.status(now)
-        if status is not TokenStatus.ACTIVE:
-            raise Invalid(
-                f'"{self.name}" is {status.value}, so there is nothing to rotate. '
-                "Create a new token instead."
-            )
-        new, value = ApiToken.issue(
-            self.project, self.name, self.abilities, expires_at, created_by=by, replaces=self
-        )
-        self.rotated_at = now
-        self.replaced_by = new
-        if grace:
-            stops = now + grace
-            if self.expires_at is None or stops < self.expires_at:
-                self.expires_at = stops
-        else:
-            self.revoked_at, self.revoked_by = now, by
-        AuditEvent.record(
-            AuditKind.TOKEN_ROTATED,
-            project=self.project,
-            target=self.label,
-            replaced_by=new.label,
-            stops_working_at=(self.revoked_at or self.expires_at).isoformat(),
-            actor=signed_in_user(),
-        )
-        return new, value
-
-    def lifetime(self) -> timedelta | None:
-        """How long this token was made to last (None: no expiry); a rotation's
-        replacement gets the same by default. (Rotating shortens the old one's.)"""
-        if self.expires_at is None:
-            return None
-        return self.expires_at - self.created_at
-
-    @hybrid_method
-    def status(self, now: datetime | None = None) -> TokenStatus:
-        """Revoked if revoked, else expired once ``expires_at`` is reached, else active.
-
-        ``ApiToken.status(now)`` is the same rule in SQL (below), which the API Tokens
-        page filters and orders by: keep the two side by side and alike.
-        """
-        if self.revoked_at is not None:
-            return TokenStatus.REVOKED
-        if self.expires_at is not None and self.expires_at <= (now or utcnow()):
-            return TokenStatus.EXPIRED
-        return TokenStatus.ACTIVE
-
-    @status.inplace.expression
-    @classmethod
-    def _status_expression(cls, now: datetime | None = None):
-        # A NULL expires_at makes the comparison NULL, not true: never expired.
-        return case(
-            (cls.revoked_at.is_not(None), TokenStatus.REVOKED.value),
-            (cls.expires_at <= (now or utcnow()), TokenStatus.EXPIRED.value),
-            else_=TokenStatus.ACTIVE.value,
-        )
-
-    def expires_soon(self, now: datetime | None = None) -> bool:
-        """Active, but stops working within ``EXPIRES_SOON`` (shown as a warning)."""
-        now = now or utcnow()
-        return (
-            self.status(now) is TokenStatus.ACTIVE
-            and self.expires_at is not None
-            and self.expires_at - now <= EXPIRES_SOON
-        )
-
-    @classmethod
-    def expiring(
-        cls, within: timedelta, now: datetime, project: Project | None = None
-    ) -> list["ApiToken"]:
-        """Active tokens that stop working within ``within`` of ``now``, soonest first
-        (of ``project``, or of every project). Rotated tokens are left out: they stop on
-        purpose, and their replacement exists."""
-        query = select(cls).where(cls.expiring_within(within, now))
-        if project is not None:
-            query = query.where(cls.project_id == project.id)
-        return list(db.session.scalars(query.order_by(cls.expires_at, cls.id)))
-
-    @classmethod
-    def expiring_within(cls, within: timedelta, now: datetime):
-        """The SQL condition of ``expiring``: also the list's "Expiring soon" filter."""
-        return and_(
-            cls.revoked_at.is_(None),
-            cls.rotated_at.is_(None),
-            cls.expires_at > now,
-            cls.expires_at <= now + within,
-        )
-
-    def revoke_as_unused(self, days: int, now: datetime) -> None:
-        """Revoke for the project's policy: not used for ``days`` days (``prune``)."""
-        self.revoked_at = now
-        self.revoked_reason = f"unused for {days} days (project policy)"
-        AuditEvent.record(
-            AuditKind.TOKEN_PRUNED,
-            project=self.project,
-            target=self.label,
-            reason=self.revoked_reason,
-            last_used_at=self.last_used_at.isoformat() if self.last_used_at else "never",
-            actor=signed_in_user(),
-        )
-
-    def revoke(self, by: User | None) -> bool:
-        """Mark the token revoked; False when it already was (nothing changes)."""
-        if self.revoked_at is not None:
-            return False
-        self.revoked_at = utcnow()
-        self.revoked_by = by
-        AuditEvent.record(
-            AuditKind.TOKEN_REVOKED, project=self.project, target=self.label, actor=signed_in_user()
-        )
-        return True
-
-    def revoke_as_leaked(
-        self, url: str | None, source: str | None, secret_type: str | None
-    ) -> bool:
-        """Revoke a token someone reported as leaked, found at ``url`` (if known).
-
-        False, changing nothing, when it had stopped working already: revoked (by a
-        person, or by a report a moment ago) or expired. A token in a rotation's grace
-        period still works, so it is revoked. ``url``, ``source`` and ``secret_type`` are
-        the report's, already checked and shortened; never the token value.
-        """
-        now = utcnow()
-        if self.status(now) is not TokenStatus.ACTIVE:
-            return False
-        reason = "reported as leaked" + (f" (found at {url})" if url else "")
-        # One conditional UPDATE, so two reports of the same token arriving together
-        # (or a report and a person's Revoke) revoke it once, on any database.
-        changed = db.session.execute(
-            update(ApiToken)
-            .where(
-                ApiToken.id == self.id,
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
-            )
-            .values(revoked_at=now, revoked_reason=reason)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        db.session.expire(self, ["revoked_at", "revoked_reason"])
-        if changed != 1:
-            return False
-        AuditEvent.record(
-            AuditKind.TOKEN_REVOKED_AS_LEAKED,
-            project=self.project,
-            target=self.label,
-            actor=None,
-            actor_label=LEAK_REPORT_ACTOR,
-            url=url,
-            source=source,
-            type=secret_type,
-        )
-        return True
-
-    @property
-    def label(self) -> str:
-        """How the audit log names a token (never by its value): ``token 12 “CI”``."""
-        return f"token {self.id} “{self.name}”"
-
-    @property
-    def display_hint(self) -> str:
-        return token_format.display_hint(self.hint)
-
-    @property
-    def ability_labels(self) -> list[str]:
-        return [ability.LABELS[a] for a in ability.ordered(self.abilities)]
 
 
 class TokenUsage(db.Model):

@@ -5,6 +5,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from flagpal_dash.api.verification import EXTENSION_KEY
+from flagpal_dash.core import tokens
 from flagpal_dash.core.accounts import first_run_code
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, Project, User, utcnow
@@ -28,12 +29,13 @@ def add_user(email: str, name: str, *, admin: bool = False, proven: bool = True)
 
 
 def issue_token(project: Project, name: str = "Shop backend", **fields) -> tuple[ApiToken, str]:
-    token, value = ApiToken.issue(
+    token, value = tokens.issue(
         project,
         name=name,
         abilities=fields.pop("abilities", frozenset({"read"})),
         expires_at=fields.pop("expires_at", None),
-        created_by=fields.pop("created_by", None),
+        actor=fields.pop("created_by", None),
+        now=utcnow(),
     )
     for field, value_ in fields.items():
         setattr(token, field, value_)

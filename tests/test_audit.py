@@ -8,10 +8,11 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, text
 
+from flagpal_dash.core import tokens
 from flagpal_dash.core.audit import PAGE_SIZE
 from flagpal_dash.core.projects import add_member, change_role
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, AuditEvent, AuditKind, Invitation, User
+from flagpal_dash.models import ApiToken, AuditEvent, AuditKind, Invitation, User, utcnow
 from flagpal_dash.permissions import Role
 
 from .support import PASSWORD, add_user, issue_token, page, text_of
@@ -480,7 +481,7 @@ def test_a_page_number_that_is_not_one_is_not_found(client, team, sign_in, page_
 def make_some_history(team, client) -> None:
     """Token, member, sign-in and other-project events, in both projects."""
     token, _ = issue_token(team.project, "CI")
-    token.revoke(by=None)
+    tokens.revoke(token, actor=None, now=utcnow())
     change_role(team.developer.membership_in(team.project), Role.VIEWER, actor=None)
     issue_token(team.other_project, "Their secret app")
     db.session.commit()

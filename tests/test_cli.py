@@ -218,6 +218,18 @@ def test_tokens_list_shows_everything_but_the_value(runner, team):
     assert value not in output
 
 
+def test_tokens_list_cuts_long_names_so_the_columns_stay_readable(runner, team):
+    long_name = "Shop backend, production, the instance in Frankfurt that serves the EU"
+    token, value = issue_token(team.project, long_name)
+    lines = run_ok(runner, "tokens", "list", "shop").output.splitlines()
+    cut = long_name[:39] + "…"
+    assert lines[1].split("  ")[0].strip() == str(token.id)
+    assert [cell.strip() for cell in lines[1].split("  ") if cell.strip()][1:3] == [cut, "active"]
+    assert long_name not in lines[1] and f"flagpal_…{value[-4:]}" in lines[1]
+    # The header's columns line up with the row's.
+    assert lines[0].index("STATUS") == lines[1].index("active")
+
+
 def test_tokens_list_of_an_empty_project(runner, team):
     assert run_ok(runner, "tokens", "list", "other").output == "other has no tokens yet.\n"
 

@@ -11,6 +11,7 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from flagpal_dash import config, token_format
+from flagpal_dash.core import tokens
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, AuditKind, utcnow
 
@@ -134,13 +135,15 @@ def test_a_token_revoked_by_someone_else_meanwhile_is_left_to_them(app, team):
     """Two reports (or a report and a person) at once: the one whose UPDATE lands first
     revokes it, the other changes and records nothing."""
     token, _ = issue_token(team.project)
-    assert token.status() == "active", "loaded, still active in this session"
+    assert tokens.status(token, utcnow()) == "active", "loaded, still active in this session"
     earlier = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
     with db.engine.begin() as other_process:
         other_process.execute(
             update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=earlier)
         )
-    assert token.revoke_as_leaked(FOUND_AT, "content", "flagpal_api_token") is False
+    assert (
+        tokens.revoke_as_leaked(token, FOUND_AT, "content", "flagpal_api_token", utcnow()) is False
+    )
     db.session.commit()
     assert (fresh(token).revoked_at, fresh(token).revoked_reason) == (earlier, None)
     assert leak_events() == []

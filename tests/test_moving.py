@@ -5,6 +5,7 @@ import flask_migrate
 import pytest
 from sqlalchemy import func, select
 
+from flagpal_dash.core import tokens
 from flagpal_dash.core.projects import add_member, create_project
 from flagpal_dash.extensions import db
 from flagpal_dash.models import (
@@ -36,7 +37,7 @@ def source(tmp_path):
         db.session.commit()
         values = [issue_token(shop, f"App {n}", created_by=owner)[1] for n in range(3)]
         token = db.session.scalars(select(ApiToken)).first()
-        token.revoke(by=owner)
+        tokens.revoke(token, actor=owner, now=utcnow())
         hour = utcnow().replace(minute=0, second=0, microsecond=0)
         db.session.add(TokenUsage(token_id=token.id, hour=hour, count=42))
         db.session.add(TokenUsageDay(token_id=token.id, day=hour.date(), count=42))

@@ -7,8 +7,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
+from flagpal_dash.core import tokens
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, AuditEvent, Project
+from flagpal_dash.models import ApiToken, AuditEvent, Project, utcnow
 from flagpal_dash.validation import Invalid
 
 from .support import issue_token, page, text_of
@@ -230,7 +231,7 @@ def test_the_rule_on_the_project(team):
 def test_issuing_a_token_beyond_the_maximum_is_refused_whoever_asks(team):
     set_policy(team.project, lifetime=30)
     with pytest.raises(Invalid):
-        ApiToken.issue(team.project, "X", frozenset({"read"}), None, created_by=None)
+        tokens.issue(team.project, "X", frozenset({"read"}), None, actor=None, now=utcnow())
     assert db.session.scalars(select(ApiToken)).all() == []
 
 

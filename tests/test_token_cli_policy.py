@@ -7,9 +7,9 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from flagpal_dash import models
+from flagpal_dash.core import tokens
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, AuditEvent, Project
+from flagpal_dash.models import ApiToken, AuditEvent
 
 from .support import issue_token, page, text_of
 from .test_api_token import bearer
@@ -84,9 +84,9 @@ def test_the_banner_is_read_once_for_a_page_and_never_for_a_fragment(
     client, team, sign_in, expiring, monkeypatch
 ):
     reads = []
-    original = Project.tokens_expiring_soon
+    original = tokens.expiring
     monkeypatch.setattr(
-        Project, "tokens_expiring_soon", lambda *args: reads.append(1) or original(*args)
+        tokens, "expiring", lambda *args, **kwargs: reads.append(1) or original(*args, **kwargs)
     )
     with time_machine.travel(NOW, tick=False):
         sign_in(team.owner)
@@ -115,7 +115,7 @@ def test_from_7_days_before_until_it_expires(client, team, sign_in):
 @pytest.fixture
 def two_days_is_soon(monkeypatch):
     """ "Soon" is 2 days; requested before ``app``, so the app is made with it."""
-    monkeypatch.setattr(models, "EXPIRES_SOON", 2 * DAY)
+    monkeypatch.setattr(tokens, "EXPIRES_SOON", 2 * DAY)
 
 
 def test_the_banner_says_the_span_it_warns_for(two_days_is_soon, client, team, sign_in, expiring):
@@ -256,7 +256,10 @@ def test_prune_revokes_tokens_unused_past_the_policy(runner, client, unused):
 def test_prune_records_each_revocation(runner, client, team, sign_in, unused):
     run(runner, "tokens", "prune")
     events = pruned_events()
-    assert [e.target for e in events] == [unused["Stale"][0].label, unused["Never used"][0].label]
+    assert [e.target for e in events] == [
+        tokens.label(unused["Stale"][0]),
+        tokens.label(unused["Never used"][0]),
+    ]
     for event in events:
         assert event.actor == "command line"
         assert event.project == team.project

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from flagpal_dash.core import tokens
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent
 
@@ -153,12 +154,12 @@ def test_the_audit_trail_links_old_and_new(client, team, sign_in):
         )
     }
     rotated, created = events["token.rotated"], events["token.created"]
-    assert rotated.target == old.label and created.target == new.label
+    assert rotated.target == tokens.label(old) and created.target == tokens.label(new)
     assert rotated.details == {
-        "replaced_by": new.label,
+        "replaced_by": tokens.label(new),
         "stops_working_at": (NOW + timedelta(hours=1)).isoformat(),
     }
-    assert created.details["replaces"] == old.label
+    assert created.details["replaces"] == tokens.label(old)
     assert rotated.actor == created.actor == team.developer.label
 
 

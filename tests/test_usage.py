@@ -18,9 +18,9 @@ from sqlalchemy import create_engine, delete, event, func, insert, select, text
 from flagpal_dash import config
 from flagpal_dash.api.usage_counter import UsageCounter
 from flagpal_dash.api.verification import EXTENSION_KEY
-from flagpal_dash.core import usage
+from flagpal_dash.core import tokens, usage
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, TokenUsage, TokenUsageDay
+from flagpal_dash.models import ApiToken, TokenUsage, TokenUsageDay, utcnow
 
 from .conftest import make_app
 from .support import flush_usage, issue_token, page, text_of
@@ -117,7 +117,7 @@ def test_counts_match_the_successful_requests_made(app, client, team):
 def test_refused_requests_are_not_counted(app, client, team):
     token, value = issue_token(team.project, "Reader", abilities=frozenset({"read"}))
     revoked, revoked_value = issue_token(team.project, "Old")
-    revoked.revoke(by=None)
+    tokens.revoke(revoked, actor=None, now=utcnow())
     db.session.commit()
     forbidden = client.get("/api/v1/auth/write", headers=bearer(value))
     assert forbidden.status_code == 403

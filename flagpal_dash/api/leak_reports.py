@@ -25,9 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import token_format
+from ..core import tokens
 from ..extensions import db
 from ..health import first_line
-from ..models import ApiToken
+from ..models import ApiToken, utcnow
 from .errors import MEDIA_TYPE, ApiError
 
 # 1,000 entries in GitHub's format, each with a long URL, fit; the rest of the app
@@ -194,12 +195,13 @@ def revoke_reported(reports: list[Report]) -> None:
     if not first_report:
         return
     try:
-        tokens = db.session.scalars(
+        reported = db.session.scalars(
             select(ApiToken).where(ApiToken.token_hash.in_(first_report)).order_by(ApiToken.id)
         ).all()
-        for token in tokens:
+        now = utcnow()
+        for token in reported:
             report = first_report[token.token_hash]
-            token.revoke_as_leaked(report.url, report.source, report.secret_type)
+            tokens.revoke_as_leaked(token, report.url, report.source, report.secret_type, now)
         db.session.commit()
     except SQLAlchemyError as error:
         db.session.rollback()

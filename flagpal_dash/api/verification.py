@@ -9,10 +9,12 @@ per ``FLAGPAL_LAST_USED_INTERVAL`` seconds, so most checks only read. Each reque
 through is counted for the usage figures in memory only (``usage_counter.py``: a
 dictionary increment); a thread adds the counts to the database every few seconds.
 
-``make bench`` measures this path against a bare route, on SQLite and on PostgreSQL;
-its figures explain the choices below that are made for speed.
+Whether a token still works is the lifecycle's rule (``core.tokens.stopped``), asked
+of the looked-up row. ``make bench`` measures this path against a bare route, on SQLite
+and on PostgreSQL; its figures explain the choices below that are made for speed.
 """
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -29,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import abilities as ability
 from .. import token_format
+from ..core.tokens import TokenState, stopped
 from ..extensions import db
 from ..health import first_line
 from ..models import ApiToken, Project, utcnow
@@ -56,24 +59,42 @@ class VerifiedToken(NamedTuple):
         return ability.grants(self.abilities, needed)
 
 
-# The lookup: VerifiedToken's fields in order, then what only the check needs.
+# What the lookup reads, by name: the row layout, defined once. VerifiedToken's fields
+# first (so a good token is the row's start), then what only the check needs (the
+# lifecycle's stopping rules read revoked_at and expires_at by these names).
+LOOKUP_COLUMNS = {
+    "id": ApiToken.id,
+    "name": ApiToken.name,
+    "abilities": ApiToken.abilities,
+    "project_slug": Project.slug,
+    "created_at": ApiToken.created_at,
+    "expires_at": ApiToken.expires_at,
+    "last_used_at": ApiToken.last_used_at,
+    "token_hash": ApiToken.token_hash,
+    "revoked_at": ApiToken.revoked_at,
+}
+LookupRow = collections.namedtuple("LookupRow", LOOKUP_COLUMNS)
+VERIFIED_FIELDS = len(VerifiedToken._fields)
+if LookupRow._fields[:VERIFIED_FIELDS] != VerifiedToken._fields:
+    raise AssertionError("LOOKUP_COLUMNS must start with VerifiedToken's fields, in order")
 LOOKUP = (
-    select(
-        ApiToken.id,
-        ApiToken.name,
-        ApiToken.abilities,
-        Project.slug,
-        ApiToken.created_at,
-        ApiToken.expires_at,
-        ApiToken.last_used_at,
-        ApiToken.token_hash,
-        ApiToken.revoked_at,
-    )
+    select(*LOOKUP_COLUMNS.values())
     .join(Project, Project.id == ApiToken.project_id)
     .where(ApiToken.token_hash == bindparam("digest"))
 )
-TOKEN_FIELDS = len(VerifiedToken._fields)
-TOKEN_HASH, REVOKED_AT, EXPIRES_AT = TOKEN_FIELDS, TOKEN_FIELDS + 1, 5
+
+REFUSALS = {
+    TokenState.REVOKED: (
+        "token_revoked",
+        "Token revoked",
+        "This token was revoked. Create a new one in FlagPal Dash.",
+    ),
+    TokenState.EXPIRED: (
+        "token_expired",
+        "Token expired",
+        "This token has expired. Create a new one in FlagPal Dash.",
+    ),
+}
 
 # Written only when the stored time is older than the interval, so several processes
 # racing to record the same minute write once between them.
@@ -106,9 +127,9 @@ class LibpqLookup:
     through libpq (``psycopg.pq``), its text values read by the connection's own
     loaders, as psycopg's cursor would.
 
-    The cursor sends the same (it prepares a statement after its fifth use); skipping its
-    Python layer saves about 7 µs of the 34 µs a check takes in-process, and took
-    ``make bench``'s PostgreSQL ratio from 0.62 to 0.66 (0.73 to 0.80 at four threads).
+    The cursor sends the same (it prepares a statement after its fifth use), but its
+    Python layer adds a large share of a check's time (``make bench``'s in-process
+    figure shows it).
     """
 
     NAME = b"flagpal_token_lookup"
@@ -212,27 +233,18 @@ class TokenAuthority:
             )
         digest = hashlib.sha256(value.encode()).hexdigest()  # token_format.digest, inlined
         row = self.fetch(digest)
-        if row is None or not secrets.compare_digest(row[TOKEN_HASH], digest):
+        if row is None or not secrets.compare_digest(row.token_hash, digest):
             raise unauthorized(
                 "token_invalid",
                 "Token invalid",
                 "This token is not known. It may have been mistyped or deleted.",
             )
-        if row[REVOKED_AT] is not None:
-            raise unauthorized(
-                "token_revoked",
-                "Token revoked",
-                "This token was revoked. Create a new one in FlagPal Dash.",
-            )
-        if row[EXPIRES_AT] is not None and row[EXPIRES_AT] <= now:
-            raise unauthorized(
-                "token_expired",
-                "Token expired",
-                "This token has expired. Create a new one in FlagPal Dash.",
-            )
-        return VerifiedToken._make(row[:TOKEN_FIELDS])
+        why = stopped(row, now)
+        if why is not None:
+            raise unauthorized(*REFUSALS[why])
+        return VerifiedToken._make(row[:VERIFIED_FIELDS])
 
-    def fetch(self, digest: str) -> list | None:
+    def fetch(self, digest: str) -> LookupRow | None:
         """The LOOKUP row for this digest, converted; None if there is none.
 
         A failed connection (after a database restart, say) is replaced and the query
@@ -255,7 +267,7 @@ class TokenAuthority:
         row = list(values)
         for index, process in self.conversions:
             row[index] = process(row[index])
-        return row
+        return LookupRow._make(row)
 
     def record_use(self, token: VerifiedToken, now: datetime) -> VerifiedToken:
         """Note that ``token`` was used, at most once per interval; never fails the request."""

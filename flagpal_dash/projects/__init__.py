@@ -4,7 +4,9 @@ from flask import Blueprint, g, render_template
 from flask_login import current_user, login_required
 
 from ..access import ProjectAccess, project_route
+from ..core import tokens
 from ..htmx import is_htmx_request
+from ..models import utcnow
 from ..permissions import Permission
 
 bp = Blueprint("projects", __name__)
@@ -18,7 +20,7 @@ def project_layout() -> dict:
     access = g.get("project_access")
     if access is None or is_htmx_request():
         return {}
-    return {"expiring_tokens": access.project.tokens_expiring_soon()}
+    return {"expiring_tokens": tokens.expiring(utcnow(), project=access.project)}
 
 
 @bp.get("/")

@@ -8,7 +8,10 @@ form POST with a full page, so everything works without JavaScript too.
 from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 
+from .. import abilities as ability
+from .. import token_format
 from ..access import ProjectAccess, project_route
+from ..core import tokens
 from ..extensions import db
 from ..htmx import changed, dialog, page_or_fragment, retarget
 from ..models import ApiToken, utcnow
@@ -52,6 +55,24 @@ def list_context(
     }
 
 
+@bp.app_template_global()
+def token_state(token: ApiToken) -> tokens.TokenState:
+    """Where a row's token is in its lifecycle now."""
+    return tokens.state(token, utcnow())
+
+
+@bp.app_template_filter()
+def display_hint(hint: str) -> str:
+    """A token's stored last characters as managers see them: ``flagpal_…wxyz``."""
+    return token_format.display_hint(hint)
+
+
+@bp.app_template_filter()
+def ability_labels(abilities: frozenset[str]) -> list[str]:
+    """A token's abilities in their order, in words ("Full access", "Read")."""
+    return [ability.LABELS[one] for one in ability.ordered(abilities)]
+
+
 @bp.get("")
 @project_route(Permission.VIEW_TOKENS)
 def list_tokens(access: ProjectAccess):
@@ -89,13 +110,21 @@ def create_token(access: ProjectAccess):
         return dialog(
             "tokens/_create_form.html", "New API Token", SECTION, 422, access=access, form=form
         )
-    token, value = ApiToken.issue(
-        access.project,
-        name=form.name.data,
-        abilities=form.abilities.data,
-        expires_at=form.expires_at(),
-        created_by=current_user,
-    )
+    try:
+        token, value = tokens.issue(
+            access.project,
+            name=form.name.data,
+            abilities=form.abilities.data,
+            expires_at=form.expires_at(),
+            actor=current_user,
+            now=form.now,
+        )
+    except tokens.NameTaken as error:
+        db.session.rollback()
+        form.name.errors.append(str(error))
+        return dialog(
+            "tokens/_create_form.html", "New API Token", SECTION, 422, access=access, form=form
+        )
     db.session.commit()
     response = dialog(
         "tokens/_created.html",
@@ -139,7 +168,7 @@ def confirm_revoke(access: ProjectAccess, token_id: int):
 def revoke_token(access: ProjectAccess, token_id: int):
     """Revoke at once. Revoking a revoked token changes nothing and says so."""
     token = project_token(access, token_id)
-    if token.revoke(by=current_user):
+    if tokens.revoke(token, actor=current_user, now=utcnow()):
         db.session.commit()
         message, category = (
             f'"{token.name}" is revoked. Apps using it can no longer call the API.',
@@ -189,7 +218,9 @@ def rotate_token(access: ProjectAccess, token_id: int):
     if not form.validate_on_submit():
         return rotation_form(access, token, form, 422)
     try:
-        new, value = token.rotate(form.grace_period(), form.expires_at(), by=current_user)
+        new, value = tokens.rotate(
+            token, form.grace_period(), form.expires_at(), actor=current_user, now=form.now
+        )
     except Invalid as error:
         db.session.rollback()
         form.form_errors.append(str(error))

@@ -6,6 +6,7 @@ from wtforms.validators import ValidationError
 
 from .. import abilities as ability
 from .. import validation
+from ..core import tokens
 from ..models import Project, utcnow
 from ..validation import FormRule, Invalid
 
@@ -83,15 +84,6 @@ class CreateTokenForm(FlaskForm):
             return False
         return True
 
-    def validate_name(self, field) -> None:
-        if field.errors:
-            return  # no name (maybe not sent at all): nothing to compare
-        if self.project.has_active_token_named(field.data, self.now):
-            raise ValidationError(
-                f'An active token is already named "{field.data}". Choose another name, '
-                "or revoke the old token first."
-            )
-
     def validate_expiration(self, field) -> None:
         if field.data not in {choice.value for choice in EXPIRATION_CHOICES}:
             raise ValidationError("Choose one of the expiration options.")
@@ -150,9 +142,9 @@ class RotateTokenForm(CreateTokenForm):
     )
 
     def __init__(self, project: Project, token, *args, **kwargs):
-        kwargs.setdefault("expiration", same_period_choice(token.lifetime()))
+        kwargs.setdefault("expiration", same_period_choice(tokens.lifetime(token)))
         if kwargs["expiration"] == CUSTOM_DATE:
-            kwargs.setdefault("custom_date", (utcnow() + token.lifetime()).date())
+            kwargs.setdefault("custom_date", (utcnow() + tokens.lifetime(token)).date())
         super().__init__(project, *args, **kwargs)
         self.token = token
 

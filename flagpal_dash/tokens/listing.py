@@ -14,8 +14,9 @@ from flask import abort
 from sqlalchemy import and_, false, func, select
 from sqlalchemy.orm import joinedload
 
+from ..core import tokens
 from ..extensions import db
-from ..models import EXPIRES_SOON, ApiToken, Project, TokenStatus
+from ..models import ApiToken, Project
 
 # Rows a page: enough to scan, few enough that a page of busy tokens, each with its
 # sparkline and times, stays within bench/token_list.py's target against a 10-token
@@ -64,9 +65,11 @@ class TokenFilter:
             # autoescape: a % or _ typed in the box matches itself, not any characters.
             conditions.append(ApiToken.name.icontains(self.name, autoescape=True))
         if self.status == "expiring":
-            conditions.append(ApiToken.expiring_within(EXPIRES_SOON, now))
+            conditions.append(tokens.expiring_sql(now))
+        elif self.status == "active":
+            conditions.append(tokens.is_active_sql(now))
         elif self.status != "all":
-            conditions.append(ApiToken.status(now) == TokenStatus(self.status).value)
+            conditions.append(tokens.status_expression(now) == tokens.TokenState(self.status).value)
         return conditions
 
     @property
@@ -161,17 +164,16 @@ def token_page(
     them often for no rows, so every page costs the same.
     """
     conditions = [ApiToken.project_id == project.id, *token_filter.conditions(now)]
-    # The same rule as each row's token.status(), in SQL.
-    active = ApiToken.status(now) == TokenStatus.ACTIVE.value
-    inactive = ApiToken.status(now) != TokenStatus.ACTIVE.value
+    active = tokens.is_active_sql(now)
+    inactive = tokens.status_expression(now) != tokens.TokenState.ACTIVE.value
+    never_expiring, expiring_later = tokens.active_ranges(now)
     total, active_total = db.session.execute(
         select(
             counted(conditions),
-            # Active ones counted as never expiring plus expiring later: two ranges of the
-            # (project, revoked, expires) index, where judging each token's status with
-            # ``active`` would read every token of the project.
-            counted([*conditions, ApiToken.revoked_at.is_(None), ApiToken.expires_at.is_(None)])
-            + counted([*conditions, ApiToken.revoked_at.is_(None), ApiToken.expires_at > now]),
+            # Active ones counted range by range (never expiring, expiring later: two
+            # ranges of the (project, revoked, expires) index) rather than by judging each
+            # token's status, which would read every token of the project.
+            counted([*conditions, never_expiring]) + counted([*conditions, expiring_later]),
         )
     ).one()
     if number > page_count(total):
@@ -182,7 +184,7 @@ def token_page(
     if shown_active:
         # Not those just read as active: one revoked in between would be listed twice.
         inactive = and_(inactive, ApiToken.id.not_in([token.id for token in shown_active]))
-    tokens = [
+    shown = [
         *shown_active,
         *newest_first(
             [*conditions, inactive], max(0, start - active_total), PAGE_SIZE - from_active
@@ -195,4 +197,4 @@ def token_page(
             select(select(ApiToken.id).where(ApiToken.project_id == project.id).exists())
         )
     )
-    return TokenPage(tokens, token_filter, number, total, has_tokens)
+    return TokenPage(shown, token_filter, number, total, has_tokens)
