@@ -566,9 +566,14 @@ def check_token(scene: Scene, data: dict, changes: Changes) -> None:
     assert changes.audit_kinds() == ["token.created"]
 
 
+ROTATION_NAMES = (f"To rotate {number}" for number in itertools.count(1))
+
+
 def fresh_token(scene: Scene) -> None:
+    # A name of its own each time: the last example's token, or its replacement, is
+    # still active, and an active token's name is taken (core/tokens.issue).
     token, _ = issue_token(
-        scene.team.project, "To rotate", expires_at=utcnow() + timedelta(days=30)
+        scene.team.project, next(ROTATION_NAMES), expires_at=utcnow() + timedelta(days=30)
     )
     scene.token_id = token.id
 
