@@ -12,6 +12,9 @@ from flagpal_dash.models import ApiToken, Project, User, utcnow
 
 PASSWORD = "correct horse battery"
 
+# What htmx sends with every request it makes: the views answer with a fragment.
+HTMX = {"HX-Request": "true"}
+
 
 def setup_code() -> str:
     """The code of the app's one-time setup link."""

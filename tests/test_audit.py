@@ -15,9 +15,8 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, AuditKind, Invitation, User, utcnow
 from flagpal_dash.permissions import Role
 
-from .support import PASSWORD, add_user, issue_token, page, text_of
+from .support import HTMX, PASSWORD, add_user, issue_token, page, text_of
 
-HTMX = {"HX-Request": "true"}
 ADDRESS = "203.0.113.7"
 FROM = {"REMOTE_ADDR": ADDRESS}
 NEW_TOKEN = {"name": "Shop backend", "abilities": ["read", "write"], "expiration": "30"}

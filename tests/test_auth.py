@@ -5,7 +5,7 @@ from flask import current_app
 
 from flagpal_dash.extensions import db
 
-from .support import PASSWORD, page, text_of
+from .support import HTMX, PASSWORD, page, text_of
 
 
 def sign_in_errors(response) -> list[str]:
@@ -81,7 +81,7 @@ def test_pages_ask_to_sign_in_and_come_back_after(client, team):
 
 
 def test_htmx_requests_without_a_session_are_sent_to_sign_in_not_swapped(client, team):
-    response = client.get("/projects/shop/tokens/new", headers={"HX-Request": "true"})
+    response = client.get("/projects/shop/tokens/new", headers=HTMX)
     assert response.status_code == 401
     assert response.headers["HX-Redirect"] == "/sign-in?next=/projects/shop/tokens/new"
 

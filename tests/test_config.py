@@ -12,7 +12,7 @@ from sqlalchemy import text
 from flagpal_dash import config, create_app
 from flagpal_dash.extensions import db
 
-from .test_token_authority import ROOT
+from .serving import ROOT
 
 
 def test_defaults_give_sqlite_in_the_instance_folder_and_a_kept_secret_key(tmp_path):

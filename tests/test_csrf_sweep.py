@@ -18,7 +18,7 @@ from flask import Flask
 from flagpal_dash.extensions import csrf, db
 from flagpal_dash.models import Membership, User
 
-from .support import PASSWORD, page, setup_code, snapshot, text_of
+from .support import HTMX, PASSWORD, page, setup_code, snapshot, text_of
 from .test_route_matrix import (
     IGNORED_METHODS,
     NEW_ACCOUNT,
@@ -38,7 +38,6 @@ EXEMPT = {
 # Who sends each request: the first of these whom the matrix allows to use the route.
 MOST_ENTITLED = ["owner", "admin", "developer", "viewer", "other_owner", "anonymous"]
 REFUSAL = "This form has expired or did not come from this site, so nothing was changed."
-HTMX = {"HX-Request": "true"}
 # What htmx gets where it differs from a plain form post: the changed row, not a redirect.
 HTMX_STATUS = {
     ("tokens.revoke_token", "POST"): 200,

@@ -22,9 +22,10 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import utcnow
 
 from .conftest import make_app
+from .serving import serve
 from .support import PASSWORD, issue_token, soup, text_of
-from .test_limits import Visitor, start_server
-from .test_token_authority import free_port, unreachable_url
+from .test_limits import Visitor
+from .test_token_authority import unreachable_url
 
 TEST_DATABASE_URL = os.environ.get("FLAGPAL_TEST_DATABASE_URL", "")
 postgresql_only = pytest.mark.skipif(
@@ -181,11 +182,11 @@ def test_while_the_database_is_unreachable_nothing_passes_and_service_returns_by
         "FLAGPAL_DATABASE_URL": through(database_url, proxy),
         "FLAGPAL_SECRET_KEY": "outage test",
         "FLAGPAL_INSTANCE_PATH": str(tmp_path),
-        # As served: threads, each with its own connection for token checks.
-        "GUNICORN_CMD_ARGS": "--worker-class gthread --threads 2",
     }
-    port = free_port()
-    server = start_server(env, port)
+    # As served: threads, each with its own connection for token checks.
+    threaded = "--worker-class gthread --threads 2"
+    server = serve(env, tmp_path / "output.log", configured=False, gunicorn_args=threaded)
+    port = server.port
     owner = Visitor("127.0.0.1")
     try:
         response, _ = owner.sign_in(port, team.owner.email, PASSWORD)
@@ -221,5 +222,4 @@ def test_while_the_database_is_unreachable_nothing_passes_and_service_returns_by
             assert refusal(port, "/api/v1/token", revoked) == (401, "token_revoked")
             assert owner.send(port, "GET", "/projects/shop/tokens")[0].status == 200
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()

@@ -14,7 +14,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -29,15 +28,10 @@ from flagpal_dash.core.projects import create_project
 from flagpal_dash.extensions import db
 
 from .conftest import make_app
+from .serving import ROOT, free_port, serve, stop
 from .support import issue_token
-from .test_token_authority import ROOT, free_port
 
 README = ROOT / "README.md"
-GUNICORN = [
-    str(Path(sys.executable).parent / "gunicorn"),
-    "-c",
-    "python:flagpal_dash.gunicorn_conf",
-]
 APP, UPSTREAM = "127.0.0.1:5000", "127.0.0.1:8080"  # as the README's snippets say
 METRICS = "/api/v1/metric-time-series"
 PROBE = "X-Test-Probe"  # names each request, so the upstream's record can be searched
@@ -72,15 +66,6 @@ def wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"{process.args[0]} did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 # The upstream: a FlagPal API stand-in that records what reaches it -----------------------
@@ -142,30 +127,23 @@ def stack(database_url, migrated, tmp_path_factory):
     upstream.received = {}
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
 
-    port = free_port()
     log = tmp / "gunicorn.log"
     env = {
         **os.environ,
         "FLAGPAL_DATABASE_URL": database_url,
         "FLAGPAL_SECRET_KEY": "x",
         "FLAGPAL_INSTANCE_PATH": str(tmp),
-        "FLAGPAL_BIND": f"127.0.0.1:{port}",
-        "FLAGPAL_WORKERS": "1",
-        "FLAGPAL_THREADS": "4",
         "FLAGPAL_ACCESS_LOG": "off",
         "FLAGPAL_ERROR_LOG": str(log),
     }
-    env.pop("GUNICORN_CMD_ARGS", None)
     env.pop("FLAGPAL_METRICS_PATH", None)
-    with log.open("w") as output:
-        app = subprocess.Popen(
-            [*GUNICORN, "wsgi:app"], cwd=ROOT, env=env, stdout=output, stderr=output
-        )
+    app = None
     try:
-        wait_for_port(port, app, log)
-        yield Stack(port, upstream, tokens, tmp, upstream.received)
+        app = serve(env, log, workers=1, threads=4)
+        yield Stack(app.port, upstream, tokens, tmp, upstream.received)
     finally:
-        stop(app)
+        if app:
+            app.stop()
         upstream.shutdown()
         upstream.server_close()
         with setup.app_context():

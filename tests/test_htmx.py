@@ -10,9 +10,7 @@ from flagpal_dash import htmx
 from flagpal_dash.extensions import db
 from flagpal_dash.permissions import Role
 
-from .support import issue_token, page, soup, text_of
-
-HTMX = {"HX-Request": "true"}
+from .support import HTMX, issue_token, page, soup, text_of
 
 
 def test_a_client_redirect_tells_htmx_to_load_a_page(app):

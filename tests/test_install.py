@@ -9,13 +9,11 @@ the checkout, and no download is needed beyond the build backend.
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
 import sysconfig
 import textwrap
-import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -25,6 +23,8 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from flagpal_dash import PACKAGE_DIR
+
+from .serving import free_port, stop, wait_until_serving
 
 REPO = PACKAGE_DIR.parent
 PASSWORD = "a long enough password"
@@ -179,48 +179,28 @@ def test_an_installed_app_finds_its_files_and_the_command_works(installed, envir
     assert report["signed_in"] == [302, "/"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_flagpal_dash_run_serves_the_installed_app(installed, environment, tmp_path):
     flagpal_dash = installed / "flagpal-dash"
     run([flagpal_dash, "db", "upgrade"], environment, tmp_path)
     port = free_port()
-    with subprocess.Popen(
-        [flagpal_dash, "run", "--host", "127.0.0.1", "--port", str(port)],
-        env=environment,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as server:
-        try:
-            serve_and_check(server, port)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
-
-
-def serve_and_check(server: subprocess.Popen, port: int) -> None:
-    """Wait for the server to answer, then ask for a page and a static file."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/sign-in") as response:
-                assert response.status == 200
-                assert b"<form" in response.read()
-            break
-        except urllib.error.HTTPError:
-            raise
-        except OSError:  # not listening yet
-            assert server.poll() is None, server.stderr.read()
-            assert time.monotonic() < deadline, "flagpal-dash run did not start serving"
-            time.sleep(0.2)
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/app.css") as response:
-        assert response.status == 200
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [flagpal_dash, "run", "--host", "127.0.0.1", "--port", str(port)],
+            env=environment,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=output,
+        )
+    try:
+        wait_until_serving(server, port, log=log)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/sign-in") as response:
+            assert response.status == 200
+            assert b"<form" in response.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/app.css") as response:
+            assert response.status == 200
+    finally:
+        stop(server)
 
 
 def test_a_setting_the_app_cannot_use_is_one_line_and_a_failure(installed, environment, tmp_path):

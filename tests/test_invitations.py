@@ -20,9 +20,8 @@ from flagpal_dash.members import why_gone
 from flagpal_dash.models import AuditEvent, Invitation, InvitationStatus, User
 from flagpal_dash.permissions import Role
 
-from .support import PASSWORD, page, text_of
+from .support import HTMX, PASSWORD, page, text_of
 
-HTMX = {"HX-Request": "true"}
 NEW_PASSWORD = "a long new passphrase"
 MAIL = {
     "MAIL_SERVER": "smtp.example.com",

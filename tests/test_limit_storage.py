@@ -20,6 +20,7 @@ from flagpal_dash.extensions import db, limiter
 from flagpal_dash.limit_storage import PRUNE_INTERVAL, DatabaseStorage, RateLimitCounter
 
 from .conftest import make_app
+from .serving import ROOT, serve
 from .support import PASSWORD, soup, text_of
 from .test_database_outage import assert_database_unreachable_page
 from .test_limits import (
@@ -31,11 +32,10 @@ from .test_limits import (
     attempt,
     dispose,
     fail,
-    start_server,
     strangers,
     wait_notice,
 )
-from .test_token_authority import ROOT, free_port, unreachable_url
+from .test_token_authority import unreachable_url
 
 WORKERS = 4
 LEAK_REPORTS = "/api/v1/tokens/revoke"
@@ -63,11 +63,9 @@ def served(tmp_path_factory):
     subprocess.run(
         [*flask, "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
-    port = free_port()
-    server = start_server(env, port, workers=WORKERS)
-    yield port
-    server.terminate()
-    server.wait(timeout=30)
+    server = serve(env, instance / "server.log", workers=WORKERS, configured=False)
+    yield server.port
+    server.stop()
 
 
 def report_leak(port: int, address: str) -> http.client.HTTPResponse:

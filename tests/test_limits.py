@@ -5,12 +5,10 @@ or in Redis shared by several servers; past the limit, a page says how long to w
 import http.client
 import os
 import subprocess
-import sys
 import time
 import urllib.parse
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import redis
@@ -23,9 +21,9 @@ from flagpal_dash.models import AuditEvent, utcnow
 from flagpal_dash.permissions import Role
 
 from .conftest import make_app
+from .serving import FLASK, ROOT, serve
 from .support import PASSWORD, issue_token, page, soup, text_of
 from .test_api_token import bearer
-from .test_token_authority import ROOT, free_port
 
 WRONG = "not the password"
 HOME = "192.0.2.10"
@@ -371,35 +369,6 @@ class Visitor:
         return self.send(port, "POST", "/sign-in", form)
 
 
-def start_server(env: dict, port: int, workers: int = 1) -> subprocess.Popen:
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", "/sign-in")
-            connection.getresponse().read()
-            return server
-        except OSError:
-            assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
-            time.sleep(0.2)
-        finally:
-            connection.close()
-
-
 def test_two_servers_sharing_redis_lock_an_address_out_together(tmp_path, redis_store):
     env = {
         **os.environ,
@@ -411,12 +380,11 @@ def test_two_servers_sharing_redis_lock_an_address_out_together(tmp_path, redis_
         "FLAGPAL_SIGN_IN_LIMIT": "3 per 5 minutes",
         "FLAGPAL_SIGN_IN_ACCOUNT_LIMIT": "100 per 15 minutes",
     }
-    flask = [str(Path(sys.executable).parent / "flask"), "--app", "wsgi"]
     email = f"olivia-{RUN}@example.com"
     run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True, "text": True}
-    subprocess.run([*flask, "db", "upgrade"], **run)
+    subprocess.run([*FLASK, "db", "upgrade"], **run)
     subprocess.run(
-        [*flask, "users", "create", email, "--name", "Olivia", "--password-stdin"],
+        [*FLASK, "users", "create", email, "--name", "Olivia", "--password-stdin"],
         input=PASSWORD + "\n",
         **run,
     )
@@ -425,10 +393,10 @@ def test_two_servers_sharing_redis_lock_an_address_out_together(tmp_path, redis_
     suffix = int(RUN[:4], 16)
     intruder = Visitor(f"127.{100 + suffix % 100}.{suffix // 256 % 256}.{suffix % 256}")
     neighbour = Visitor(f"127.{100 + suffix % 100}.{suffix // 256 % 256}.{(suffix + 1) % 256}")
-    ports = [free_port(), free_port()]
     servers = []
     try:
-        servers = [start_server(env, port) for port in ports]
+        servers = [serve(env, tmp_path / f"server-{n}.log", configured=False) for n in (1, 2)]
+        ports = [server.port for server in servers]
         for port in [ports[0], ports[1], ports[0]]:
             response, _ = intruder.sign_in(port, f"guess-{port}-{RUN}@example.com", WRONG)
             assert response.status == 422
@@ -441,8 +409,7 @@ def test_two_servers_sharing_redis_lock_an_address_out_together(tmp_path, redis_
         assert response.status == 302, "another address is not locked out"
     finally:
         for server in servers:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
         for visitor in [intruder, neighbour]:
             for key in redis_store.scan_iter(match=f"*/{visitor.address}/*"):
                 redis_store.delete(key)

@@ -20,9 +20,8 @@ from flagpal_dash import config, create_app
 from flagpal_dash.extensions import db
 
 from .conftest import make_app
+from .serving import ROOT, free_port, serve, wait_until_serving
 from .support import PASSWORD, add_user, page, setup_code
-from .test_serving import GUNICORN, wait_until_serving
-from .test_token_authority import ROOT, free_port
 
 PUBLIC_URL = "https://flags.example.com"
 SERVED_AT = "http://127.0.0.1:5123"
@@ -291,17 +290,6 @@ def test_make_serve_listens_and_prints_links_on_its_bind(args, environ, bind, se
     )
 
 
-def wait_for(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            assert time.monotonic() < deadline and process.poll() is None, "make run did not serve"
-            time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_make_run_on_another_port_serves_there_and_every_link_says_so(tmp_path):
     """For real: ``make run HOST=127.0.0.2 PORT=…`` migrates, prints the setup link at
@@ -329,7 +317,8 @@ def test_make_run_on_another_port_serves_there_and_every_link_says_so(tmp_path):
             start_new_session=True,  # make, flask and its reloader-less server: one group
         )
     try:
-        wait_for(f"{address}/healthz", server)
+        # make migrates first, then serves: more to do than gunicorn alone.
+        wait_until_serving(server, port, host="127.0.0.2", log=output, seconds=60)
         request = urllib.request.Request(f"{address}/sign-in", headers={"Host": FORGED})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
@@ -364,7 +353,6 @@ def test_gunicorn_hands_the_address_it_listens_on_to_the_app(tmp_path):
         "FLAGPAL_SECRET_KEY": "x",
         "FLAGPAL_INSTANCE_PATH": str(tmp_path),
         "FLAGPAL_BIND": "127.0.0.1:1",
-        "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{port}",
         "FLAGPAL_WORKERS": "1",
         "FLAGPAL_ACCESS_LOG": "off",
         "FLAGPAL_ERROR_LOG": str(error_log),
@@ -372,18 +360,15 @@ def test_gunicorn_hands_the_address_it_listens_on_to_the_app(tmp_path):
     }
     env.pop("FLAGPAL_PUBLIC_URL", None)
     output = tmp_path / "output.log"
-    with open(output, "wb") as sink:
-        server = subprocess.Popen(GUNICORN, cwd=ROOT, env=env, stdout=sink, stderr=sink)
+    server = serve(env, output, port=port, gunicorn_args=f"--bind 127.0.0.1:{port}")
     try:
-        wait_until_serving(server, port)
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/sign-in", headers={"Host": FORGED}
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     logged = error_log.read_text() + output.read_text()
     assert f"No account exists yet at http://127.0.0.1:{port}." in logged
     assert FORGED not in logged and "stale.example" not in logged

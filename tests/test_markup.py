@@ -3,9 +3,7 @@ Content-Security-Policy fits), labelled inputs, and no attribute left saying "No
 
 import pytest
 
-from .support import issue_token, soup
-
-HTMX = {"HX-Request": "true"}
+from .support import HTMX, issue_token, soup
 
 
 def every_page(client, team, sign_in) -> dict[str, str]:

@@ -6,9 +6,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, Membership
 from flagpal_dash.permissions import Role
 
-from .support import PASSWORD, page, text_of
-
-HTMX = {"HX-Request": "true"}
+from .support import HTMX, PASSWORD, page, text_of
 
 
 def member_rows(response) -> dict[str, str]:

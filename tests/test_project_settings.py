@@ -12,9 +12,8 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, Project, utcnow
 from flagpal_dash.validation import Invalid
 
-from .support import issue_token, page, text_of
+from .support import HTMX, issue_token, page, text_of
 
-HTMX = {"HX-Request": "true"}
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SETTINGS = "/projects/shop/settings"
 GOOD_TOKEN = {"name": "Shop backend", "abilities": ["read"], "expiration": "30"}

@@ -11,10 +11,9 @@ from flagpal_dash import security
 from flagpal_dash.extensions import db
 
 from .conftest import make_app
-from .support import PASSWORD, issue_token, page
+from .support import HTMX, PASSWORD, issue_token, page
 from .test_api_token import bearer
 
-HTMX = {"HX-Request": "true"}
 EXPECTED = {
     "Content-Security-Policy": security.CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",

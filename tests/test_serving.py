@@ -7,11 +7,9 @@ import importlib
 import logging
 import os
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from types import SimpleNamespace
 
 import flask_migrate
@@ -26,13 +24,10 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, AuditKind
 
 from .conftest import make_app
+from .serving import BIN, FLASK, GUNICORN, ROOT, free_port, serve
 from .support import PASSWORD, issue_token
 from .test_api_token import bearer
-from .test_token_authority import ROOT, free_port
 
-BIN = Path(sys.executable).parent
-GUNICORN = [str(BIN / "gunicorn"), "-c", "python:flagpal_dash.gunicorn_conf", "wsgi:app"]
-FLASK = [str(BIN / "flask"), "--app", "wsgi"]
 # Nothing listens on port 1: connecting is refused at once.
 UNREACHABLE = "postgresql+psycopg://flagpal:hunter2@127.0.0.1:1/flagpal"
 TOKEN = "flagpal_" + "A" * 40 + "000000"  # token-shaped (its checksum does not matter here)
@@ -315,17 +310,6 @@ def test_the_error_log_never_holds_a_token(tmp_path, gunicorn_logger):
     assert TOKEN not in logged and SECRET not in logged
 
 
-def wait_until_serving(server: subprocess.Popen, port: int) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return
-        except OSError:
-            assert time.monotonic() < deadline and server.poll() is None, "gunicorn did not start"
-            time.sleep(0.2)
-
-
 def fetch(url: str, headers: dict | None = None):
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -347,24 +331,18 @@ def test_gunicorn_with_the_config_serves_and_logs_no_token(tmp_path):
         db.session.remove()
     dispose(setup)
 
-    port = free_port()
     access_log, error_log = tmp_path / "access.log", tmp_path / "error.log"
     env = {
         **os.environ,
         "FLAGPAL_DATABASE_URL": database_url,
         "FLAGPAL_SECRET_KEY": "x",
         "FLAGPAL_INSTANCE_PATH": str(tmp_path),
-        "FLAGPAL_BIND": f"127.0.0.1:{port}",
-        "FLAGPAL_WORKERS": "1",
-        "FLAGPAL_THREADS": "2",
         "FLAGPAL_ACCESS_LOG": str(access_log),
         "FLAGPAL_ERROR_LOG": str(error_log),
     }
-    env.pop("GUNICORN_CMD_ARGS", None)
-    server = subprocess.Popen(GUNICORN, cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
+    server = serve(env, tmp_path / "output.log", workers=1, threads=2)
+    base = server.url
     try:
-        wait_until_serving(server, port)
         status, headers = fetch(f"{base}/api/v1/token", bearer(value))
         assert status == 200
         assert headers["Content-Security-Policy"].startswith("default-src 'self'")
@@ -372,8 +350,7 @@ def test_gunicorn_with_the_config_serves_and_logs_no_token(tmp_path):
         assert fetch(f"{base}/invitations/{SECRET}")[0] == 404
         assert fetch(f"{base}/readyz")[0] == 200
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
     logged = access_log.read_text()
     assert '"GET /api/v1/token HTTP/1.1" 200' in logged
     assert '"GET /api/v1/token HTTP/1.1" 401' in logged

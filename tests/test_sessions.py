@@ -16,10 +16,9 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, User, utcnow
 from flagpal_dash.sessions import UserSession
 
-from .support import PASSWORD, add_user, issue_token, page, snapshot, text_of
+from .support import HTMX, PASSWORD, add_user, issue_token, page, snapshot, text_of
 from .test_api_token import bearer
 
-HTMX = {"HX-Request": "true"}
 FIREFOX_ON_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 )

@@ -10,15 +10,16 @@ only rows this test commits; the ``app`` fixture empties the tables afterwards."
 import http.client
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from flagpal_dash.api.errors import MEDIA_TYPE
 
 from . import test_limits
+from .serving import serve
 from .support import PASSWORD, issue_token, soup, text_of
-from .test_limits import LOCKED, REDIS_URL, RUN, WRONG, Visitor, start_server
-from .test_token_authority import free_port
+from .test_limits import LOCKED, REDIS_URL, RUN, WRONG, Visitor
 
 # The local Redis, skipped without it (failing with FLAGPAL_REQUIRE_REDIS=1); afterwards
 # every key with RUN in it is deleted.
@@ -86,17 +87,17 @@ def servers_sharing_the_database(database_url, app, team, tmp_path):
 
 
 def serving(env: dict):
+    folder = Path(env["FLAGPAL_INSTANCE_PATH"])
     started = []
     try:
-        for port in [free_port(), free_port()]:
-            started.append((start_server(env, port), port))
-        yield [port for _, port in started]
+        for number in (1, 2):
+            started.append(serve(env, folder / f"server-{number}.log", configured=False))
+        yield [server.port for server in started]
     finally:
         # Stopped before the app fixture empties the tables: each server writes the
         # usage counts it still holds as it exits.
-        for server, _ in started:
-            server.terminate()
-            server.wait(timeout=30)
+        for server in started:
+            server.stop()
 
 
 def test_a_token_revoked_through_one_server_is_refused_by_the_other_at_once(servers, team):

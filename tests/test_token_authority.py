@@ -3,14 +3,9 @@ last_used_at interval, faults that fail closed, and revocation seen at once by e
 server process."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -24,10 +19,9 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken
 
 from .conftest import make_app
+from .serving import serve
 from .support import issue_token
 from .test_api_token import bearer, error_of
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class WrappedLookup:
@@ -159,8 +153,9 @@ def test_an_unreachable_database_gives_503_never_a_pass(database_url, tmp_path, 
         assert error_of(response)["code"] == "unavailable"
         assert response.headers["Retry-After"] == "5"
     failures = [r for r in caplog.records if r.getMessage().startswith("Token check failed")]
-    assert failures and all(r.getMessage().startswith("Token check failed: database unreachable: ")
-                            for r in failures)
+    assert failures and all(
+        r.getMessage().startswith("Token check failed: database unreachable: ") for r in failures
+    )
     # One line each while the outage lasts, not a traceback per request.
     assert not any(r.exc_info for r in failures)
     with app.app_context():
@@ -213,12 +208,6 @@ def test_a_revoke_in_one_app_instance_is_seen_by_another_at_once(database_url, c
             db.engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def get_status(url: str, value: str) -> int:
     request = urllib.request.Request(url, headers=bearer(value))
     try:
@@ -232,45 +221,20 @@ def test_a_revoke_is_seen_by_every_gunicorn_worker_on_the_next_request(
     database_url, client, team, tmp_path
 ):
     token, value = issue_token(team.project, "Served")
-    port = free_port()
     env = {
         **os.environ,
         "FLAGPAL_DATABASE_URL": database_url,
         "FLAGPAL_SECRET_KEY": "x",
         "FLAGPAL_INSTANCE_PATH": str(tmp_path),
     }
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}/api/v1/token"
+    server = serve(env, tmp_path / "output.log", workers=2, configured=False)
+    url = f"{server.url}/api/v1/token"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                statuses = [get_status(url, value) for _ in range(20)]
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, (
-                    "gunicorn did not start"
-                )
-                time.sleep(0.2)
-        assert statuses == [200] * 20
+        assert [get_status(url, value) for _ in range(20)] == [200] * 20
         revoke_through_the_dashboard(client, team, token)
         assert [get_status(url, value) for _ in range(20)] == [401] * 20
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 def test_a_thread_s_connection_is_closed_when_the_thread_ends(app, client, team):

@@ -11,7 +11,7 @@ from flagpal_dash.core import tokens
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent
 
-from .support import issue_token, page, text_of
+from .support import HTMX, issue_token, page, text_of
 from .test_api_token import bearer
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -92,7 +92,7 @@ def test_the_banner_is_read_once_for_a_page_and_never_for_a_fragment(
         sign_in(team.owner)
         assert banner(client, "/projects/shop/tokens") is not None
         assert len(reads) == 1
-        response = client.get("/projects/shop/tokens", headers={"HX-Request": "true"})
+        response = client.get("/projects/shop/tokens", headers=HTMX)
         assert response.status_code == 200
         assert len(reads) == 1, "an htmx fragment swaps into a page that already shows it"
         assert client.get("/projects/shop/tokens/999999/revoke").status_code == 404

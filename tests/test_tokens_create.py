@@ -12,9 +12,8 @@ from flagpal_dash import token_format
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken
 
-from .support import PASSWORD, issue_token, page, text_of
+from .support import HTMX, PASSWORD, issue_token, page, text_of
 
-HTMX = {"HX-Request": "true"}
 GOOD = {"name": "Shop backend", "abilities": ["read", "write"], "expiration": "30"}
 
 

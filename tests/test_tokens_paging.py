@@ -12,9 +12,8 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, TokenUsage, TokenUsageDay, User, utcnow
 from flagpal_dash.tokens.listing import PAGE_SIZE
 
-from .support import page, text_of
+from .support import HTMX, page, text_of
 
-HTMX = {"HX-Request": "true"}
 URL = "/projects/shop/tokens"
 
 

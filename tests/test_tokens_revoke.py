@@ -7,9 +7,7 @@ import time_machine
 
 from flagpal_dash.extensions import db
 
-from .support import issue_token, page, text_of
-
-HTMX = {"HX-Request": "true"}
+from .support import HTMX, issue_token, page, text_of
 
 
 def revoke_url(token) -> str:

@@ -10,10 +10,9 @@ from flagpal_dash.core import tokens
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent
 
-from .support import flush_usage, issue_token, page, text_of
+from .support import HTMX, flush_usage, issue_token, page, text_of
 from .test_api_token import bearer
 
-HTMX = {"HX-Request": "true"}
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 

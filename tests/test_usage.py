@@ -23,12 +23,11 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, TokenUsage, TokenUsageDay, utcnow
 
 from .conftest import make_app
-from .support import flush_usage, issue_token, page, text_of
+from .support import HTMX, flush_usage, issue_token, page, text_of
 from .test_api_token import bearer
 from .test_token_authority import unreachable_url
 
 ROOT = Path(__file__).resolve().parent.parent
-HTMX = {"HX-Request": "true"}
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 

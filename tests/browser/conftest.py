@@ -121,3 +121,23 @@ def assert_fits(page, width: int, state: str) -> None:
     """The page as it is now needs no sideways scrolling at ``width`` pixels."""
     overflow = page.evaluate("() => document.documentElement.scrollWidth")
     assert overflow <= width, f"{state} scrolls sideways ({overflow}px wide)"
+
+
+def checks_of_each_state(states: list[str], open_state):
+    """The two tests every page state gets, for a module whose ``open_state(page, team,
+    state)`` brings the page into each of ``states``: no serious accessibility problems,
+    and a layout that fits a 390-pixel phone. Assign both to ``test_*`` names in the
+    module so pytest collects them there."""
+
+    @pytest.mark.parametrize("state", states)
+    def test_no_serious_accessibility_problems(page, team, state):
+        open_state(page, team, state)
+        check_accessibility(page, state)
+
+    @pytest.mark.parametrize("state", states)
+    def test_the_layout_fits_a_390_pixel_phone(page, team, state):
+        page.set_viewport_size({"width": 390, "height": 844})
+        open_state(page, team, state)
+        assert_fits(page, 390, state)
+
+    return test_no_serious_accessibility_problems, test_the_layout_fits_a_390_pixel_phone

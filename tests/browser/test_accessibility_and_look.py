@@ -1,10 +1,8 @@
 """axe-core in every state of the dashboard, dialogs that behave, a layout that fits a
 phone, and dark mode that follows the system."""
 
-import pytest
-
 from ..support import issue_token
-from .conftest import assert_fits, check_accessibility
+from .conftest import assert_fits, check_accessibility, checks_of_each_state
 from .live import sign_in
 
 
@@ -50,17 +48,10 @@ STATES = [
 ]
 
 
-@pytest.mark.parametrize("state", STATES)
-def test_no_serious_accessibility_problems(page, team, state):
-    open_state(page, team, state)
-    check_accessibility(page, state)
-
-
-@pytest.mark.parametrize("state", STATES)
-def test_the_layout_fits_a_390_pixel_phone(page, team, state):
-    page.set_viewport_size({"width": 390, "height": 844})
-    open_state(page, team, state)
-    assert_fits(page, 390, state)
+# Each state of STATES is checked for accessibility and for fitting a phone.
+test_no_serious_accessibility_problems, test_the_layout_fits_a_390_pixel_phone = (
+    checks_of_each_state(STATES, open_state)
+)
 
 
 def test_dialogs_are_real_dialogs_with_names(page, team):

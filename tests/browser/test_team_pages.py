@@ -3,8 +3,6 @@ removing with a confirm, and axe-core plus the 390 px layout on every new page."
 
 from datetime import timedelta
 
-import pytest
-
 from flagpal_dash.core.invitations import create_invitation
 from flagpal_dash.core.projects import add_member
 from flagpal_dash.extensions import db
@@ -12,7 +10,7 @@ from flagpal_dash.models import utcnow
 from flagpal_dash.permissions import Role
 
 from ..support import PASSWORD, add_user, issue_token
-from .conftest import assert_fits, check_accessibility, new_page
+from .conftest import check_accessibility, checks_of_each_state, new_page
 from .live import sign_in
 
 
@@ -126,14 +124,7 @@ STATES = [
 ]
 
 
-@pytest.mark.parametrize("state", STATES)
-def test_no_serious_accessibility_problems(page, team, state):
-    open_state(page, team, state)
-    check_accessibility(page, state)
-
-
-@pytest.mark.parametrize("state", STATES)
-def test_the_layout_fits_a_390_pixel_phone(page, team, state):
-    page.set_viewport_size({"width": 390, "height": 844})
-    open_state(page, team, state)
-    assert_fits(page, 390, state)
+# Each state of STATES is checked for accessibility and for fitting a phone.
+test_no_serious_accessibility_problems, test_the_layout_fits_a_390_pixel_phone = (
+    checks_of_each_state(STATES, open_state)
+)

@@ -13,8 +13,6 @@ import json
 import os
 import random
 import re
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -23,7 +21,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
@@ -35,15 +32,14 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, Invitation, Membership, Project, User, utcnow
 from flagpal_dash.permissions import Role
 
-from ..support import PASSWORD, add_user, issue_token, soup, text_of
-from ..test_token_authority import ROOT, free_port
+from ..serving import Server, serve
+from ..support import HTMX, PASSWORD, add_user, issue_token, soup, text_of
 from . import database_kind, record, scaled
 
 CLIENTS = 8
 # Every this many operations, all clients create one name at once.
 SHARED_NAME_EVERY = 10
 TOKENS = "/projects/shop/tokens"
-HTMX = {"HX-Request": "true"}
 NEW_TOKEN = {"abilities": "read", "expiration": "30"}
 
 
@@ -68,74 +64,40 @@ class Answer:
         return json.loads(self.text)
 
 
-class Server:
-    """A gunicorn serving the test database, and what it wrote to standard error."""
-
-    def __init__(self, port: int, log: Path):
-        self.port, self.log = port, log
-
-    def errors_from(self, offset: int) -> str:
-        with self.log.open() as log:
-            log.seek(offset)
-            return log.read()
-
-    def log_size(self) -> int:
-        return self.log.stat().st_size
+def errors_from(server: Server, offset: int) -> str:
+    """What ``server`` wrote after its first ``offset`` bytes."""
+    with server.log.open() as log:
+        log.seek(offset)
+        return log.read()
 
 
 @pytest.fixture(scope="module")
 def server(database_url, migrated, tmp_path_factory):
     """One gunicorn as deployed (its config file, CSRF on): 4 workers of 2 threads."""
     folder = tmp_path_factory.mktemp("concurrency")
-    port = free_port()
     env = {
         **os.environ,
         "FLAGPAL_DATABASE_URL": database_url,
         "FLAGPAL_SECRET_KEY": "concurrency test",
         "FLAGPAL_INSTANCE_PATH": str(folder),
         "FLAGPAL_BCRYPT_ROUNDS": "4",
-        "FLAGPAL_BIND": f"127.0.0.1:{port}",
-        "FLAGPAL_WORKERS": "4",
-        "FLAGPAL_THREADS": "2",
         "FLAGPAL_ACCESS_LOG": "off",
         # Counted per worker in memory: nobody here fails a sign-in on purpose.
         "FLAGPAL_RATELIMIT_STORAGE_URI": "memory://",
         "FLAGPAL_SIGN_IN_LIMIT": "1000 per minute",
         "FLAGPAL_SIGN_IN_ACCOUNT_LIMIT": "1000 per minute",
     }
-    log = folder / "stderr.log"
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [gunicorn, "--config", "python:flagpal_dash.gunicorn_conf", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:  # nothing to wait on but the port answering
-            try:
-                send(port, "GET", "/sign-in")
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, (
-                    "gunicorn did not start:\n" + log.read_text()
-                )
-                time.sleep(0.2)
-        yield Server(port, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    server = serve(env, folder / "output.log", workers=4, threads=2)
+    yield server
+    server.stop()
 
 
 @pytest.fixture
 def served(server, app):
-    """The server, for one test: afterwards its standard error holds no traceback."""
-    start = server.log_size()
+    """The server, for one test: afterwards its output holds no traceback."""
+    start = server.log.stat().st_size
     yield server
-    written = server.errors_from(start)
+    written = errors_from(server, start)
     assert "Traceback" not in written, written
 
 

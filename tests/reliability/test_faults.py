@@ -57,12 +57,11 @@ from flagpal_dash.models import ApiToken, AuditEvent, utcnow
 from flagpal_dash.permissions import Role
 
 from ..conftest import make_app
+from ..serving import serve
 from ..support import PASSWORD, add_user, flush_usage, issue_token, soup, text_of
 from ..test_api_token import bearer
 from ..test_database_outage import DatabaseProxy, api_get, through
 from ..test_limits import Visitor
-from ..test_serving import GUNICORN, wait_until_serving
-from ..test_token_authority import ROOT, free_port
 from . import database_kind, record, scaled
 
 FAULTS = scaled(2, 10)
@@ -518,15 +517,12 @@ def fault(request, database_url, migrated, tmp_path):
 def server(fault, tmp_path):
     """gunicorn as served (flagpal_dash/gunicorn_conf.py): two workers of four threads.
     Its error log and anything else it prints go to one file."""
-    port = free_port()
     log = tmp_path / "server.log"
     env = {
         **os.environ,
         "FLAGPAL_DATABASE_URL": fault.server_url,
         "FLAGPAL_SECRET_KEY": "faults test",
         "FLAGPAL_INSTANCE_PATH": str(tmp_path),
-        "FLAGPAL_BIND": f"127.0.0.1:{port}",
-        "FLAGPAL_WORKERS": "2",
         "FLAGPAL_BCRYPT_ROUNDS": "4",
         "FLAGPAL_ACCESS_LOG": "off",
         "FLAGPAL_ERROR_LOG": str(log),
@@ -535,15 +531,9 @@ def server(fault, tmp_path):
         "FLAGPAL_LAST_USED_INTERVAL": "0",
         "FLAGPAL_USAGE_FLUSH_SECONDS": "1",
     }
-    env.pop("GUNICORN_CMD_ARGS", None)
-    with open(log, "ab") as output:
-        process = subprocess.Popen(GUNICORN, cwd=ROOT, env=env, stdout=output, stderr=output)
-    try:
-        wait_until_serving(process, port)
-        yield port, log
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    server = serve(env, log, workers=2)
+    yield server.port, log
+    server.stop()
 
 
 def probe_inside(prober: Developer, kind: str, number: int) -> list[str]:

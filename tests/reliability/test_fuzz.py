@@ -70,7 +70,16 @@ from flagpal_dash.tokens.forms import (
 from flagpal_dash.tokens.listing import STATUSES
 
 from ..conftest import make_app
-from ..support import PASSWORD, add_user, issue_token, page, setup_code, snapshot, text_of
+from ..support import (
+    HTMX,
+    PASSWORD,
+    add_user,
+    issue_token,
+    page,
+    setup_code,
+    snapshot,
+    text_of,
+)
 from . import LARGE, database_kind, record, scaled
 
 EXAMPLES = scaled(50, 500)
@@ -872,7 +881,7 @@ def test_form_posts(scene, database_url, target):
         url = target.url(scene)
         db.session.commit()
         before = snapshot()
-        headers = {"HX-Request": "true"} if htmx else {}
+        headers = dict(HTMX) if htmx else {}
         poster = client or scene.app.test_client()
         if encoding == "multipart/form-data":
             # Encoded here, in memory: the test client would spool a large body to a

@@ -40,9 +40,8 @@ from flagpal_dash import token_format
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, utcnow
 
-from ..support import PASSWORD, add_user, issue_token, soup
-from ..test_serving import FLASK, GUNICORN, wait_until_serving
-from ..test_token_authority import ROOT, free_port
+from ..serving import FLASK, ROOT, Server, serve
+from ..support import HTMX, PASSWORD, add_user, issue_token, soup
 from . import database_kind, record
 
 SECRET_KEY = "test secret key"  # the app fixture's: the test can read the server's cookies
@@ -221,7 +220,7 @@ class Browser:
         return self.send("POST", path, {"csrf_token": self.csrf_token, **form}, headers)
 
     def htmx_post(self, path: str, form: dict) -> Seen:
-        headers = {"HX-Request": "true", "X-CSRFToken": self.csrf_token}
+        headers = {**HTMX, "X-CSRFToken": self.csrf_token}
         return self.send("POST", path, form, headers)
 
     def sign_in(self, email: str, password: str) -> Seen:
@@ -234,25 +233,19 @@ def token_id(name: str) -> int:
     return db.session.scalar(select(ApiToken.id).where(ApiToken.name == name))
 
 
-def start_server(database_url: str, folder: Path, port: int) -> subprocess.Popen:
+def start_server(database_url: str, folder: Path) -> Server:
     env = {
         **os.environ,
         "FLAGPAL_DATABASE_URL": database_url,
         "FLAGPAL_SECRET_KEY": SECRET_KEY,
         "FLAGPAL_INSTANCE_PATH": str(folder),
-        "FLAGPAL_BIND": f"127.0.0.1:{port}",
-        "FLAGPAL_WORKERS": "2",
         "FLAGPAL_BCRYPT_ROUNDS": "4",
         "FLAGPAL_USAGE_FLUSH_SECONDS": "1",
         "FLAGPAL_ACCESS_LOG": str(folder / "access.log"),
         "FLAGPAL_ERROR_LOG": str(folder / "error.log"),
-        # The most an operator would turn on: gunicorn logs every request's path too.
-        "GUNICORN_CMD_ARGS": "--log-level debug",
     }
-    with open(folder / "output.log", "ab") as output:
-        server = subprocess.Popen(GUNICORN, cwd=ROOT, env=env, stdout=output, stderr=output)
-    wait_until_serving(server, port)
-    return server
+    # The most an operator would turn on: gunicorn logs every request's path too.
+    return serve(env, folder / "output.log", workers=2, gunicorn_args="--log-level debug")
 
 
 def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tmp_path, caplog):
@@ -277,8 +270,8 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
 
     folder = tmp_path / "server"
     folder.mkdir()
-    port = free_port()
-    server = start_server(database_url, folder, port)
+    server = start_server(database_url, folder)
+    port = server.port
     run = Run(port)
     cli_output: list[str] = []
     try:
@@ -314,7 +307,7 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
         # worker's; the dialogs before each.
         backend_id, worker_id = token_id("Shop backend"), token_id("Shop worker")
         owner.get("/projects/shop/tokens")
-        owner.get(f"/projects/shop/tokens/{backend_id}/rotate", {"HX-Request": "true"})
+        owner.get(f"/projects/shop/tokens/{backend_id}/rotate", HTMX)
         owner.get(f"/projects/shop/tokens/{backend_id}/rotate")
         rotated = owner.post(
             f"/projects/shop/tokens/{backend_id}/rotate", {"expiration": "30", "grace": "1h"}
@@ -323,7 +316,7 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
         replacement = soup(rotated.text).find(id="new-token-value")["value"]
         run.shown_once(rotated, replacement)
         scanner.add("a token made by rotation", replacement)
-        owner.get(f"/projects/shop/tokens/{worker_id}/revoke", {"HX-Request": "true"})
+        owner.get(f"/projects/shop/tokens/{worker_id}/revoke", HTMX)
         owner.get(f"/projects/shop/tokens/{worker_id}/revoke")
         assert owner.post(f"/projects/shop/tokens/{worker_id}/revoke", {}).status == 302
 
@@ -473,8 +466,7 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
             assert done.returncode == 0, done.stderr
             cli_output.append(done.stdout + done.stderr)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
     # The search. First, that there was something to search.
     access_log = (folder / "access.log").read_text()
