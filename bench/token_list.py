@@ -80,22 +80,24 @@ def build(app, now: datetime) -> dict[str, str]:
     import flask_migrate
     from sqlalchemy import insert, select
 
+    from flagpal_dash.core import accounts, projects, tokens
     from flagpal_dash.core.usage import daily_sums
-    from flagpal_dash.core import tokens
     from flagpal_dash.extensions import db
-    from flagpal_dash.models import ApiToken, Project, TokenUsage, TokenUsageDay, User
+    from flagpal_dash.models import ApiToken, TokenUsage, TokenUsageDay
     from flagpal_dash.permissions import Role
 
     with app.app_context():
         with contextlib.redirect_stderr(io.StringIO()):  # Alembic's log of each step
             flask_migrate.upgrade()
-        people = [User.create(f"person{n}@example.com", f"Person {n}", PASSWORD, by_themselves=True)
+        rounds = app.config["BCRYPT_ROUNDS"]
+        people = [accounts.create_user(f"person{n}@example.com", f"Person {n}", PASSWORD,
+                                       actor=None, rounds=rounds, by_themselves=True)
                   for n in range(PEOPLE)]
         developer = people[0]
         slugs = {}
         for name, count in [("Small", 10), ("Hundred", 100), ("Large", 10_000)]:
-            project = Project.create(name)
-            project.add_member(developer, Role.DEVELOPER)
+            project = projects.create_project(name, actor=None)
+            projects.add_member(project, developer, Role.DEVELOPER, actor=None)
             db.session.flush()
             rows = token_rows(project.id, count, [p.id for p in people], now)
             db.session.execute(insert(ApiToken), rows)
