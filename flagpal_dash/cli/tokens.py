@@ -124,7 +124,8 @@ def revoke_token(slug: str, token_id: int) -> None:
 @click.option(
     "--within-days",
     type=click.IntRange(1, validation.MAX_LIFETIME_DAYS),
-    default=7,
+    # The span the API Tokens page flags as expiring, so both report the same tokens.
+    default=token_rules.EXPIRES_SOON.days,
     show_default=True,
     help="How far ahead to look.",
 )
