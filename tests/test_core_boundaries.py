@@ -3,36 +3,12 @@ no blueprint module (a view's module), and the core reads nothing of a request. 
 from the source (the AST of its imports), so a path no test runs is held too."""
 
 import ast
-from pathlib import Path
 
 import pytest
 
-import flagpal_dash
+from flagpal_dash import PACKAGE_DIR as PACKAGE
 
-PACKAGE = Path(flagpal_dash.__file__).parent
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module ``path`` imports (``from . import x`` counts as ``package.x``)."""
-    tree = ast.parse(path.read_text())
-    package = module_name(path) if path.name == "__init__.py" else module_name(path.parent)
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                base = ".".join([*anchor, *([base] if base else [])])
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
+from .support import imported_modules, module_name
 
 
 def blueprint_modules() -> set[str]:
