@@ -193,7 +193,7 @@ def test_rotate_a_token_with_a_grace_period(page, team):
 def test_a_refusal_in_the_dialog_is_said_in_the_dialog(chromium, live_server, request, app, team):
     """The server answers an error where the person acted (HX-Retarget); app.js only
     lets htmx swap it there."""
-    watched = new_page(chromium, live_server, request, viewport={"width": 1280, "height": 900})
+    watched = new_page(chromium, live_server, request)
     page = watched.page
     token, _ = issue_token(team.project, "Shop backend")
     sign_in(page, team.developer)
