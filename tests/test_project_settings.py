@@ -36,6 +36,14 @@ def policy_events() -> list[AuditEvent]:
     )
 
 
+def save_policy(client, *, lifetime: str, unused: str):
+    """Submit the Token policy form with these choices, as the page's selects send them."""
+    return client.post(
+        SETTINGS,
+        data={"max_token_lifetime_days": lifetime, "revoke_unused_after_days": unused},
+    )
+
+
 def selected(form_page, name: str) -> str:
     return form_page.find("select", attrs={"name": name}).find("option", selected=True)["value"]
 
@@ -115,9 +123,7 @@ def test_the_page_shows_the_choices_and_the_policy_as_it_is(client, team, sign_i
 def test_saving_changes_the_policy_and_records_old_and_new(client, team, sign_in):
     set_policy(team.project, unused=90)
     sign_in(team.owner)
-    response = client.post(
-        SETTINGS, data={"max_token_lifetime_days": "30", "revoke_unused_after_days": "90"}
-    )
+    response = save_policy(client, lifetime="30", unused="90")
     assert response.status_code == 302
     assert response.headers["Location"] == SETTINGS
     assert shop().max_token_lifetime_days == 30
@@ -135,9 +141,7 @@ def test_saving_changes_the_policy_and_records_old_and_new(client, team, sign_in
     assert text_of(shown.find(id="flash")) == "Token policy saved."
     assert selected(shown, "max_token_lifetime_days") == "30"
 
-    client.post(
-        SETTINGS, data={"max_token_lifetime_days": "none", "revoke_unused_after_days": "never"}
-    )
+    save_policy(client, lifetime="none", unused="never")
     assert (shop().max_token_lifetime_days, shop().revoke_unused_after_days) == (None, None)
     assert policy_events()[-1].details == {
         "max_token_lifetime": "no maximum",
@@ -150,9 +154,7 @@ def test_saving_changes_the_policy_and_records_old_and_new(client, team, sign_in
 def test_saving_the_same_policy_records_nothing(client, team, sign_in):
     set_policy(team.project, lifetime=180)
     sign_in(team.owner)
-    response = client.post(
-        SETTINGS, data={"max_token_lifetime_days": "180", "revoke_unused_after_days": "never"}
-    )
+    response = save_policy(client, lifetime="180", unused="never")
     assert response.status_code == 302
     assert policy_events() == []
     assert "nothing changed" in text_of(page(client.get(SETTINGS)).find(id="flash"))
@@ -160,7 +162,7 @@ def test_saving_the_same_policy_records_nothing(client, team, sign_in):
 
 def test_the_change_is_in_the_project_audit_log(client, team, sign_in):
     sign_in(team.owner)
-    client.post(SETTINGS, data={"max_token_lifetime_days": "365", "revoke_unused_after_days": "30"})
+    save_policy(client, lifetime="365", unused="30")
     row = page(client.get("/projects/shop/audit")).select_one("table.log tbody tr")
     what = row.find("td", attrs={"data-label": "What"})
     assert text_of(what.strong) == "Project policy changed"
@@ -237,9 +239,7 @@ def test_issuing_a_token_beyond_the_maximum_is_refused_whoever_asks(team):
 def test_tokens_that_exist_keep_their_expiry(client, team, sign_in):
     token, _ = issue_token(team.project, "Old and endless")
     sign_in(team.owner)
-    client.post(
-        SETTINGS, data={"max_token_lifetime_days": "30", "revoke_unused_after_days": "never"}
-    )
+    save_policy(client, lifetime="30", unused="never")
     db.session.expire_all()
     assert token.expires_at is None and token.revoked_at is None
 
