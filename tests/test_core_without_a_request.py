@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from flagpal_dash.core import accounts, audit, invitations, projects
 from flagpal_dash.core.errors import Conflict
+from flagpal_dash.core.invitations import InvitationStatus
 from flagpal_dash.extensions import db
-from flagpal_dash.models import AuditEvent, AuditKind, InvitationStatus, Membership
+from flagpal_dash.models import AuditEvent, AuditKind, Membership
 from flagpal_dash.permissions import Role
 
 from .support import PASSWORD, add_user
@@ -29,14 +30,14 @@ def last_event() -> AuditEvent:
 
 
 def test_projects_keep_their_last_owner(team):
-    owner = team.owner.membership_in(team.project)
+    owner = projects.membership_of(team.owner, team.project)
     with pytest.raises(Conflict) as refused:
         projects.change_role(owner, Role.DEVELOPER, actor=team.owner)
     assert refused.value.code == projects.LAST_OWNER
     with pytest.raises(Conflict):
         projects.remove_member(owner, actor=team.owner)
 
-    developer = team.developer.membership_in(team.project)
+    developer = projects.membership_of(team.developer, team.project)
     assert projects.change_role(developer, Role.OWNER, actor=team.owner)
     event = last_event()
     assert (event.kind, event.actor, event.address) == (
@@ -61,7 +62,7 @@ def test_invitations_take_the_inviter_and_the_clock(team):
     )
     assert invitation.created_by == team.owner and invitation.expires_at == NOW + timedelta(7)
     assert last_event().actor == team.owner.label
-    assert invitation.status(NOW + timedelta(days=8)) is InvitationStatus.EXPIRED
+    assert invitations.status(invitation, NOW + timedelta(days=8)) is InvitationStatus.EXPIRED
     with pytest.raises(Conflict) as twice:
         invitations.create_invitation(
             team.project, "new@example.com", Role.OWNER, by=team.owner, now=NOW
