@@ -56,6 +56,19 @@ def test_a_taken_slug_is_a_conflict_with_the_slug(team):
     assert (refused.value.code, refused.value.slug) == (projects.SLUG_TAKEN, "shop")
 
 
+def test_the_token_policy_is_set_by_whoever_the_caller_names(team):
+    assert projects.set_token_policy(team.project, 90, None, actor=team.owner)
+    event = last_event()
+    assert (event.kind, event.actor, event.details["max_token_lifetime"]) == (
+        "project.policy_changed",
+        team.owner.label,
+        "90 days",
+    )
+    assert not projects.set_token_policy(team.project, 90, None, actor=None), "so already"
+    assert projects.set_token_policy(team.project, None, 30, actor=None)
+    assert last_event().actor == "command line"
+
+
 def test_invitations_take_the_inviter_and_the_clock(team):
     invitation, secret = invitations.create_invitation(
         team.project, "new@example.com", Role.VIEWER, by=team.owner, now=NOW
