@@ -23,9 +23,10 @@ from ..access import ProjectAccess, project_route
 from ..auth import sign_in_as
 from ..core import accounts, invitations, projects
 from ..core.errors import Conflict
+from ..core.invitations import InvitationStatus
 from ..extensions import db
 from ..htmx import changed, dialog, error_answer, from_dialog, redirect_page, retarget
-from ..models import Invitation, InvitationStatus, Membership, User, utcnow
+from ..models import Invitation, Membership, User, utcnow
 from ..permissions import Permission
 from .forms import (
     CreateAccountToJoinForm,
@@ -52,7 +53,7 @@ def page_context(access: ProjectAccess) -> dict:
     sees_addresses = access.can(Permission.SEE_ADDRESSES)
     return {
         "access": access,
-        "members": access.project.members(),
+        "members": projects.members_of(access.project),
         "invitations": invitations.pending(access.project, utcnow()) if sees_addresses else [],
     }
 
@@ -65,7 +66,7 @@ def list_members(access: ProjectAccess):
 
 
 def project_membership(access: ProjectAccess, membership_id: int) -> Membership:
-    membership = access.project.membership(membership_id)
+    membership = projects.membership_by_id(access.project, membership_id)
     if membership is None:
         abort(404)
     return membership
@@ -212,7 +213,7 @@ def create_invitation(access: ProjectAccess):
 @project_route(Permission.MANAGE_MEMBERS)
 def revoke_invitation(access: ProjectAccess, invitation_id: int):
     """Withdraw a pending invitation: its link stops working."""
-    invitation = access.project.invitation(invitation_id)
+    invitation = invitations.invitation_by_id(access.project, invitation_id)
     if invitation is None:
         abort(404)
     if invitations.revoke_invitation(invitation, by=signed_in(), now=utcnow()):
@@ -234,10 +235,10 @@ invitations_bp = Blueprint("invitations", __name__)
 
 def invitation_or_explain(secret: str) -> Invitation:
     """The pending invitation behind a link, or a page saying why it cannot be used."""
-    invitation = Invitation.by_secret(secret) if len(secret) <= 100 else None
+    invitation = invitations.invitation_by_secret(secret) if len(secret) <= 100 else None
     if invitation is None:
         abort(404)
-    status = invitation.status()
+    status = invitations.status(invitation, utcnow())
     if status is not InvitationStatus.PENDING:
         abort(410, why_gone(status))
     return invitation
@@ -250,6 +251,7 @@ ACCOUNT_REFUSALS = {
     accounts.ACCOUNT_DEACTIVATED: "An account for this address exists and is deactivated. "
     "Ask an admin.",
 }
+
 
 def why_gone(status: InvitationStatus) -> str:
     """Why a link that is no longer pending cannot be used, for its 410 page."""
