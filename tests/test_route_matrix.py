@@ -154,6 +154,9 @@ ROUTES: dict[tuple[str, str], Route] = {
         data=NEW_TOKEN,
         state=lambda: count(ApiToken),
     ),
+    ("tokens.shown_once", "GET"): project_route(
+        "/projects/shop/tokens/{token}/created", {"developer": OK, "owner": OK}
+    ),
     ("tokens.confirm_revoke", "GET"): project_route(
         "/projects/shop/tokens/{token}/revoke", {"developer": OK, "owner": OK}
     ),

@@ -5,15 +5,15 @@ Each action answers htmx with a fragment (a dialog's content, a row) and a plain
 form POST with a full page, so everything works without JavaScript too.
 """
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
 from .. import abilities as ability
-from .. import token_format
+from .. import submissions, token_format
 from ..access import ProjectAccess, project_route
 from ..core import projects, tokens
 from ..extensions import db
-from ..htmx import changed, dialog, page_or_fragment, retarget
+from ..htmx import changed, dialog, page_or_fragment, retarget, vary
 from ..models import ApiToken, utcnow
 from ..paging import page_number
 from ..permissions import Permission
@@ -96,6 +96,25 @@ def new_token(access: ProjectAccess):
     )
 
 
+def made_before(access: ProjectAccess, form: CreateTokenForm, action: str):
+    """The answer to a form posted again (a reload of the page that showed the value):
+    a redirect to the token the first POST made (``action``: created or rotated), or
+    None for a form not posted before."""
+    token_id = submissions.made_with(form.submission.data, action)
+    if token_id is None:
+        return None
+    url = url_for("tokens.shown_once", slug=access.project.slug, token_id=token_id, action=action)
+    return vary(redirect(url, 303))
+
+
+def shown(response, form: CreateTokenForm, action: str, token: ApiToken):
+    """The one answer that shows ``token``'s value: never stored, and its form's key
+    remembered, so posting the form again leads to ``shown_once`` instead."""
+    submissions.remember(form.submission.data, action, token.id)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.post("")
 @project_route(Permission.MANAGE_TOKENS)
 def create_token(access: ProjectAccess):
@@ -106,6 +125,8 @@ def create_token(access: ProjectAccess):
     the response must never be stored, and nothing else ever shows the value.
     """
     form = CreateTokenForm(access.project)
+    if (again := made_before(access, form, "created")) is not None:
+        return again
     if not form.validate_on_submit():
         return dialog(
             "tokens/_create_form.html", "New API Token", SECTION, 422, access=access, form=form
@@ -135,8 +156,23 @@ def create_token(access: ProjectAccess):
         value=value,
         **list_context(access),
     )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return shown(response, form, "created", token)
+
+
+@bp.get("/<int:token_id>/<any(created, rotated):action>")
+@project_route(Permission.MANAGE_TOKENS)
+def shown_once(access: ProjectAccess, token_id: int, action: str):
+    """Where a create or rotate form posted again lands: the token was made, and its
+    value, shown once, cannot be shown again."""
+    token = project_token(access, token_id)
+    return dialog(
+        "tokens/_shown_once.html",
+        f"Token {action}",
+        SECTION,
+        access=access,
+        token=token,
+        action=action,
+    )
 
 
 def project_token(access: ProjectAccess, token_id: int) -> ApiToken:
@@ -215,6 +251,8 @@ def rotate_token(access: ProjectAccess, token_id: int):
     when chosen. An expired, revoked or already rotated token is refused (409)."""
     token = project_token(access, token_id)
     form = RotateTokenForm(access.project, token)
+    if (again := made_before(access, form, "rotated")) is not None:
+        return again
     if not form.validate_on_submit():
         return rotation_form(access, token, form, 422)
     try:
@@ -237,5 +275,4 @@ def rotate_token(access: ProjectAccess, token_id: int):
         rotated=token,
         **list_context(access),
     )
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return shown(response, form, "rotated", new)

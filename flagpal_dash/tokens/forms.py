@@ -1,11 +1,19 @@
 from datetime import datetime, timedelta
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, RadioField, SelectChoice, SelectMultipleField, StringField, widgets
+from wtforms import (
+    DateField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    widgets,
+)
 from wtforms.validators import ValidationError
 
 from .. import abilities as ability
-from .. import validation
+from .. import submissions, validation
 from ..core import tokens
 from ..models import Project, utcnow
 from ..validation import FormRule, Invalid
@@ -25,6 +33,9 @@ class CheckboxesField(SelectMultipleField):
 
 
 class CreateTokenForm(FlaskForm):
+    # Posting the same form twice (a reload of the answer showing the value) is
+    # recognised by this key: flagpal_dash/submissions.py.
+    submission = HiddenField(filters=[submissions.key_or_new])
     name = StringField(
         "Name",
         description='Which app and environment uses it, like "Shop backend (production)".',
