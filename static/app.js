@@ -4,7 +4,10 @@
 // - An error answer is swapped only where the server put it (HX-Retarget): an error
 //   from anything else, like a proxy's page, is not. Without an answer to show, one
 //   fixed sentence says so.
-// - The Copy button copies a new token's value.
+// - A value shown once (a new token's) is selected when the dialog opens, so Ctrl+C
+//   copies it; the Copy button copies it where the browser lets a page write to the
+//   clipboard and stays hidden where it cannot (plain http away from localhost). Closing
+//   the dialog before Copy, Ctrl+C or Done asks "Have you copied the token?" once.
 // Everything here is an enhancement: every action also works as a plain form and link
 // without JavaScript.
 (function () {
@@ -19,11 +22,47 @@
     return document.getElementById("dialog");
   }
 
+  // The Clipboard API exists only in secure contexts (https, localhost).
+  function canCopy() {
+    return !!(navigator.clipboard && navigator.clipboard.writeText);
+  }
+
   function showCopyButtons(root) {
-    // Hidden in the HTML because without JavaScript they could do nothing.
+    // Hidden in the HTML because without JavaScript they could do nothing; without the
+    // Clipboard API they could not either, and the keyboard is the way.
     root.querySelectorAll("[data-copy-target]").forEach(function (button) {
-      button.hidden = false;
+      if (canCopy()) button.hidden = false;
+      else sayCopyByKeyboard(document.getElementById(button.getAttribute("data-copy-target")));
     });
+  }
+
+  function sayCopyByKeyboard(field) {
+    var row = field.closest(".copy-row") || field;
+    var line = row.nextElementSibling;
+    if (!line || !line.classList.contains("copy-by-keyboard")) {
+      line = document.createElement("p");
+      line.className = "hint copy-by-keyboard";
+      line.setAttribute("role", "status");
+      row.after(line);
+    }
+    var keys = /Mac|iPhone|iPad/.test(navigator.platform) ? "⌘C" : "Ctrl+C";
+    line.textContent = "Press " + keys + " to copy.";
+    field.focus();
+    field.select();
+  }
+
+  // A revealed value whose dialog has not asked yet whether it was copied.
+  function unasked(box) {
+    var reveal = box.querySelector("[data-ask-before-close]");
+    return reveal && !reveal.hasAttribute("data-asked") ? reveal : null;
+  }
+
+  function settle(box) {
+    var reveal = box.querySelector("[data-ask-before-close]");
+    if (!reveal) return;
+    reveal.setAttribute("data-asked", "");
+    var question = reveal.querySelector("[data-close-question]");
+    if (question) question.hidden = true;
   }
 
   function say(message, category) {
@@ -50,7 +89,21 @@
     showCopyButtons(box);
     if (!box.open) box.showModal();
     var first = box.querySelector("[autofocus]") || box.querySelector("input, button, a[href]");
-    if (first) first.focus();
+    if (first) first.focus(); // a revealed value is selected as it gets focus, below
+  });
+
+  // Ctrl+C on a revealed value counts as copying it.
+  document.addEventListener("copy", function (event) {
+    if (event.target.closest && event.target.closest("[data-ask-before-close]")) {
+      settle(dialog());
+    }
+  });
+
+  // A value is selected whole whenever it gets focus, ready to copy.
+  document.addEventListener("focusin", function (event) {
+    if (event.target.classList && event.target.classList.contains("token-value")) {
+      event.target.select();
+    }
   });
 
   document.addEventListener("close-dialog", function () {
@@ -76,19 +129,27 @@
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-dialog]");
     if (closer) {
+      settle(dialog());
       dialog().close();
+      return;
+    }
+    var keepOpen = event.target.closest("[data-keep-open]");
+    if (keepOpen) {
+      keepOpen.closest("[data-close-question]").hidden = true;
+      dialog().querySelector(".token-value").focus();
       return;
     }
     var copy = event.target.closest("[data-copy-target]");
     if (copy) {
       var field = document.getElementById(copy.getAttribute("data-copy-target"));
+      settle(dialog());
+      // The word is reserved in app.css, so the button keeps its width.
       navigator.clipboard.writeText(field.value).then(
         function () {
           copy.textContent = "Copied";
         },
         function () {
-          field.select();
-          copy.textContent = "Press Ctrl+C to copy";
+          sayCopyByKeyboard(field);
         }
       );
     }
@@ -96,6 +157,19 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     showCopyButtons(document);
+    // Escape (the one way to close it besides its buttons): a value not yet copied is
+    // asked about first, once. Browsers let a page hold Escape back only once per
+    // user action, so a second Escape always closes.
+    dialog().addEventListener("cancel", function (event) {
+      var reveal = unasked(dialog());
+      if (!reveal) return;
+      var question = reveal.querySelector("[data-close-question]");
+      settle(dialog());
+      if (!question || !event.cancelable) return;
+      event.preventDefault();
+      question.hidden = false;
+      question.querySelector("[data-keep-open]").focus();
+    });
     dialog().addEventListener("close", function () {
       // Drop the dialog's content, a revealed token value included, from the page.
       document.getElementById("dialog-content").replaceChildren();
