@@ -10,7 +10,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken
 
 from ..support import issue_token
-from .conftest import new_page
+from .conftest import PHONE, assert_fits, check_accessibility, new_page
 from .live import sign_in
 
 TOKEN = re.compile(token_format.PATTERN)
@@ -138,8 +138,9 @@ def test_the_value_is_selected_and_closing_before_copying_asks_once(page, team):
     page.keyboard.press("Escape")
     assert dialog_is_open(page), "the first Escape asks"
     assert question.is_visible()
-    assert "It will not be shown again." in question.inner_text()
+    assert "Once closed, it cannot be shown again." in question.inner_text()
     assert page.evaluate("() => document.activeElement.textContent") == "Not yet"
+    check_accessibility(page, "asked whether the token was copied")
     page.keyboard.press("Enter")
     assert not question.is_visible()
     assert selection(page)["selected"] == value, "back on the value, selected"
@@ -199,3 +200,13 @@ def test_without_the_clipboard_api_the_keyboard_is_offered(
     assert page.get_by_role("status").filter(has_text="Press Ctrl+C to copy.").is_visible()
     assert selection(page)["selected"] == value
     assert watched.problems == []
+
+
+def test_the_created_page_reads_well_at_both_widths(page, team):
+    token, _ = issue_token(team.project, "Shop backend")
+    sign_in(page, team.developer)
+    page.goto(f"/projects/shop/tokens/{token.id}/created")
+    assert CANNOT in page.locator("main").inner_text()
+    check_accessibility(page, "created, cannot be shown again")
+    page.set_viewport_size(PHONE)
+    assert_fits(page, 390, "created, cannot be shown again")
