@@ -198,6 +198,9 @@ ROUTES: dict[tuple[str, str], Route] = {
         data={"email": "newcomer@example.com", "role": "viewer"},
         state=lambda: count(Invitation),
     ),
+    ("members.invitation_made", "GET"): project_route(
+        "/projects/shop/invitations/{invitation}/created", {"owner": OK}
+    ),
     ("members.revoke_invitation", "POST"): project_route(
         "/projects/shop/invitations/{invitation}/revoke",
         {"owner": REDIRECT},

@@ -18,14 +18,14 @@ from flask import (
 )
 from flask_login import current_user
 
-from .. import dates, limits, links, mail
+from .. import dates, limits, links, mail, submissions
 from ..access import ProjectAccess, project_route
 from ..auth import sign_in_as
 from ..core import accounts, invitations, projects
 from ..core.errors import Conflict
 from ..core.invitations import InvitationStatus
 from ..extensions import db
-from ..htmx import changed, dialog, error_answer, from_dialog, redirect_page, retarget
+from ..htmx import changed, dialog, error_answer, from_dialog, redirect_page, retarget, vary
 from ..models import Invitation, Membership, User, utcnow
 from ..permissions import Permission
 from .forms import (
@@ -164,6 +164,10 @@ def create_invitation(access: ProjectAccess):
     proves the address (core/accounts.py); without mail, or when sending fails, it is shown
     once to pass on."""
     form = InviteForm(access.project)
+    if (made := submissions.made_with(form.submission.data, "invited")) is not None:
+        # Posted again (a reload of the answer showing the link): say what was made.
+        url = url_for("members.invitation_made", slug=access.project.slug, invitation_id=made)
+        return vary(redirect(url, 303))
     if not form.validate_on_submit():
         return dialog(
             "members/_invite_form.html",
@@ -205,8 +209,26 @@ def create_invitation(access: ProjectAccess):
         link=None if invitation.delivered_by_mail else link,
         **page_context(access),
     )
+    submissions.remember(form.submission.data, "invited", invitation.id)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.get("/invitations/<int:invitation_id>/created")
+@project_route(Permission.MANAGE_MEMBERS)
+def invitation_made(access: ProjectAccess, invitation_id: int):
+    """Where the invite form posted again lands: the invitation exists, and its link,
+    shown once (or mailed), cannot be shown again."""
+    invitation = invitations.invitation_by_id(access.project, invitation_id)
+    if invitation is None:
+        abort(404)
+    return dialog(
+        "members/_invitation_made.html",
+        "Invitation created",
+        SECTION,
+        access=access,
+        invitation=invitation,
+    )
 
 
 @bp.post("/invitations/<int:invitation_id>/revoke")

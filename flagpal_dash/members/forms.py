@@ -1,8 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms import EmailField, HiddenField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import EqualTo, InputRequired, ValidationError
 
-from .. import validation
+from .. import submissions, validation
 from ..core import invitations
 from ..core.errors import Conflict
 from ..models import Project, utcnow
@@ -37,6 +37,9 @@ class RoleForm(FlaskForm):
 
 
 class InviteForm(FlaskForm):
+    # Posting it twice (a reload of the answer showing the link) is recognised by this
+    # key: flagpal_dash/submissions.py.
+    submission = HiddenField(filters=[submissions.key_or_new])
     email = EmailField("Email", validators=[FormRule(validation.email)])
     role = RoleField(default=Role.DEVELOPER.value)
 

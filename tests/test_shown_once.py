@@ -1,12 +1,12 @@
-"""After the one answer that shows a token's value: posting its form again (a reload of
-that answer, Back and resubmit) lands on a page saying the token was made and its value
-cannot be shown again; it makes no second token and shows no error, and the value is
-kept nowhere, not even in the session cookie."""
+"""After the one answer that shows a secret (a token's value, an invitation's link):
+posting its form again (a reload of that answer, Back and resubmit) lands on a page
+saying what was made and that the secret cannot be shown again; it makes nothing twice
+and shows no error, and the secret is kept nowhere, not even in the session cookie."""
 
 from flask import current_app
 
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken
+from flagpal_dash.models import ApiToken, Invitation
 
 from .support import HTMX, issue_token, page, text_of
 
@@ -155,6 +155,42 @@ def test_the_created_page_of_a_stopped_token_offers_a_new_one(client, team, sign
 
 
 def test_another_projects_token_is_not_found(client, team, sign_in):
-    token, _ = issue_token(team.other_project, "Their backend")
+    ours, _ = issue_token(team.project, "Shop backend")
+    theirs, _ = issue_token(team.other_project, "Their backend")
     sign_in(team.developer)
-    assert client.get(f"/projects/shop/tokens/{token.id}/created").status_code == 404
+    assert client.get(f"/projects/shop/tokens/{ours.id}/created").status_code == 200
+    assert client.get(f"/projects/shop/tokens/{theirs.id}/created").status_code == 404
+    assert client.get(f"/projects/shop/tokens/{theirs.id}/rotated").status_code == 404
+
+
+# Invitations ----------------------------------------------------------------------------
+
+
+def test_inviting_again_with_the_same_form_lands_on_the_created_page(client, team, sign_in):
+    sign_in(team.owner)
+    key = submission_key(client.get("/projects/shop/invitations/new"))
+    data = {"email": "newbie@example.com", "role": "viewer", "submission": key}
+    shown = client.post("/projects/shop/invitations", data=data)
+    assert shown.status_code == 201
+    link = page(shown).find(id="invitation-link")["value"]
+    [invitation] = db.session.scalars(db.select(Invitation)).all()
+
+    again = client.post("/projects/shop/invitations", data=data)
+    assert again.status_code == 303, "not the 422 of a pending invitation"
+    assert again.headers["Location"] == f"/projects/shop/invitations/{invitation.id}/created"
+    assert db.session.scalars(db.select(Invitation)).all() == [invitation]
+
+    landed = client.get(again.headers["Location"])
+    assert landed.status_code == 200
+    content = page(landed).find("section", class_="card")
+    assert text_of(content.find(id="dialog-title")) == "Invitation created"
+    words = words_of(content)
+    assert "The invitation for newbie@example.com was created just now." in words
+    assert "Its link was shown once and cannot be shown again." in words
+    assert "already has a pending invitation" not in words
+    links = {text_of(a): a["href"] for a in content.find_all("a")}
+    assert links["Back to Members"] == "/projects/shop/members"
+    assert link not in landed.text and link not in again.text
+    cookie, session = session_cookie(client)
+    assert session["submitted"] == [[key, "invited", invitation.id]]
+    assert link.rsplit("/", 1)[-1] not in cookie + repr(session)
