@@ -1,13 +1,14 @@
-"""The one time a token's value is shown, in Chromium. Without JavaScript, reload and
-Back after it make nothing and show no error: reload lands on a page saying the token
-was made, Back on a fresh form. With JavaScript, the value is selected as the dialog
-opens, closing it before copying asks once, and Copy keeps its width."""
+"""The one time a token's value (or an invitation's link) is shown, in Chromium.
+Without JavaScript, reload and Back after it make nothing and show no error: reload
+lands on a page saying what was made, Back on a fresh form. With JavaScript, the value
+is selected as the dialog opens, closing it before copying asks once, and Copy keeps its
+width."""
 
 import re
 
 from flagpal_dash import token_format
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken
+from flagpal_dash.models import ApiToken, Invitation
 
 from ..support import issue_token
 from .conftest import PHONE, assert_fits, check_accessibility, new_page
@@ -106,6 +107,26 @@ def test_reload_and_back_after_rotating_without_javascript(plain_page, team):
     assert page.get_by_role("heading", name="Rotate “Shop backend”").is_visible()
     assert submission_key(page) != first_key, "a fresh form"
     assert value not in page.content()
+
+
+def test_reload_after_inviting_without_javascript(plain_page, team):
+    page = plain_page
+    sign_in(page, team.owner)
+    page.goto("/projects/shop/invitations/new")
+    page.get_by_label("Email").fill("newcomer@example.com")
+    page.get_by_role("button", name="Create invitation").click()
+    link = page.get_by_label("Invitation link").input_value()
+    [invitation] = db.session.scalars(db.select(Invitation)).all()
+
+    page.reload()
+    page.wait_for_url(f"**/projects/shop/invitations/{invitation.id}/created")
+    main = page.locator("main")
+    assert "The invitation for newcomer@example.com was created just now." in main.inner_text()
+    assert "cannot be shown again" in main.inner_text()
+    assert "pending invitation" not in main.inner_text()
+    assert link not in page.content()
+    db.session.expire_all()
+    assert db.session.scalars(db.select(Invitation)).all() == [invitation]
 
 
 # With JavaScript ------------------------------------------------------------------------
