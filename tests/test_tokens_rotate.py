@@ -95,7 +95,7 @@ def test_rotating_shows_the_new_value_once_and_the_old_keeps_working_for_the_gra
         assert text_of(shown.find(id="dialog-title")) == "Token rotated"
         new_value = shown.find(id="new-token-value")["value"]
         stops = shown.select_one(".warning time")
-        assert (text_of(stops), stops["title"]) == ("tomorrow", "2 Jun 2026, 12:00 UTC")
+        assert (text_of(stops), stops["title"]) == ("in 24 hours", "2 Jun 2026, 12:00 UTC")
         if htmx:
             rows = shown.select("#token-list tbody tr")
             assert [text_of(row.select_one(".badge")) for row in rows] == ["Active", "Rotated"]
@@ -103,7 +103,7 @@ def test_rotating_shows_the_new_value_once_and_the_old_keeps_working_for_the_gra
         listed = page(client.get("/projects/shop/tokens"))
         assert new_value not in listed.decode()
         old_row = listed.select_one(f"#token-{old.id}")
-        assert "Rotated stops working tomorrow" in text_of(old_row.find_all("td")[0])
+        assert "Rotated stops working in 24 hours" in text_of(old_row.find_all("td")[0])
         assert not [a for a in old_row.find_all("a") if "Rotate" in text_of(a)]
 
     old, new = tokens_named("Shop backend")
