@@ -5,6 +5,9 @@
 //   from anything else, like a proxy's page, is not. Without an answer to show, one
 //   fixed sentence says so.
 // - The Copy button copies a new token's value.
+// - A token's expiration: entering a custom date chooses Custom date, and choosing
+//   another option sets the date aside (cleared, given back if Custom date is chosen
+//   again), so what is sent is what is shown chosen.
 // Everything here is an enhancement: every action also works as a plain form and link
 // without JavaScript.
 (function () {
@@ -93,6 +96,32 @@
       );
     }
   });
+
+  function expirationOption(form, value) {
+    return form.querySelector('input[name="expiration"][value="' + value + '"]');
+  }
+
+  function onExpirationChange(event) {
+    var field = event.target;
+    var form = field.form;
+    if (!form || !form.querySelector("#custom_date")) return;
+    var date = form.querySelector("#custom_date");
+    if (field === date) {
+      var custom = expirationOption(form, "custom");
+      if (date.value && custom && !custom.checked) custom.checked = true;
+    } else if (field.name === "expiration") {
+      if (field.value === "custom") {
+        if (!date.value && date.dataset.setAside) date.value = date.dataset.setAside;
+      } else if (date.value) {
+        date.dataset.setAside = date.value;
+        date.value = "";
+      }
+    }
+  }
+
+  // "input" as a date is typed or picked; "change" for the radio buttons.
+  document.addEventListener("input", onExpirationChange);
+  document.addEventListener("change", onExpirationChange);
 
   document.addEventListener("DOMContentLoaded", function () {
     showCopyButtons(document);

@@ -184,24 +184,35 @@ BAD_INPUT = [
         "Choose abilities from the list: Full access, Read, Write, Metrics.",
     ),
     ({"expiration": "365"}, "Choose one of the expiration options."),
-    ({"expiration": "custom"}, "Enter the date the token should expire, like 2027-01-31."),
+    ({"expiration": "custom"}, "Pick the date the token should expire."),
     (
         {"expiration": "custom", "custom_date": "31/12/2026"},
-        "Enter the date the token should expire, like 2027-01-31.",
+        "Pick the date the token should expire.",
     ),
     (
         {"expiration": "custom", "custom_date": "2026-02-30"},
-        "Enter the date the token should expire, like 2027-01-31.",
+        "Pick the date the token should expire.",
     ),
     (
         {"expiration": "custom", "custom_date": "99999-01-01"},
-        "Enter the date the token should expire, like 2027-01-31.",
+        "Pick the date the token should expire.",
     ),
-    ({"expiration": "custom", "custom_date": "2026-06-01"}, "Choose a date in the future."),
-    ({"expiration": "custom", "custom_date": "2020-01-01"}, "Choose a date in the future."),
+    # In the picker's terms: the days its min and max allow, in words.
+    (
+        {"expiration": "custom", "custom_date": "2026-06-01"},
+        "Choose 2 Jun 2026 or later (a date after today, UTC).",
+    ),
+    (
+        {"expiration": "custom", "custom_date": "2020-01-01"},
+        "Choose 2 Jun 2026 or later (a date after today, UTC).",
+    ),
+    (
+        {"expiration": "custom", "custom_date": "2036-05-29"},
+        "Choose 28 May 2036 or earlier, or No expiration.",
+    ),
     (
         {"expiration": "custom", "custom_date": "9999-12-31"},
-        "Choose a date within 10 years, or No expiration.",
+        "Choose 28 May 2036 or earlier, or No expiration.",
     ),
 ]
 

@@ -197,15 +197,19 @@ def test_only_an_active_token_that_was_not_rotated_can_be_rotated(client, team, 
         ({"grace": "2h"}, "Choose when the old token stops working from the list."),
         ({"grace": ""}, "Choose when the old token stops working from the list."),
         ({"expiration": "365"}, "Choose one of the expiration options."),
-        ({"expiration": "custom", "custom_date": "2020-01-01"}, "Choose a date in the future."),
+        (
+            {"expiration": "custom", "custom_date": "2020-01-01"},
+            "Choose 2 Jun 2026 or later (a date after today, UTC).",
+        ),
     ],
 )
 def test_bad_choices_are_refused_and_change_nothing(client, team, sign_in, data, message):
-    token, value = issue_token(team.project, "Shop backend")
-    sign_in(team.developer)
-    response = client.post(
-        rotate_url(token), data={"grace": "24h", "expiration": "30"} | data, headers=HTMX
-    )
+    with time_machine.travel(NOW, tick=False):
+        token, value = issue_token(team.project, "Shop backend")
+        sign_in(team.developer)
+        response = client.post(
+            rotate_url(token), data={"grace": "24h", "expiration": "30"} | data, headers=HTMX
+        )
     assert response.status_code == 422
     assert [text_of(li) for li in page(response).select(".field-errors li")] == [message]
     assert len(tokens_named("Shop backend")) == 1
