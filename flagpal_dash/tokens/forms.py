@@ -193,18 +193,21 @@ class RotateTokenForm(CreateTokenForm):
 def same_expiry(token, now: datetime) -> tuple[str, date | None]:
     """The expiration option (and custom date) a rotation's replacement gets by default.
 
-    A token chosen to expire on a day (it stops at a midnight, after a lifetime of no
-    whole number of days) keeps that day, however late it is rotated: the date the
-    person chose, read back by ``validation.last_day``, never the day after. Otherwise
-    the same number of days when that is one of the options, else a custom date as
-    far ahead as the old token lasted.
+    A period option keeps its period. A token chosen to expire on a day (it stops at
+    a midnight) keeps that day, however late it is rotated: the date the person chose,
+    read back by ``validation.last_day``, never the day after. Otherwise the nearest
+    number of days when that is one of the options, else a custom date as far ahead
+    as the old token lasted.
     """
     lifetime = tokens.lifetime(token)
     if lifetime is None:
         return NO_EXPIRATION, None
-    if lifetime % timedelta(days=1) and validation.is_end_of_day(token.expires_at):
-        return CUSTOM_DATE, validation.last_day(token.expires_at)
+    offered = {choice.value for choice in EXPIRATION_CHOICES}
     days = round(lifetime / timedelta(days=1))
-    if str(days) in {choice.value for choice in EXPIRATION_CHOICES}:
+    if lifetime == timedelta(days=days) and str(days) in offered:
+        return str(days), None
+    if validation.is_end_of_day(token.expires_at):
+        return CUSTOM_DATE, validation.last_day(token.expires_at)
+    if str(days) in offered:
         return str(days), None
     return CUSTOM_DATE, (now + lifetime).date()
