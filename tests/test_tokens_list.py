@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from flagpal_dash.core import tokens
+from flagpal_dash.extensions import db
 from flagpal_dash.models import utcnow
 
 from .support import issue_token, page, text_of
@@ -159,6 +161,27 @@ def test_revoked_rows_tell_managers_when_and_by_whom(client, team, sign_in):
     assert text_of(status_cell) == "Revoked 3 days ago by Olivia Owner"
     assert status_cell.find("time")["title"] == "6 May 2026, 07:08 UTC"
     assert row.find("a") is None, "no Revoke on a revoked token"
+
+
+@pytest.mark.parametrize("how", ["revoked", "rotated immediately", "rotated with a grace"])
+def test_revoked_and_rotated_rows_show_no_future_expiry(client, team, sign_in, how):
+    now = datetime(2026, 5, 9, 7, 8, tzinfo=UTC)
+    with time_machine.travel(now, tick=False):
+        token, _ = issue_token(team.project, "Old", expires_at=now + timedelta(days=30))
+        if how == "revoked":
+            tokens.revoke(token, actor=team.owner, now=now)
+        else:
+            grace = timedelta(0) if how == "rotated immediately" else timedelta(hours=24)
+            tokens.rotate(token, grace, None, actor=team.owner, now=now)
+        db.session.commit()
+        sign_in(team.developer)
+        row = page(client.get("/projects/shop/tokens")).select_one(f"#token-{token.id}")
+    expires = row.select_one('td[data-label="Expires"]')
+    assert expires.find("time") is None, "no expiry in 30 days, nor one in the grace"
+    assert text_of(expires).startswith("— ")
+    if how == "rotated with a grace":
+        # When it stops is said once, in its status.
+        assert "stops working in 24 hours" in text_of(row.select_one('td[data-label="Status"]'))
 
 
 def test_empty_project_explains_tokens_and_how_to_create_one(client, team, sign_in):

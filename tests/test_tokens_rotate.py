@@ -56,7 +56,7 @@ def test_the_dialog_offers_the_same_period_and_a_grace_period(client, team, sign
     assert checked(dialog, "grace") == "24h"
     assert checked(dialog, "expiration") == "90", "the old token's period"
     assert dialog.find("form")["hx-post"] == rotate_url(token)
-    assert text_of(dialog.select_one(".usage-warning")) == "Not used in the last 30 days."
+    assert text_of(dialog.select_one(".usage-warning")) == "Never used."
 
 
 @pytest.mark.parametrize(
