@@ -20,6 +20,7 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1000
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_SLUG_LENGTH = 50
+MAX_TOKEN_NAME_LENGTH = 100
 
 
 class Invalid(ValueError):
@@ -39,7 +40,7 @@ def text(value: str | None, *, label: str, max_length: int) -> str:
 
 
 def token_name(value: str | None) -> str:
-    return text(value, label="Name", max_length=100)
+    return text(value, label="Name", max_length=MAX_TOKEN_NAME_LENGTH)
 
 
 def person_name(value: str | None) -> str:

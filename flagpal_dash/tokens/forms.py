@@ -27,7 +27,12 @@ class CheckboxesField(SelectMultipleField):
 class CreateTokenForm(FlaskForm):
     name = StringField(
         "Name",
-        description='Which app and environment uses it, like "Shop backend (production)".',
+        # Said before it is typed, and checked by the server: an input's maxlength
+        # would cut a pasted name short without a word.
+        description=(
+            'Which app and environment uses it, like "Shop backend (production)". '
+            f"At most {validation.MAX_TOKEN_NAME_LENGTH} characters."
+        ),
         validators=[FormRule(validation.token_name)],
     )
     # Unknown values are judged by the rule, whose message does not echo them back.
