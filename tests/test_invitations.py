@@ -1013,3 +1013,9 @@ def test_with_csrf_on_an_owner_invites_through_htmx_and_the_invitee_joins(csrf_c
     assert owner.post(path, data=account).status_code == 400, "no CSRF token"
     assert owner.post(path, data=account | {"csrf_token": csrf_from(form)}).status_code == 302
     assert role_in(team.project, "newbie@example.com") is Role.VIEWER
+
+
+def test_a_7_day_invitation_just_sent_expires_in_7_days_not_6(owner_client, invite):
+    invite("newbie@example.com")
+    [listed] = pending_listed(owner_client.get("/projects/shop/members"))
+    assert listed.endswith("expires in 7 days")

@@ -206,3 +206,13 @@ def test_names_with_html_are_shown_as_text(client, team, sign_in):
     name = rows(response)[0].select_one(".token-name")
     assert name.get_text() == '<script>alert("x")</script><b>bold</b>'
     assert name.find("script") is None and name.find("b") is None
+
+
+@pytest.mark.parametrize("late", [timedelta(0), timedelta(seconds=1), timedelta(seconds=30)])
+def test_a_7_day_token_just_made_says_expires_in_7_days(client, team, sign_in, late):
+    made = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(made, tick=False):
+        issue_token(team.project, "Weekly", expires_at=made + timedelta(days=7))
+    with time_machine.travel(made + late, tick=False):
+        sign_in(team.viewer)
+        assert badge(client) == "Expires in 7 days", "not one day short"
