@@ -10,13 +10,14 @@ from datetime import UTC, date, datetime, timedelta
 from markupsafe import Markup, escape
 
 # (seconds in the unit, singular name, the count from which the next unit says it),
-# smallest first. Hours run to 48 and days to 60, so the spans people pick read as
+# smallest first. Hours run to 48 and days to 100, so the spans people pick read as
 # they picked them: a 24-hour grace "in 24 hours" (not "tomorrow", which can be a few
-# hours away), a 30-day token "in 30 days" (a month is no fixed span).
+# hours away), a 30- or 90-day token "in 30 days", "in 90 days" (a month is no fixed
+# span, and every period the token forms offer is in days).
 UNITS = [
     (60, "minute", 60),
     (3600, "hour", 48),
-    (86400, "day", 60),
+    (86400, "day", 100),
     (30 * 86400, "month", 12),
     (365 * 86400, "year", None),
 ]

@@ -21,7 +21,8 @@ NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
         (timedelta(days=-3, hours=-5), "3 days ago"),
         (timedelta(days=29, hours=23), "in 30 days"),
         (timedelta(days=-45), "45 days ago"),
-        (timedelta(days=90), "in 3 months"),
+        (timedelta(days=90), "in 90 days"),
+        (timedelta(days=-100), "3 months ago"),
         (timedelta(days=-800), "2 years ago"),
     ],
 )
@@ -34,8 +35,8 @@ def test_relative(offset, expected):
 PICKED = {
     "7-day token": (timedelta(days=7), "7 days"),
     "30-day token": (timedelta(days=30), "30 days"),
-    "60-day token": (timedelta(days=60), "2 months"),
-    "90-day token": (timedelta(days=90), "3 months"),
+    "60-day token": (timedelta(days=60), "60 days"),
+    "90-day token": (timedelta(days=90), "90 days"),
     "24-hour grace": (timedelta(hours=24), "24 hours"),
     "1-hour grace": (timedelta(hours=1), "1 hour"),
     "7-day invitation": (timedelta(days=7), "7 days"),
@@ -64,8 +65,8 @@ def test_just_after_it_was_made_a_span_reads_as_it_was_picked(span, reads, late)
         (timedelta(minutes=59, seconds=30), "1 hour"),
         (timedelta(hours=47, minutes=30), "2 days"),
         (timedelta(hours=47, minutes=29), "47 hours"),
-        (timedelta(days=59, hours=12), "2 months"),
-        (timedelta(days=59, hours=11), "59 days"),
+        (timedelta(days=99, hours=12), "3 months"),
+        (timedelta(days=99, hours=11), "99 days"),
         (timedelta(days=360), "1 year"),
         # exactly, and a minute before the moment itself
         (timedelta(minutes=1), "1 minute"),
