@@ -21,7 +21,7 @@ def reason_for(shown, control) -> str:
 def controls(row) -> dict[str, bool]:
     """Each role control and Remove/Leave of ``row``: whether a person can use it."""
     select = row.find("select", attrs={"name": "role"})
-    [change] = [b for b in row.find_all("button") if text_of(b).startswith("Change role")]
+    change = row.find("form").find("button", type="submit")
     remove = row.find(["a", "button"], class_="danger")
     return {
         "role": not select.has_attr("disabled"),
@@ -104,3 +104,15 @@ def test_a_second_owner_arriving_or_leaving_redraws_the_other_owner_s_row(client
     assert page(response).find("tr", id=f"member-{dana.id}") is None
     mine_now = page(response).find("tr", id=f"member-{mine.id}")
     assert controls(mine_now) == {"role": False, "change role": False, "remove": False}
+
+
+def test_a_refused_leave_redraws_the_row_behind_the_dialog(client, team, sign_in):
+    sign_in(team.owner)
+    mine = team.owner.membership_in(team.project)
+    dialog_header = {"FlagPal-Dialog": "true"}
+    response = client.post(f"/projects/shop/members/{mine.id}/remove", headers=HTMX | dialog_header)
+    assert response.status_code == 409
+    assert response.headers["HX-Retarget"] == "#dialog-content"
+    behind = page(response).find("template").find("tr", id=f"member-{mine.id}")
+    assert behind["hx-swap-oob"] == "true"
+    assert controls(behind) == {"role": False, "change role": False, "remove": False}

@@ -96,13 +96,23 @@ def after_change(
 ):
     """htmx gets the member's row (none once removed) and the message; a plain POST is
     redirected to the members page, where the message waits. A refusal asked from the
-    remove dialog is answered in the dialog; from the row's role form, the row is put
-    back as it is. When an owner came or went (``owners_changed``), the other owners'
-    rows come too: whether one of them is now the only owner, whose controls are
-    disabled, may have changed."""
-    if status != 200 and from_dialog():
-        return error_answer(status, "Nothing was changed", message)
+    remove dialog is answered in the dialog, and the row behind it is redrawn out of
+    band; from the row's role form, the row is put back as it is. Either way the row
+    now shows what can be done with it. When an owner came or went
+    (``owners_changed``), the other owners' rows come too: whether one of them is now
+    the only owner, whose controls are disabled, may have changed."""
     members = access.project.members() if is_htmx_request() else []
+    if status != 200 and from_dialog():
+        response = error_answer(status, "Nothing was changed", message)
+        row = render_template(
+            "members/_member_row_behind.html",
+            access=access,
+            member=membership,
+            last_owners=last_owners(members),
+            oob=True,
+        )
+        response.set_data(response.get_data(as_text=True) + row)
+        return response
     others = [other for other in members if membership is None or other.id != membership.id]
     response = changed(
         "members/_member_changed.html",

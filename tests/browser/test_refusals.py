@@ -95,10 +95,15 @@ def test_the_last_owner_leaving_is_told_why_where_they_pressed_leave(
         refusal = page.get_by_role("dialog", name="Nothing was changed")
         refusal.wait_for()
         assert LAST_OWNER in refusal.inner_text()
+        refusal.get_by_role("button", name="Close").click()
     else:
         page.wait_for_url("**/projects/shop/members")
         assert flash_text(page) == LAST_OWNER
     assert GENERIC not in page.content()
+    # Back on the list, Olivia's row says why Leave cannot be used.
+    row = page.locator(f"#member-{team.owner.membership_in(team.project).id}")
+    assert row.get_by_role("button", name="Leave project").is_disabled()
+    assert "You are the only owner" in row.locator(".only-owner").inner_text()
     assert team.owner.membership_in(team.project).role is Role.OWNER
     assert other_problems(watched) == []
 
