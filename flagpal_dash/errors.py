@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 from .access import PermissionDenied
 from .api import http_error_document
 from .api.errors import ApiError
+from .core.projects import owners_of
 from .extensions import db, login_manager
 from .health import first_line
 from .htmx import error_answer, is_htmx_request, vary
@@ -95,7 +96,7 @@ def register(app: Flask) -> None:
         project = error.access.project
         allowed = " or ".join(role.label.lower() + "s" for role in roles_with(error.permission))
         # The people who can change a role, by name: a viewer knows whom to ask.
-        owners = [owner.name for owner in project.owners()]
+        owners = [owner.name for owner in owners_of(project)]
         ask = (
             f" If you need to, ask {'the owner' if len(owners) == 1 else 'an owner'} of "
             f"{project.name} for another role: {either(owners)}."

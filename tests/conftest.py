@@ -1,5 +1,6 @@
 """Fixtures: ``app``, ``client`` and ``runner`` as in Flask's tutorial, plus ``team`` (a
-project with an owner, a developer and a viewer, and an outsider) and ``sign_in``.
+project with an owner, a developer and a viewer, and an outsider), ``sign_in``, and
+``sqlite_server`` (an instance on a SQLite file of its own).
 
 Tests run on SQLite, or on the database in ``FLAGPAL_TEST_DATABASE_URL`` (PostgreSQL in
 CI). The schema is made once per session by the real migrations; each test starts
@@ -21,7 +22,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import Project, User
 from flagpal_dash.permissions import Role
 
-from .support import PASSWORD, add_user
+from .support import PASSWORD, add_user, issue_token
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +85,23 @@ def app(database_url: str, migrated):
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):
                 connection.execute(delete(table))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_server(tmp_path):
+    """A migrated SQLite instance of its own, whatever database the suite runs on: Olivia
+    (an admin) owns Shop, which has three tokens. Gives the app, inside its app context,
+    and the three token values."""
+    app = make_app(f"sqlite:///{tmp_path}/server.sqlite3")
+    with app.app_context():
+        flask_migrate.upgrade()
+        owner = add_user("olivia@example.com", "Olivia Owner", admin=True)
+        shop = create_project("Shop", actor=None)
+        add_member(shop, owner, Role.OWNER, actor=None)
+        db.session.commit()
+        values = [issue_token(shop, f"App {n}", created_by=owner)[1] for n in range(3)]
+        yield app, values
         db.engine.dispose()
 
 

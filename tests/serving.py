@@ -6,6 +6,7 @@ Tests that need a real server use this, so a server that never came up fails wit
 own output instead of a bare timeout, and none is left running after its test.
 """
 
+import os
 import socket
 import subprocess
 import sys
@@ -21,6 +22,18 @@ FLASK = [str(BIN / "flask"), "--app", "wsgi"]
 # How long a server may take to answer its first request: a cold start of several
 # workers on a busy 2-core machine.
 START_SECONDS = 30
+
+
+def instance_environment(database_url: str, instance: Path, **settings: str) -> dict[str, str]:
+    """The environment an instance is served with: this process's, plus its database, a
+    secret key, its instance folder and each of ``settings`` as ``FLAGPAL_<NAME>``."""
+    return {
+        **os.environ,
+        "FLAGPAL_DATABASE_URL": database_url,
+        "FLAGPAL_SECRET_KEY": "x",
+        "FLAGPAL_INSTANCE_PATH": str(instance),
+        **{f"FLAGPAL_{name}": value for name, value in settings.items()},
+    }
 
 
 def free_port() -> int:

@@ -1,9 +1,15 @@
-"""What tests share besides fixtures: making rows, and reading pages as a person would."""
+"""What tests share besides fixtures: making rows, reading pages as a person would, and
+reading the app's source."""
+
+import ast
+import importlib.util
+from pathlib import Path
 
 from bs4 import BeautifulSoup
 from flask import current_app
 from sqlalchemy import select
 
+from flagpal_dash import PACKAGE_DIR
 from flagpal_dash.api.verification import EXTENSION_KEY
 from flagpal_dash.core import tokens
 from flagpal_dash.core.accounts import first_run_code
@@ -75,3 +81,37 @@ def page(response) -> BeautifulSoup:
 def text_of(element) -> str:
     """An element's text as a person reads it: whitespace collapsed."""
     return " ".join(element.get_text(" ").split())
+
+
+def module_name(path: Path) -> str:
+    """The dotted name of the app's module at ``path``."""
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The modules the app's source file ``path`` imports, anywhere in it (inside
+    functions too), by absolute name. Read from the AST, so a path no test runs counts.
+    ``from X import name`` counts as importing ``X.name`` when that is a module, else
+    ``X``."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            anchor = package.split(".")
+            anchor = anchor[: len(anchor) - node.level + 1] if node.level else []
+            source = ".".join(anchor + ([node.module] if node.module else []))
+            for alias in node.names:
+                child = f"{source}.{alias.name}"
+                found.add(child if _is_module(child) else source)
+    return found
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False

@@ -11,7 +11,6 @@ import stat
 import threading
 import time
 
-import flask_migrate
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
@@ -19,32 +18,15 @@ from sqlalchemy.exc import IntegrityError
 
 from flagpal_dash import PACKAGE_DIR, token_format
 from flagpal_dash.backup import BackupExists, back_up
-from flagpal_dash.core.projects import add_member, create_project
+from flagpal_dash.core.projects import project_by_slug
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Project
-from flagpal_dash.permissions import Role
 
 from .conftest import make_app
-from .support import PASSWORD, add_user, flush_usage, issue_token
+from .support import PASSWORD, flush_usage, issue_token
 from .test_api_token import bearer
 
 
-@pytest.fixture
-def server(tmp_path):
-    """A migrated SQLite instance: Olivia (an admin) owns Shop, which has three tokens."""
-    app = make_app(f"sqlite:///{tmp_path}/live.sqlite3")
-    with app.app_context():
-        flask_migrate.upgrade()
-        owner = add_user("olivia@example.com", "Olivia Owner", admin=True)
-        shop = create_project("Shop", actor=None)
-        add_member(shop, owner, Role.OWNER, actor=None)
-        db.session.commit()
-        values = [issue_token(shop, f"App {n}", created_by=owner)[1] for n in range(3)]
-        yield app, values
-        db.engine.dispose()
-
-
-def test_every_sqlite_connection_has_wal_a_busy_timeout_and_foreign_keys(server):
+def test_every_sqlite_connection_has_wal_a_busy_timeout_and_foreign_keys(sqlite_server):
     # The connection the migrations used (they turn foreign keys off while they run),
     # then a brand-new one.
     for fresh in (False, True):
@@ -65,8 +47,10 @@ def backup(app, *args):
     return app.test_cli_runner().invoke(args=["backup", *map(str, args)])
 
 
-def test_backup_writes_a_private_self_contained_copy_and_says_what_it_holds(server, tmp_path):
-    app, values = server
+def test_backup_writes_a_private_self_contained_copy_and_says_what_it_holds(
+    sqlite_server, tmp_path
+):
+    app, values = sqlite_server
     for value in values[:2]:
         assert app.test_client().get("/api/v1/token", headers=bearer(value)).status_code == 200
     assert flush_usage(app) == 2
@@ -89,8 +73,8 @@ def test_backup_writes_a_private_self_contained_copy_and_says_what_it_holds(serv
     copy.close()
 
 
-def test_backup_replaces_a_file_only_with_force(server, tmp_path):
-    app, _ = server
+def test_backup_replaces_a_file_only_with_force(sqlite_server, tmp_path):
+    app, _ = sqlite_server
     target = tmp_path / "backup.sqlite3"
     target.write_text("an older backup")
     target.chmod(0o644)
@@ -108,8 +92,8 @@ def test_backup_replaces_a_file_only_with_force(server, tmp_path):
     copy.close()
 
 
-def test_backup_into_a_missing_folder_says_so(server, tmp_path):
-    app, _ = server
+def test_backup_into_a_missing_folder_says_so(sqlite_server, tmp_path):
+    app, _ = sqlite_server
     result = backup(app, tmp_path / "no-such-folder" / "backup.sqlite3")
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: Cannot write in {tmp_path / 'no-such-folder'}")
@@ -151,10 +135,10 @@ def wait_for(condition, what: str, seconds: float = 30) -> None:
         time.sleep(0.01)
 
 
-def test_a_backup_taken_while_the_server_writes_is_consistent_and_restores(server, tmp_path):
+def test_a_backup_taken_while_the_server_writes_is_consistent_and_restores(sqlite_server, tmp_path):
     """Another connection issues tokens in a loop and API traffic updates last-used
     times and usage counts, as a running server would, while the backup is taken."""
-    app, values = server
+    app, values = sqlite_server
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     stop = threading.Event()
     issued: list[str] = []  # token values, each appended once its row is committed
@@ -169,7 +153,7 @@ def test_a_backup_taken_while_the_server_writes_is_consistent_and_restores(serve
 
     def issue_tokens() -> None:
         with writer.app_context():
-            shop = Project.by_slug("shop")
+            shop = project_by_slug("shop")
             while not stop.is_set():
                 issued.append(issue_token(shop, f"Loop {len(issued)}")[1])
             db.engine.dispose()

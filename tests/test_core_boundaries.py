@@ -1,38 +1,15 @@
 """The domain core and the command line are doors' neighbours, not doors: they import
-no blueprint module (a view's module), and the core reads nothing of a request. Read
-from the source (the AST of its imports), so a path no test runs is held too."""
+no blueprint module (a view's module), and the core and the models read nothing of a
+request. Read from the source (the AST of its imports), so a path no test runs is held
+too."""
 
 import ast
-from pathlib import Path
 
 import pytest
 
-import flagpal_dash
+from flagpal_dash import PACKAGE_DIR as PACKAGE
 
-PACKAGE = Path(flagpal_dash.__file__).parent
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module ``path`` imports (``from . import x`` counts as ``package.x``)."""
-    tree = ast.parse(path.read_text())
-    package = module_name(path) if path.name == "__init__.py" else module_name(path.parent)
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                base = ".".join([*anchor, *([base] if base else [])])
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
+from .support import imported_modules, module_name
 
 
 def blueprint_modules() -> set[str]:
@@ -76,6 +53,15 @@ def test_the_core_reads_no_request(path):
     arguments."""
     imported = imported_modules(path)
     assert not {name for name in imported if name.split(".")[0] in {"flask", "flask_login"}}
+
+
+def test_the_models_read_no_request():
+    """models.py is the tables: of Flask-Login only the mixin an account needs, nothing
+    that reads the request or who is signed in (``current_user``, ``request``,
+    ``has_request_context``): who acts is an argument of the core."""
+    imported = imported_modules(PACKAGE / "models.py")
+    web = {name for name in imported if name.split(".")[0] in {"flask", "flask_login"}}
+    assert web <= {"flask_login", "flask_login.UserMixin"}
 
 
 def test_every_audit_record_names_its_actor():

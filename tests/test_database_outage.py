@@ -22,7 +22,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import utcnow
 
 from .conftest import make_app
-from .serving import serve
+from .serving import instance_environment, serve
 from .support import PASSWORD, issue_token, soup, text_of
 from .test_limits import Visitor
 from .test_token_authority import unreachable_url
@@ -177,12 +177,7 @@ def test_while_the_database_is_unreachable_nothing_passes_and_service_returns_by
     _, good = issue_token(team.project, "Good")
     _, revoked = issue_token(team.project, "Revoked before", revoked_at=utcnow())
     later_revoked, revoked_during = issue_token(team.project, "Revoked during the outage")
-    env = {
-        **os.environ,
-        "FLAGPAL_DATABASE_URL": through(database_url, proxy),
-        "FLAGPAL_SECRET_KEY": "outage test",
-        "FLAGPAL_INSTANCE_PATH": str(tmp_path),
-    }
+    env = instance_environment(through(database_url, proxy), tmp_path)
     # As served: threads, each with its own connection for token checks.
     threaded = "--worker-class gthread --threads 2"
     server = serve(env, tmp_path / "output.log", configured=False, gunicorn_args=threaded)

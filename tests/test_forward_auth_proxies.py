@@ -28,7 +28,7 @@ from flagpal_dash.core.projects import create_project
 from flagpal_dash.extensions import db
 
 from .conftest import make_app
-from .serving import ROOT, free_port, serve, stop
+from .serving import ROOT, free_port, instance_environment, serve, stop
 from .support import issue_token
 
 README = ROOT / "README.md"
@@ -128,14 +128,7 @@ def stack(database_url, migrated, tmp_path_factory):
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
 
     log = tmp / "gunicorn.log"
-    env = {
-        **os.environ,
-        "FLAGPAL_DATABASE_URL": database_url,
-        "FLAGPAL_SECRET_KEY": "x",
-        "FLAGPAL_INSTANCE_PATH": str(tmp),
-        "FLAGPAL_ACCESS_LOG": "off",
-        "FLAGPAL_ERROR_LOG": str(log),
-    }
+    env = instance_environment(database_url, tmp, ACCESS_LOG="off", ERROR_LOG=str(log))
     env.pop("FLAGPAL_METRICS_PATH", None)
     app = None
     try:

@@ -2,40 +2,25 @@
 cycle broken only by importing late still ties two modules into one, and orders the
 app's start-up by accident."""
 
-import ast
 from pathlib import Path
 
-import flagpal_dash
+from flagpal_dash import PACKAGE_DIR as PACKAGE
 
-PACKAGE = Path(flagpal_dash.__file__).parent
-
-
-def module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+from .support import imported_modules, module_name
 
 
 def imports_of(path: Path, modules: set[str]) -> set[str]:
-    """The app's modules that ``path`` imports, anywhere in it. ``from X import name``
-    counts as importing ``X.name`` when that is a module, else ``X``."""
+    """The app's modules that ``path`` imports, anywhere in it."""
     name = module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")
-            base = base[: len(base) - node.level + 1] if node.level else []
-            source = ".".join(base + ([node.module] if node.module else []))
-            for alias in node.names:
-                child = f"{source}.{alias.name}"
-                found.add(child if child in modules else source)
     # A module's own packages are imported before it whatever it says (``flagpal_dash``,
     # the app factory, imports every area and the command line imports it back): an edge
     # to one adds nothing.
     ancestors = {".".join(name.split(".")[:depth]) for depth in range(1, name.count(".") + 1)}
-    return {module for module in found if module in modules and module not in {name, *ancestors}}
+    return {
+        module
+        for module in imported_modules(path)
+        if module in modules and module not in {name, *ancestors}
+    }
 
 
 def import_graph() -> dict[str, set[str]]:

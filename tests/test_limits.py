@@ -21,7 +21,7 @@ from flagpal_dash.models import AuditEvent, utcnow
 from flagpal_dash.permissions import Role
 
 from .conftest import make_app
-from .serving import FLASK, ROOT, serve
+from .serving import FLASK, ROOT, instance_environment, serve
 from .support import PASSWORD, issue_token, page, soup, text_of
 from .test_api_token import bearer
 
@@ -370,16 +370,14 @@ class Visitor:
 
 
 def test_two_servers_sharing_redis_lock_an_address_out_together(tmp_path, redis_store):
-    env = {
-        **os.environ,
-        "FLAGPAL_DATABASE_URL": f"sqlite:///{tmp_path / 'flagpal.sqlite3'}",
-        "FLAGPAL_SECRET_KEY": "shared by both servers",
-        "FLAGPAL_INSTANCE_PATH": str(tmp_path),
-        "FLAGPAL_BCRYPT_ROUNDS": "4",
-        "FLAGPAL_RATELIMIT_STORAGE_URI": REDIS_URL,
-        "FLAGPAL_SIGN_IN_LIMIT": "3 per 5 minutes",
-        "FLAGPAL_SIGN_IN_ACCOUNT_LIMIT": "100 per 15 minutes",
-    }
+    env = instance_environment(
+        f"sqlite:///{tmp_path / 'flagpal.sqlite3'}",
+        tmp_path,
+        BCRYPT_ROUNDS="4",
+        RATELIMIT_STORAGE_URI=REDIS_URL,
+        SIGN_IN_LIMIT="3 per 5 minutes",
+        SIGN_IN_ACCOUNT_LIMIT="100 per 15 minutes",
+    )
     email = f"olivia-{RUN}@example.com"
     run = {"cwd": ROOT, "env": env, "check": True, "capture_output": True, "text": True}
     subprocess.run([*FLASK, "db", "upgrade"], **run)

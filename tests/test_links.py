@@ -20,7 +20,7 @@ from flagpal_dash import config, create_app
 from flagpal_dash.extensions import db
 
 from .conftest import make_app
-from .serving import ROOT, free_port, serve, wait_until_serving
+from .serving import ROOT, free_port, instance_environment, serve, wait_until_serving
 from .support import PASSWORD, add_user, page, setup_code
 
 PUBLIC_URL = "https://flags.example.com"
@@ -173,6 +173,28 @@ class Outbox:
 MAIL = {"MAIL_SERVER": "smtp.example.com", "MAIL_PORT": 25, "MAIL_STARTTLS": False}
 
 
+def invite_through_a_proxy(app, owner, email: str, forged: dict[str, str]):
+    """``owner`` signs in to ``app`` and invites ``email`` to Shop as a viewer, every
+    request coming through the trusted proxy with the ``forged`` headers; the answer to
+    the invitation."""
+    client = app.test_client()
+    signed_in = client.post(
+        "/sign-in",
+        data={"email": owner.email, "password": PASSWORD},
+        headers=forged,  # (the session cookie is kept for the host the client sees)
+        environ_base=PROXY,
+    )
+    assert signed_in.status_code == 302
+    response = client.post(
+        "/projects/shop/invitations",
+        data={"email": email, "role": "viewer"},
+        headers=forged,
+        environ_base=PROXY,
+    )
+    dispose(app)
+    return response
+
+
 @pytest.mark.parametrize(("addresses", "address"), ADDRESSES)
 @pytest.mark.parametrize(("trusted", "forged"), FORGERIES)
 def test_invitation_links_shown_and_mailed_never_follow_a_forged_host(
@@ -182,21 +204,7 @@ def test_invitation_links_shown_and_mailed_never_follow_a_forged_host(
     served = make_app(
         database_url, TRUSTED_PROXIES=trusted, MAIL_FROM="dash@example.com", **MAIL, **addresses
     )
-    owner = served.test_client()
-    signed_in = owner.post(
-        "/sign-in",
-        data={"email": team.owner.email, "password": PASSWORD},
-        headers=forged,  # (the session cookie is kept for the host the client sees)
-        environ_base=PROXY,
-    )
-    assert signed_in.status_code == 302
-    response = owner.post(
-        "/projects/shop/invitations",
-        data={"email": "nia@example.com", "role": "viewer"},
-        headers=forged,
-        environ_base=PROXY,
-    )
-    dispose(served)
+    response = invite_through_a_proxy(served, team.owner, "nia@example.com", forged)
     assert response.status_code == 201
     pattern = rf"{re.escape(address)}/invitations/[A-Za-z0-9_-]{{43,}}"
     # With mail the link goes by mail alone: an owner who held it would prove nothing.
@@ -208,20 +216,7 @@ def test_invitation_links_shown_and_mailed_never_follow_a_forged_host(
 
     # Without mail the owner is shown the link to pass on: the same address.
     unmailed = make_app(database_url, TRUSTED_PROXIES=trusted, **addresses)
-    owner = unmailed.test_client()
-    owner.post(
-        "/sign-in",
-        data={"email": team.owner.email, "password": PASSWORD},
-        headers=forged,
-        environ_base=PROXY,
-    )
-    response = owner.post(
-        "/projects/shop/invitations",
-        data={"email": "noor@example.com", "role": "viewer"},
-        headers=forged,
-        environ_base=PROXY,
-    )
-    dispose(unmailed)
+    response = invite_through_a_proxy(unmailed, team.owner, "noor@example.com", forged)
     assert response.status_code == 201
     assert re.fullmatch(pattern, page(response).find(id="invitation-link")["value"])
     assert FORGED not in response.text
@@ -347,17 +342,15 @@ def test_gunicorn_hands_the_address_it_listens_on_to_the_app(tmp_path):
     dispose(setup)
     port = free_port()
     error_log = tmp_path / "error.log"
-    env = {
-        **os.environ,
-        "FLAGPAL_DATABASE_URL": database_url,
-        "FLAGPAL_SECRET_KEY": "x",
-        "FLAGPAL_INSTANCE_PATH": str(tmp_path),
-        "FLAGPAL_BIND": "127.0.0.1:1",
-        "FLAGPAL_WORKERS": "1",
-        "FLAGPAL_ACCESS_LOG": "off",
-        "FLAGPAL_ERROR_LOG": str(error_log),
-        "FLAGPAL_SERVED_AT": "http://stale.example:1",
-    }
+    env = instance_environment(
+        database_url,
+        tmp_path,
+        BIND="127.0.0.1:1",
+        WORKERS="1",
+        ACCESS_LOG="off",
+        ERROR_LOG=str(error_log),
+        SERVED_AT="http://stale.example:1",
+    )
     env.pop("FLAGPAL_PUBLIC_URL", None)
     output = tmp_path / "output.log"
     server = serve(env, output, port=port, gunicorn_args=f"--bind 127.0.0.1:{port}")

@@ -1,12 +1,11 @@
 """Moving to another database (`copy-to`): SQLite to the test database (PostgreSQL in
 CI's second pass), every row kept, tokens still good, new rows after the copied ones."""
 
-import flask_migrate
 import pytest
 from sqlalchemy import func, select
 
 from flagpal_dash.core import tokens
-from flagpal_dash.core.projects import add_member, create_project
+from flagpal_dash.core.projects import project_by_slug
 from flagpal_dash.extensions import db
 from flagpal_dash.models import (
     ApiToken,
@@ -18,32 +17,23 @@ from flagpal_dash.models import (
     User,
     utcnow,
 )
-from flagpal_dash.permissions import Role
 
-from .conftest import make_app
-from .support import PASSWORD, add_user, issue_token
+from .support import PASSWORD, issue_token
 from .test_api_token import bearer
 
 
 @pytest.fixture
-def source(tmp_path):
+def source(sqlite_server):
     """A migrated SQLite instance with people, projects, tokens, usage and audit events."""
-    app = make_app(f"sqlite:///{tmp_path}/small-server.sqlite3")
-    with app.app_context():
-        flask_migrate.upgrade()
-        owner = add_user("olivia@example.com", "Olivia Owner", admin=True)
-        shop = create_project("Shop", actor=None)
-        add_member(shop, owner, Role.OWNER, actor=None)
-        db.session.commit()
-        values = [issue_token(shop, f"App {n}", created_by=owner)[1] for n in range(3)]
-        token = db.session.scalars(select(ApiToken)).first()
-        tokens.revoke(token, actor=owner, now=utcnow())
-        hour = utcnow().replace(minute=0, second=0, microsecond=0)
-        db.session.add(TokenUsage(token_id=token.id, hour=hour, count=42))
-        db.session.add(TokenUsageDay(token_id=token.id, day=hour.date(), count=42))
-        db.session.commit()
-        yield app, values
-        db.engine.dispose()
+    app, values = sqlite_server
+    owner = db.session.scalar(select(User))
+    token = db.session.scalars(select(ApiToken)).first()
+    tokens.revoke(token, actor=owner, now=utcnow())
+    hour = utcnow().replace(minute=0, second=0, microsecond=0)
+    db.session.add(TokenUsage(token_id=token.id, hour=hour, count=42))
+    db.session.add(TokenUsageDay(token_id=token.id, day=hour.date(), count=42))
+    db.session.commit()
+    return app, values
 
 
 def counts() -> dict[str, int]:
@@ -79,7 +69,7 @@ def test_every_row_moves_and_every_token_still_answers(app, source, database_url
     assert signed_in.status_code == 302
 
     # New rows continue after the copied ids (PostgreSQL's sequences were moved on).
-    shop = Project.by_slug("shop")
+    shop = project_by_slug("shop")
     newer, _ = issue_token(shop, "After the move")
     assert newer.id == 4
 

@@ -2,7 +2,7 @@
 always keeps an owner), so they are shown disabled with the reason beside them, and
 they come back as soon as there is a second owner."""
 
-from flagpal_dash.core.projects import change_role
+from flagpal_dash.core.projects import change_role, membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.permissions import Role
 
@@ -35,7 +35,7 @@ def test_the_only_owner_sees_why_they_cannot_change_their_role_or_leave(client, 
     response = client.get("/projects/shop/members")
     assert response.status_code == 200
     shown = page(response)
-    mine = row_of(shown, team.owner.membership_in(team.project))
+    mine = row_of(shown, membership_of(team.owner, team.project))
     assert controls(mine) == {"role": False, "change role": False, "remove": False}
     leave = mine.find("button", class_="danger")
     assert text_of(leave) == "Leave project"
@@ -45,22 +45,22 @@ def test_the_only_owner_sees_why_they_cannot_change_their_role_or_leave(client, 
     assert why in text_of(mine), "the reason is shown beside the controls, not only read out"
     assert mine.find("a", href=True) is None, "no link to a removal that cannot succeed"
     for who in (team.developer, team.viewer):
-        row = row_of(shown, who.membership_in(team.project))
+        row = row_of(shown, membership_of(who, team.project))
         assert controls(row) == {"role": True, "change role": True, "remove": True}
 
     # With a second owner, either may step down.
-    change_role(team.developer.membership_in(team.project), Role.OWNER, actor=None)
+    change_role(membership_of(team.developer, team.project), Role.OWNER, actor=None)
     db.session.commit()
     shown = page(client.get("/projects/shop/members"))
     for who in (team.owner, team.developer):
-        row = row_of(shown, who.membership_in(team.project))
+        row = row_of(shown, membership_of(who, team.project))
         assert controls(row) == {"role": True, "change role": True, "remove": True}
         assert row.select_one(".only-owner") is None
 
 
 def test_the_remove_dialog_of_the_only_owner_cannot_be_confirmed(client, team, sign_in):
     sign_in(team.owner)
-    mine = team.owner.membership_in(team.project)
+    mine = membership_of(team.owner, team.project)
     for headers in (HTMX, {}):
         shown = page(client.get(f"/projects/shop/members/{mine.id}/remove", headers=headers))
         leave = shown.find("button", string="Leave project")
@@ -76,7 +76,7 @@ def test_a_second_owner_arriving_or_leaving_redraws_the_other_owner_s_row(client
     with it, so their row comes along out of band."""
     sign_in(team.owner)
     mine, dana, vic = (
-        who.membership_in(team.project) for who in (team.owner, team.developer, team.viewer)
+        membership_of(who, team.project) for who in (team.owner, team.developer, team.viewer)
     )
     # A change that touches no owner redraws only its row.
     response = client.post(
@@ -108,7 +108,7 @@ def test_a_second_owner_arriving_or_leaving_redraws_the_other_owner_s_row(client
 
 def test_a_refused_leave_redraws_the_row_behind_the_dialog(client, team, sign_in):
     sign_in(team.owner)
-    mine = team.owner.membership_in(team.project)
+    mine = membership_of(team.owner, team.project)
     dialog_header = {"FlagPal-Dialog": "true"}
     response = client.post(f"/projects/shop/members/{mine.id}/remove", headers=HTMX | dialog_header)
     assert response.status_code == 409

@@ -3,13 +3,14 @@ Flask, Werkzeug or a Flask extension, directly or through another module of the 
 So they read and test on their own, and gunicorn's master can load redaction.py before
 any app exists."""
 
-import ast
 import importlib.util
 from pathlib import Path
 
 import pytest
 
 import flagpal_dash
+
+from .support import imported_modules
 
 PLAIN = [
     "flagpal_dash.abilities",
@@ -24,30 +25,7 @@ WEB = ("flask", "flask_login", "flask_sqlalchemy", "flask_wtf", "flask_limiter",
 
 def imports(module: str) -> set[str]:
     """The modules ``module``'s code imports, anywhere in it, by absolute name."""
-    spec = importlib.util.find_spec(module)
-    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
-    package = module if spec.submodule_search_locations else module.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}" if base else parent
-            for alias in node.names:
-                # ``from . import token_format`` names a module; ``from .x import y``, mostly not.
-                name = f"{base}.{alias.name}"
-                found.add(name if _is_module(name) else base)
-    return found
-
-
-def _is_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
+    return imported_modules(Path(importlib.util.find_spec(module).origin))
 
 
 def reached(module: str) -> set[str]:

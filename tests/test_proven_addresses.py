@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from flagpal_dash.core.accounts import create_user
-from flagpal_dash.core.projects import add_member
+from flagpal_dash.core.projects import add_member, membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, Project, User
 from flagpal_dash.permissions import Role
@@ -87,7 +87,7 @@ def victim() -> User | None:
 
 
 def role_of_victim(project: Project) -> Role | None:
-    membership = victim() and victim().membership_in(project)
+    membership = victim() and membership_of(victim(), project)
     return membership.role if membership else None
 
 
@@ -199,6 +199,21 @@ def test_admin_users_shows_unproven_accounts_and_confirms_them(app, team):
     assert page(admin.get("/admin/users")).select(".badge.unproven") == []
 
 
+def create_victims_account(app, runner, where: str):
+    """An admin makes an account for the victim's address on the Users page (``admin``)
+    or with ``users create`` (``cli``): the page's response or the command's result."""
+    if where == "cli":
+        return runner.invoke(
+            args=["users", "create", VICTIM, "--name", "CFO", "--password-stdin"],
+            input=REAL_PASSWORD + "\n",
+        )
+    ada = add_user("ada@example.com", "Ada Admin", admin=True)
+    db.session.commit()
+    return signed_in(app, ada).post(
+        "/admin/users", data={"name": "CFO", "email": VICTIM, "password": REAL_PASSWORD}
+    )
+
+
 @pytest.mark.parametrize("where", ["admin", "cli"])
 def test_creating_an_account_for_a_squatted_address_points_at_confirm(app, team, runner, where):
     squat(app, team)
@@ -207,39 +222,23 @@ def test_creating_an_account_for_a_squatted_address_points_at_confirm(app, team,
         "its address is not proven. If it is this person's, confirm its address instead; "
         "if not, deactivate it."
     )
+    answer = create_victims_account(app, runner, where)
     if where == "cli":
-        result = runner.invoke(
-            args=["users", "create", VICTIM, "--name", "CFO", "--password-stdin"],
-            input=REAL_PASSWORD + "\n",
-        )
-        assert result.exit_code != 0
-        assert result.output == f"Error: {message}\n"
+        assert answer.exit_code != 0
+        assert answer.output == f"Error: {message}\n"
     else:
-        ada = add_user("ada@example.com", "Ada Admin", admin=True)
-        db.session.commit()
-        response = signed_in(app, ada).post(
-            "/admin/users", data={"name": "CFO", "email": VICTIM, "password": REAL_PASSWORD}
-        )
-        assert response.status_code == 422
-        assert [text_of(li) for li in page(response).select(".field-errors li")] == [message]
+        assert answer.status_code == 422
+        assert [text_of(li) for li in page(answer).select(".field-errors li")] == [message]
     assert victim().name == "Not The CFO" and victim().check_password(SQUATTER_PASSWORD)
 
 
 @pytest.mark.parametrize("where", ["admin", "cli"])
 def test_accounts_made_by_an_admin_or_the_command_line_are_proven(app, team, runner, where):
+    answer = create_victims_account(app, runner, where)
     if where == "cli":
-        result = runner.invoke(
-            args=["users", "create", VICTIM, "--name", "CFO", "--password-stdin"],
-            input=REAL_PASSWORD + "\n",
-        )
-        assert result.exit_code == 0, result.output
+        assert answer.exit_code == 0, answer.output
     else:
-        ada = add_user("ada@example.com", "Ada Admin", admin=True)
-        db.session.commit()
-        response = signed_in(app, ada).post(
-            "/admin/users", data={"name": "CFO", "email": VICTIM, "password": REAL_PASSWORD}
-        )
-        assert response.status_code == 302
+        assert answer.status_code == 302
     assert victim().email_proven_at is not None
 
 
@@ -268,7 +267,7 @@ def test_signing_in_to_a_squatted_account_does_not_join_another_project(app, tea
 def test_the_project_that_made_an_unproven_account_may_invite_it_again(app, team):
     squat(app, team)
     owner = signed_in(app, team.owner)
-    membership = victim().membership_in(team.project)
+    membership = membership_of(victim(), team.project)
     # The owner took the squatted account off Shop, then invites it back.
     add_member(team.project, add_user("second@example.com", "Second Owner"), Role.OWNER, actor=None)
     db.session.commit()
@@ -323,7 +322,7 @@ def test_creating_an_account_that_exists_is_refused_after_the_post(app, team):
     assert errors_on_page(response) == [ACCOUNT_EXISTS]
     db.session.expire_all()
     assert team.outsider.name == "Otto Outsider" and team.outsider.check_password(PASSWORD)
-    assert team.outsider.membership_in(team.project) is None
+    assert membership_of(team.outsider, team.project) is None
 
 
 # A mailed link proves the address: its person claims a squatted account --------------

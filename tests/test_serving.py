@@ -24,7 +24,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, AuditKind
 
 from .conftest import make_app
-from .serving import BIN, FLASK, GUNICORN, ROOT, free_port, serve
+from .serving import BIN, FLASK, GUNICORN, ROOT, free_port, instance_environment, serve
 from .support import PASSWORD, issue_token
 from .test_api_token import bearer
 
@@ -332,14 +332,9 @@ def test_gunicorn_with_the_config_serves_and_logs_no_token(tmp_path):
     dispose(setup)
 
     access_log, error_log = tmp_path / "access.log", tmp_path / "error.log"
-    env = {
-        **os.environ,
-        "FLAGPAL_DATABASE_URL": database_url,
-        "FLAGPAL_SECRET_KEY": "x",
-        "FLAGPAL_INSTANCE_PATH": str(tmp_path),
-        "FLAGPAL_ACCESS_LOG": str(access_log),
-        "FLAGPAL_ERROR_LOG": str(error_log),
-    }
+    env = instance_environment(
+        database_url, tmp_path, ACCESS_LOG=str(access_log), ERROR_LOG=str(error_log)
+    )
     server = serve(env, tmp_path / "output.log", workers=1, threads=2)
     base = server.url
     try:
@@ -376,13 +371,7 @@ BAD_DATABASES = [
 def run_with_database(
     command: list[str], database_url: str, tmp_path
 ) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "FLAGPAL_DATABASE_URL": database_url,
-        "FLAGPAL_SECRET_KEY": "x",
-        "FLAGPAL_INSTANCE_PATH": str(tmp_path),
-        "FLAGPAL_BIND": f"127.0.0.1:{free_port()}",
-    }
+    env = instance_environment(database_url, tmp_path, BIND=f"127.0.0.1:{free_port()}")
     env.pop("GUNICORN_CMD_ARGS", None)
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 

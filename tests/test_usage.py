@@ -35,31 +35,28 @@ def counter(app) -> UsageCounter:
     return app.extensions[EXTENSION_KEY].usage
 
 
-def usage_rows(token) -> list[tuple[datetime, int]]:
-    """The token's stored counts by hour, read on a connection of its own (so nothing
-    the test's session saw earlier hides a write)."""
+def stored_counts(token, period) -> list[tuple]:
+    """The token's stored counts by ``period`` (``TokenUsage.hour`` or
+    ``TokenUsageDay.day``), read on a connection of its own (so nothing the test's
+    session saw earlier hides a write)."""
+    table = period.class_
     with db.engine.connect() as connection:
         return [
-            (hour, count)
-            for hour, count in connection.execute(
-                select(TokenUsage.hour, TokenUsage.count)
-                .where(TokenUsage.token_id == token.id)
-                .order_by(TokenUsage.hour)
+            tuple(row)
+            for row in connection.execute(
+                select(period, table.count).where(table.token_id == token.id).order_by(period)
             )
         ]
+
+
+def usage_rows(token) -> list[tuple[datetime, int]]:
+    """The token's stored counts by hour."""
+    return stored_counts(token, TokenUsage.hour)
 
 
 def daily_rows(token) -> list[tuple[date, int]]:
-    """The token's stored counts by UTC day, read as ``usage_rows`` reads the hours."""
-    with db.engine.connect() as connection:
-        return [
-            (day, count)
-            for day, count in connection.execute(
-                select(TokenUsageDay.day, TokenUsageDay.count)
-                .where(TokenUsageDay.token_id == token.id)
-                .order_by(TokenUsageDay.day)
-            )
-        ]
+    """The token's stored counts by UTC day."""
+    return stored_counts(token, TokenUsageDay.day)
 
 
 def total(token) -> int:

@@ -23,6 +23,7 @@ from ..access import ProjectAccess, project_route
 from ..auth import sign_in_as
 from ..core import accounts, invitations, projects
 from ..core.errors import Conflict
+from ..core.invitations import InvitationStatus
 from ..extensions import db
 from ..htmx import (
     changed,
@@ -33,7 +34,7 @@ from ..htmx import (
     redirect_page,
     retarget,
 )
-from ..models import Invitation, InvitationStatus, Membership, User, utcnow
+from ..models import Invitation, Membership, User, utcnow
 from ..permissions import Permission, Role
 from .forms import (
     CreateAccountToJoinForm,
@@ -64,7 +65,7 @@ def last_owners(members: list[Membership]) -> set[int]:
 
 def page_context(access: ProjectAccess) -> dict:
     sees_addresses = access.can(Permission.SEE_ADDRESSES)
-    members = access.project.members()
+    members = projects.members_of(access.project)
     return {
         "access": access,
         "members": members,
@@ -81,7 +82,7 @@ def list_members(access: ProjectAccess):
 
 
 def project_membership(access: ProjectAccess, membership_id: int) -> Membership:
-    membership = access.project.membership(membership_id)
+    membership = projects.membership_by_id(access.project, membership_id)
     if membership is None:
         abort(404)
     return membership
@@ -101,7 +102,7 @@ def after_change(
     now shows what can be done with it. When an owner came or went
     (``owners_changed``), the other owners' rows come too: whether one of them is now
     the only owner, whose controls are disabled, may have changed."""
-    members = access.project.members() if is_htmx_request() else []
+    members = projects.members_of(access.project) if is_htmx_request() else []
     if status != 200 and from_dialog():
         response = error_answer(status, "Nothing was changed", message)
         row = render_template(
@@ -258,7 +259,7 @@ def create_invitation(access: ProjectAccess):
 @project_route(Permission.MANAGE_MEMBERS)
 def revoke_invitation(access: ProjectAccess, invitation_id: int):
     """Withdraw a pending invitation: its link stops working."""
-    invitation = access.project.invitation(invitation_id)
+    invitation = invitations.invitation_by_id(access.project, invitation_id)
     if invitation is None:
         abort(404)
     if invitations.revoke_invitation(invitation, by=signed_in(), now=utcnow()):
@@ -280,10 +281,10 @@ invitations_bp = Blueprint("invitations", __name__)
 
 def invitation_or_explain(secret: str) -> Invitation:
     """The pending invitation behind a link, or a page saying why it cannot be used."""
-    invitation = Invitation.by_secret(secret) if len(secret) <= 100 else None
+    invitation = invitations.invitation_by_secret(secret) if len(secret) <= 100 else None
     if invitation is None:
         abort(404)
-    status = invitation.status()
+    status = invitations.status(invitation, utcnow())
     if status is not InvitationStatus.PENDING:
         abort(410, why_gone(status))
     return invitation

@@ -70,7 +70,7 @@ class CreateTokenForm(FlaskForm):
     def latest_custom_date(self) -> str | None:
         """The last day a custom date may be under the project's maximum lifetime (the
         token stops at the end of it); None without a maximum."""
-        longest = self.project.longest_expiry(self.now)
+        longest = tokens.longest_expiry(self.project, self.now)
         return None if longest is None else (longest.date() - timedelta(days=1)).isoformat()
 
     def period_expiry(self, value: str) -> datetime | None:
@@ -79,7 +79,7 @@ class CreateTokenForm(FlaskForm):
 
     def policy_allows(self, expires_at: datetime | None) -> bool:
         try:
-            self.project.check_token_expiry(expires_at, self.now)
+            tokens.check_expiry(self.project, expires_at, self.now)
         except Invalid:
             return False
         return True
@@ -90,7 +90,7 @@ class CreateTokenForm(FlaskForm):
         if field.data != CUSTOM_DATE:
             # Offered or not, the project's maximum lifetime decides (a forged period).
             try:
-                self.project.check_token_expiry(self.period_expiry(field.data), self.now)
+                tokens.check_expiry(self.project, self.period_expiry(field.data), self.now)
             except Invalid as error:
                 raise ValidationError(str(error)) from None
 
@@ -106,7 +106,7 @@ class CreateTokenForm(FlaskForm):
         except Invalid as error:
             raise ValidationError(str(error)) from None
         try:
-            self.project.check_token_expiry(expires_at, self.now)
+            tokens.check_expiry(self.project, expires_at, self.now)
         except Invalid as error:
             raise ValidationError(f"{error} Choose {self.latest_custom_date} or earlier.") from None
 

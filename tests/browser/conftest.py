@@ -14,6 +14,9 @@ from ..conftest import make_app
 from .live import AXE, CHROMIUM, LiveServer, launch
 
 SERIOUS = ("serious", "critical")
+# The window sizes pages are tried at: a laptop's, and a small phone's.
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +75,9 @@ class Watched:
             self.problems.append(f"console error: {message.text}")
 
 
-def new_page(chromium, live_server, request, **options):
-    context = chromium.new_context(base_url=live_server.url, **options)
+def new_page(chromium, live_server, request, *, viewport=DESKTOP, **options):
+    """A ``Watched`` page in a browser context of its own, closed after the test."""
+    context = chromium.new_context(base_url=live_server.url, viewport=viewport, **options)
     context.add_init_script(path=str(AXE))  # for check_accessibility; runs despite any CSP
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     watched = Watched(context.new_page())
@@ -85,8 +89,8 @@ def new_page(chromium, live_server, request, **options):
 
 @pytest.fixture
 def page(chromium, live_server, request, app):
-    """A JavaScript-enabled page at 1280 x 900 (the ``app`` fixture empties tables after)."""
-    watched = new_page(chromium, live_server, request, viewport={"width": 1280, "height": 900})
+    """A JavaScript-enabled page at desktop size (the ``app`` fixture empties tables after)."""
+    watched = new_page(chromium, live_server, request)
     yield watched.page
     assert watched.problems == [], "the browser saw problems"
 
@@ -94,13 +98,7 @@ def page(chromium, live_server, request, app):
 @pytest.fixture
 def plain_page(chromium, live_server, request, app):
     """A page with JavaScript disabled: every action must still work."""
-    watched = new_page(
-        chromium,
-        live_server,
-        request,
-        viewport={"width": 1280, "height": 900},
-        java_script_enabled=False,
-    )
+    watched = new_page(chromium, live_server, request, java_script_enabled=False)
     yield watched.page
     assert watched.problems == [], "the browser saw problems"
 
@@ -136,7 +134,7 @@ def checks_of_each_state(states: list[str], open_state):
 
     @pytest.mark.parametrize("state", states)
     def test_the_layout_fits_a_390_pixel_phone(page, team, state):
-        page.set_viewport_size({"width": 390, "height": 844})
+        page.set_viewport_size(PHONE)
         open_state(page, team, state)
         assert_fits(page, 390, state)
 

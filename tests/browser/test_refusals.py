@@ -5,7 +5,7 @@ Content-Security-Policy."""
 import pytest
 
 from flagpal_dash import sessions
-from flagpal_dash.core.projects import add_member, change_role
+from flagpal_dash.core.projects import add_member, change_role, membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.members import LAST_OWNER
 from flagpal_dash.permissions import Role
@@ -39,7 +39,7 @@ def with_a_second_owner(team):
     ada = add_user("ada@example.com", "Ada Admin")
     add_member(team.project, ada, Role.OWNER, actor=None)
     db.session.commit()
-    return ada.membership_in(team.project)
+    return membership_of(ada, team.project)
 
 
 def meanwhile_no_longer_owner(membership) -> None:
@@ -61,7 +61,7 @@ def test_the_last_owner_changing_their_role_is_told_why_in_the_row(
     ada = with_a_second_owner(team)
     sign_in(page, team.owner)
     page.goto("/projects/shop/members")
-    row = page.locator(f"#member-{team.owner.membership_in(team.project).id}")
+    row = page.locator(f"#member-{membership_of(team.owner, team.project).id}")
     row.get_by_label("Role of Olivia Owner").select_option("developer")
     meanwhile_no_longer_owner(ada)
 
@@ -101,10 +101,10 @@ def test_the_last_owner_leaving_is_told_why_where_they_pressed_leave(
         assert flash_text(page) == LAST_OWNER
     assert GENERIC not in page.content()
     # Back on the list, Olivia's row says why Leave cannot be used.
-    row = page.locator(f"#member-{team.owner.membership_in(team.project).id}")
+    row = page.locator(f"#member-{membership_of(team.owner, team.project).id}")
     assert row.get_by_role("button", name="Leave project").is_disabled()
     assert "You are the only owner" in row.locator(".only-owner").inner_text()
-    assert team.owner.membership_in(team.project).role is Role.OWNER
+    assert membership_of(team.owner, team.project).role is Role.OWNER
     assert other_problems(watched) == []
 
 
@@ -128,7 +128,7 @@ def test_every_refusal_from_the_page_is_said_in_its_own_words(
 
     # 422: a role the server does not know (a tampered page).
     page.goto("/projects/shop/members")
-    row = page.locator(f"#member-{team.viewer.membership_in(team.project).id}")
+    row = page.locator(f"#member-{membership_of(team.viewer, team.project).id}")
     row.locator("select").evaluate(
         "select => { select.add(new Option('Admin', 'admin')); select.value = 'admin'; }"
     )
@@ -182,7 +182,7 @@ def test_an_error_page_without_a_target_still_says_its_sentence(
         route.fulfill(response=response, headers=headers)
 
     page.route("**/members/*/role", without_target)
-    row = page.locator(f"#member-{team.owner.membership_in(team.project).id}")
+    row = page.locator(f"#member-{membership_of(team.owner, team.project).id}")
     row.get_by_label("Role of Olivia Owner").select_option("developer")
     row.get_by_role("button", name="Change role of Olivia Owner").click()
     page.locator("#flash", has_text=LAST_OWNER).wait_for()

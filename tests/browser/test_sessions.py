@@ -1,7 +1,7 @@
 """The Account page's signed-in sessions in a real browser: another browser signed out
 with htmx, all others without JavaScript, and axe-core plus the 390 px layout."""
 
-from .conftest import assert_fits, check_accessibility, new_page
+from .conftest import PHONE, assert_fits, check_accessibility, new_page
 from .live import sign_in
 
 FIREFOX_ON_WINDOWS = (
@@ -15,13 +15,7 @@ SAFARI_ON_IPHONE = (
 
 def other_browser(chromium, live_server, request, user, user_agent: str):
     """Another browser of ``user``'s, signed in; a ``Watched`` page."""
-    watched = new_page(
-        chromium,
-        live_server,
-        request,
-        viewport={"width": 1280, "height": 900},
-        user_agent=user_agent,
-    )
+    watched = new_page(chromium, live_server, request, user_agent=user_agent)
     sign_in(watched.page, user)
     return watched
 
@@ -68,7 +62,7 @@ def test_sign_out_all_other_sessions_without_javascript(
 
 def test_the_session_list_fits_a_390_pixel_phone(page, team, chromium, live_server, request):
     other_browser(chromium, live_server, request, team.owner, SAFARI_ON_IPHONE)
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     sign_in(page, team.owner)
     page.goto("/account")
     page.locator("#sessions").get_by_role("row", name="Safari on iPhone").wait_for()

@@ -10,7 +10,7 @@ from flagpal_dash.models import utcnow
 from flagpal_dash.permissions import Role
 
 from ..support import PASSWORD, add_user, issue_token
-from .conftest import check_accessibility, checks_of_each_state, new_page
+from .conftest import PHONE, check_accessibility, checks_of_each_state, new_page
 from .live import sign_in
 
 
@@ -35,7 +35,7 @@ def test_invite_someone_who_then_joins(page, team, chromium, live_server, reques
     assert "newcomer@example.com as viewer" in pending.inner_text()
 
     # The newcomer opens the link in their own browser and creates their account.
-    newcomer = new_page(chromium, live_server, request, viewport={"width": 390, "height": 844})
+    newcomer = new_page(chromium, live_server, request, viewport=PHONE)
     newcomer.page.goto(link)
     check_accessibility(newcomer.page, "accept invitation")
     new = newcomer.page.locator("form", has_text="I'm new: create my account")

@@ -4,7 +4,7 @@ JavaScript, with the keyboard, checked by axe and at 390 px."""
 from flagpal_dash.models import utcnow
 
 from ..test_tokens_paging import add_tokens
-from .conftest import check_accessibility
+from .conftest import PHONE, check_accessibility
 from .live import sign_in
 
 
@@ -64,7 +64,7 @@ def test_the_pager_keeps_the_filter_without_javascript(plain_page, team):
 
 def test_the_filter_and_pager_fit_a_390_pixel_phone(page, team):
     long_history(team)
-    page.set_viewport_size({"width": 390, "height": 844})
+    page.set_viewport_size(PHONE)
     sign_in(page, team.developer)
     page.goto("/projects/shop/tokens?page=2")
     overflow = page.evaluate("() => document.documentElement.scrollWidth")
