@@ -4,10 +4,11 @@ Content-Security-Policy."""
 
 import pytest
 
-from flagpal_dash import sessions
+from flagpal_dash.core import sessions
 from flagpal_dash.core.projects import add_member, change_role, membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.members import LAST_OWNER
+from flagpal_dash.models import UserSession
 from flagpal_dash.permissions import Role
 
 from ..support import add_user, issue_token
@@ -155,12 +156,10 @@ def test_every_refusal_from_the_page_is_said_in_its_own_words(
     assert other_problems(watched) == []
 
 
-def newest_session(user) -> sessions.UserSession:
+def newest_session(user) -> UserSession:
     """The session signed in last: this test's page, after the other browser."""
     return db.session.scalars(
-        db.select(sessions.UserSession)
-        .where(sessions.UserSession.user_id == user.id)
-        .order_by(sessions.UserSession.id.desc())
+        db.select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.id.desc())
     ).first()
 
 
