@@ -258,7 +258,8 @@ def test_other_members_cannot_invite_or_revoke(client, team, sign_in, invite, ro
         assert response.status_code == 403
         assert error_message(response) == (
             f"Your role in Shop is {role.capitalize()}. Only owners can manage members, "
-            "invitations and project policy. Nothing was changed."
+            "invitations and project policy. Nothing was changed. If you need to, ask the "
+            "owner of Shop for another role: Olivia Owner."
         )
     assert [i.email for i in invitations()] == ["pending@example.com"]
     assert invitation_for("pending@example.com").revoked_at is None
