@@ -18,7 +18,7 @@ from flagpal_dash.core.accounts import create_user
 from flagpal_dash.core.invitations import InvitationStatus
 from flagpal_dash.core.projects import add_member, membership_of
 from flagpal_dash.extensions import db
-from flagpal_dash.members import why_gone
+from flagpal_dash.members.joining import why_gone
 from flagpal_dash.models import AuditEvent, Invitation, User, utcnow
 from flagpal_dash.permissions import Role
 
