@@ -103,6 +103,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         tokens,
     )
     from .core import tokens as token_rules
+    from .members import joining
     from .projects import settings as project_settings
 
     app.jinja_env.globals.update(
@@ -129,7 +130,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(project_settings.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(members.bp)
-    app.register_blueprint(members.invitations_bp)
+    app.register_blueprint(joining.bp)
     app.register_blueprint(audit.bp)
     audit.install()
     app.register_blueprint(account.bp)

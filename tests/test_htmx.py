@@ -153,7 +153,8 @@ def test_an_error_from_the_dialog_is_shown_in_the_dialog(client, team, sign_in):
     assert text_of(shown.find(id="dialog-title")) == "Not allowed"
     assert text_of(shown.find(attrs={"data-error-message": True})) == (
         "Your role in Shop is Viewer. Only developers or owners can create, rotate and "
-        "revoke tokens. Nothing was changed."
+        "revoke tokens. Nothing was changed. If you need to, ask the owner of Shop for "
+        "another role: Olivia Owner."
     )
     assert text_of(shown.find("button", attrs={"data-close-dialog": True})) == "Close"
     assert shown.find(id="flash") is None and shown.find("h1") is None

@@ -18,7 +18,7 @@ from flagpal_dash.core.accounts import create_user
 from flagpal_dash.core.invitations import InvitationStatus
 from flagpal_dash.core.projects import add_member, membership_of
 from flagpal_dash.extensions import db
-from flagpal_dash.members import why_gone
+from flagpal_dash.members.joining import why_gone
 from flagpal_dash.models import AuditEvent, Invitation, User, utcnow
 from flagpal_dash.permissions import Role
 
@@ -258,7 +258,8 @@ def test_other_members_cannot_invite_or_revoke(client, team, sign_in, invite, ro
         assert response.status_code == 403
         assert error_message(response) == (
             f"Your role in Shop is {role.capitalize()}. Only owners can manage members, "
-            "invitations and project policy. Nothing was changed."
+            "invitations and project policy. Nothing was changed. If you need to, ask the "
+            "owner of Shop for another role: Olivia Owner."
         )
     assert [i.email for i in invitations()] == ["pending@example.com"]
     assert invitation_for("pending@example.com").revoked_at is None
@@ -1013,3 +1014,9 @@ def test_with_csrf_on_an_owner_invites_through_htmx_and_the_invitee_joins(csrf_c
     assert owner.post(path, data=account).status_code == 400, "no CSRF token"
     assert owner.post(path, data=account | {"csrf_token": csrf_from(form)}).status_code == 302
     assert role_in(team.project, "newbie@example.com") is Role.VIEWER
+
+
+def test_a_7_day_invitation_just_sent_expires_in_7_days_not_6(owner_client, invite):
+    invite("newbie@example.com")
+    [listed] = pending_listed(owner_client.get("/projects/shop/members"))
+    assert listed.endswith("expires in 7 days")
