@@ -129,7 +129,7 @@ def test_managers_also_see_abilities_expiry_last_use_hint_and_creator(client, te
     assert text_of(cells[3]) == "Read, Metrics"
     assert cells[4].find("time")["datetime"] == expires.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert text_of(cells[4]) == "in 29 days"
-    assert text_of(cells[5]) == "2 hours ago"
+    assert text_of(cells[5]) == "2 hours ago No requests in 30 days"
     actions = {text_of(a): a["href"] for a in cells[-1].find_all("a")}
     assert actions == {
         "Rotate Shop backend": f"/projects/shop/tokens/{token.id}/rotate",
@@ -141,7 +141,11 @@ def test_full_access_never_expiring_unused_token_reads_plainly(client, team, sig
     issue_token(team.project, "Admin script", abilities=frozenset({"*"}))
     sign_in(team.owner)
     cells = rows(client.get("/projects/shop/tokens"))[0].find_all("td")
-    assert [text_of(cell) for cell in cells[2:5]] == ["Full access", "Never", "Never"]
+    assert [text_of(cell) for cell in cells[2:5]] == [
+        "Full access",
+        "Never",
+        "Never No requests in 30 days",
+    ]
     assert "by the command line" in text_of(cells[1])
 
 
