@@ -187,3 +187,57 @@ def test_names_with_html_are_shown_as_text(client, team, sign_in):
     name = rows(response)[0].select_one(".token-name")
     assert name.get_text() == '<script>alert("x")</script><b>bold</b>'
     assert name.find("script") is None and name.find("b") is None
+
+
+# Words: a viewer reads plain words, those who make tokens read how an app sends one.
+
+TECHNICAL = "Authorization: Bearer"
+
+
+@pytest.mark.parametrize("with_tokens", [True, False], ids=["list", "empty"])
+def test_viewers_read_plain_words_not_headers_or_api_terms(client, team, sign_in, with_tokens):
+    if with_tokens:
+        issue_token(team.project, "Shop backend")
+    sign_in(team.viewer)
+    response = client.get("/projects/shop/tokens")
+    assert response.status_code == 200
+    main = page(response).find("main")
+    assert text_of(main.select_one("p.lead")) == (
+        "These are the keys Shop's apps use to reach FlagPal. "
+        "Here you can see which exist and whether they still work."
+    )
+    assert main.find("code") is None
+    for jargon in (TECHNICAL, "SDK", "saving actors", "API for"):
+        assert jargon not in text_of(main)
+    if not with_tokens:
+        assert "An API token is the key an app uses to reach FlagPal for this project." in (
+            text_of(main.select_one("#token-list .empty"))
+        )
+
+
+@pytest.mark.parametrize("role", ["developer", "owner"])
+def test_token_makers_read_how_an_app_sends_a_token(client, team, sign_in, role):
+    sign_in(team.member(role))
+    main = page(client.get("/projects/shop/tokens")).find("main")
+    lead = main.select_one("p.lead")
+    assert text_of(lead.find("code")) == TECHNICAL
+    assert text_of(lead) == (
+        "Apps and SDKs call the FlagPal API for Shop with these tokens, sent in the "
+        "Authorization: Bearer header. Use one token per app and environment."
+    )
+    assert ".." not in text_of(lead) and "…" not in text_of(lead)
+    assert "saving actors" in text_of(main.select_one("#token-list .empty"))
+
+
+@pytest.mark.parametrize("role", ["viewer", "developer"])
+def test_a_name_cut_short_in_the_list_keeps_its_whole_text_in_its_title(
+    client, team, sign_in, role
+):
+    name = "Integration" + "x" * 89
+    issue_token(team.project, name, created_by=team.developer)
+    sign_in(team.member(role))
+    row = rows(client.get("/projects/shop/tokens"))[0]
+    shown = row.select_one("th .token-name")
+    assert shown["title"] == name and shown.get_text() == name
+    if role == "developer":
+        assert row.select_one("td[data-label=Created] .person")["title"] == "by Dana Developer"
