@@ -120,3 +120,57 @@ def test_a_100_character_name_never_widens_a_page_or_dialog(page, team, viewport
     page.goto("/projects/shop/audit")
     assert page.get_by_text(LONG).count() >= 2, "created and revoked"
     no_overflow(page, "the audit log")
+
+
+def test_every_danger_button_looks_the_same(page, team):
+    """The token list's Revoke (a link), the dialog's Revoke token and an invitation's
+    Revoke (form buttons) share one look."""
+    issue_token(team.project, "Shop backend", created_by=team.developer)
+    sign_in(page, team.owner)
+    page.goto("/projects/shop/members")
+    page.get_by_role("link", name="Invite someone").click()
+    dialog = page.get_by_role("dialog", name="Invite someone to Shop")
+    dialog.get_by_label("Email").fill("sam@example.com")
+    dialog.get_by_role("button", name="Create invitation").click()
+    page.get_by_role("dialog", name="Invitation created").wait_for()
+    page.get_by_role("button", name="Done").click()
+    looks = {"invitation": look(page.locator("#invitations .button.danger"))}
+    page.goto("/projects/shop/tokens")
+    looks["list"] = look(page.get_by_role("link", name="Revoke Shop backend"))
+    page.get_by_role("link", name="Revoke Shop backend").click()
+    looks["dialog"] = look(page.get_by_role("button", name="Revoke token"))
+    assert looks["list"] == looks["dialog"] == looks["invitation"], looks
+    background, _, _ = looks["list"]
+    assert background not in ("rgba(0, 0, 0, 0)", "transparent"), "solid, not outlined"
+
+
+def look(locator) -> tuple[str, str, str]:
+    return locator.evaluate(
+        "b => { const s = getComputedStyle(b);"
+        " return [s.backgroundColor, s.color, s.borderTopColor]; }"
+    )
+
+
+def test_the_instance_admin_checkbox_sits_beside_its_label(page, team):
+    team.owner.is_admin = True
+    db.session.commit()
+    sign_in(page, team.owner)
+    page.goto("/admin/users")
+    box = page.get_by_label("Instance admin").bounding_box()
+    label = page.locator("label[for=admin]").bounding_box()
+    assert label["x"] >= box["x"] + box["width"], "to its right"
+    assert label["y"] < box["y"] + box["height"] and box["y"] < label["y"] + label["height"]
+
+
+def test_the_copy_button_keeps_its_width_when_it_says_copied(page, team):
+    sign_in(page, team.developer)
+    page.goto("/projects/shop/tokens")
+    page.get_by_role("link", name="New API Token").click()
+    page.get_by_label("Name").fill("Checkout")
+    page.get_by_label("Read", exact=True).check()
+    page.get_by_role("button", name="Create").click()
+    copy = page.get_by_role("button", name="Copy")
+    before = copy.bounding_box()["width"]
+    copy.click()
+    page.get_by_role("button", name="Copied").wait_for()
+    assert page.get_by_role("button", name="Copied").bounding_box()["width"] == before
