@@ -96,6 +96,7 @@ def no_overflow(page, state: str) -> None:
 def test_a_100_character_name_never_widens_a_page_or_dialog(page, team, viewport):
     """The token's, the person's and the project's names all of the longest kind."""
     team.developer.name = "Dana" + "d" * 96
+    team.developer.is_admin = True
     team.project.name = "Shop" + "s" * 96
     db.session.commit()
     page.set_viewport_size(viewport)
@@ -120,6 +121,10 @@ def test_a_100_character_name_never_widens_a_page_or_dialog(page, team, viewport
     page.goto("/projects/shop/audit")
     assert page.get_by_text(LONG).count() >= 2, "created and revoked"
     no_overflow(page, "the audit log")
+    page.goto("/admin/users")
+    no_overflow(page, "the admin's users")
+    page.goto("/account")
+    no_overflow(page, "the account page")
 
 
 def test_every_danger_button_looks_the_same(page, team):
