@@ -13,8 +13,9 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
+from .core.locking import locked
 from .extensions import db
-from .models import Membership, Project, locked
+from .models import Membership, Project
 from .permissions import Permission
 
 # Requests that change nothing (anything else may).
@@ -56,7 +57,7 @@ def membership_in(user_id: int, slug: str, *, lock: bool = False) -> Membership 
     """User ``user_id``'s membership in project ``slug``, its project loaded with it; None
     when there is no such project or they are not in it. One query either way, so the
     answer's timing does not tell whether the project exists. With ``lock``, the project
-    is held as ``Project.by_slug`` holds it (when the membership is found)."""
+    is held as ``core.projects.project_by_slug`` holds it (when the membership is found)."""
     if "\x00" in slug:
         return None  # in no slug, and PostgreSQL refuses to compare text holding it
     query = (

@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException
 from .access import PermissionDenied
 from .api import http_error_document
 from .api.errors import ApiError
+from .core.projects import owners_of
 from .extensions import db, login_manager
 from .health import first_line
 from .htmx import error_answer, is_htmx_request, vary
@@ -49,8 +50,12 @@ RETRY_AFTER_UNREACHABLE = "5"
 def error_page(status: int, message: str | None = None, title: str | None = None) -> Response:
     """The error page; for htmx, the sentence alone, where the person acted."""
     # Error pages show no account (base.html), yet Flask-Login's template context loads
-    # the signed-in user, a query: not when the database is what failed.
-    g.setdefault("_login_user", login_manager.anonymous_user())
+    # the signed-in user, a query: not when the database may be what failed. A 403
+    # follows a read of the person's role, so that page keeps the header (their name,
+    # Sign out) like every other page.
+    with_account = status == 403
+    if not with_account:
+        g.setdefault("_login_user", login_manager.anonymous_user())
     # Nor the project pages' banner (projects/__init__.py): this is no project page.
     g.pop("project_access", None)
     mark_private_if_signed_in()
@@ -58,7 +63,9 @@ def error_page(status: int, message: str | None = None, title: str | None = None
     message = message or MESSAGES.get(status, "")
     if is_htmx_request():
         return error_answer(status, title, message)
-    page = render_template("error.html", status=status, title=title, message=message)
+    page = render_template(
+        "error.html", status=status, title=title, message=message, with_account=with_account
+    )
     return vary(make_response(page, status))
 
 
@@ -86,11 +93,20 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(PermissionDenied)
     def permission_denied(error: PermissionDenied):
+        project = error.access.project
         allowed = " or ".join(role.label.lower() + "s" for role in roles_with(error.permission))
+        # The people who can change a role, by name: a viewer knows whom to ask.
+        owners = [owner.name for owner in owners_of(project)]
+        ask = (
+            f" If you need to, ask {'the owner' if len(owners) == 1 else 'an owner'} of "
+            f"{project.name} for another role: {either(owners)}."
+            if owners
+            else ""
+        )
         return error_page(
             403,
-            f"Your role in {error.access.project.name} is {error.access.membership.role.label}. "
-            f"Only {allowed} can {error.permission.value}. Nothing was changed.",
+            f"Your role in {project.name} is {error.access.membership.role.label}. "
+            f"Only {allowed} can {error.permission.value}. Nothing was changed.{ask}",
         )
 
     @app.errorhandler(429)
@@ -140,6 +156,11 @@ def register(app: Flask) -> None:
         if is_api_request():
             return ApiError(500, "internal_error", "Internal error", MESSAGES[500]).response()
         return error_page(500)
+
+
+def either(names: list[str]) -> str:
+    """Names as a choice in a sentence: "A", "A or B", "A, B or C"."""
+    return " or ".join(filter(None, [", ".join(names[:-1]), names[-1]]))
 
 
 def write_refused(error: DBAPIError) -> bool:

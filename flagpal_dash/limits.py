@@ -17,15 +17,16 @@ import time
 from flask import current_app, g, request
 from flask_login import current_user
 
+from .core import invitations
 from .extensions import limiter
-from .models import Invitation, User
+from .models import User
 
 
 def account_key() -> str:
     """The account an attempt is about: the invitation's address, or the email typed."""
     secret = (request.view_args or {}).get("secret")
     if secret:
-        invitation = Invitation.by_secret(secret) if len(secret) <= 100 else None
+        invitation = invitations.invitation_by_secret(secret) if len(secret) <= 100 else None
         email = invitation.email if invitation else "unknown invitation"
     else:
         email = User.normalize_email(request.form.get("email", ""))[:254]

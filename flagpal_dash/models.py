@@ -1,7 +1,9 @@
-"""The database: users, projects, memberships, invitations, API tokens, the audit log.
+"""The database: users and their sessions, projects, memberships, invitations, API
+tokens and their usage, the audit log.
 
-The tables, what a row says about itself (a password check, a status, a label) and
-plain lookups. The rules that change them live in ``core/``, one module per area.
+The tables, and what a row says about itself (a label, a password check, what
+Flask-Login asks of an account). Finding rows and the rules that change them live in
+``core/``, one module per area; nothing here reads the request.
 """
 
 import base64
@@ -12,8 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
 
 import bcrypt
-from flask import has_request_context
-from flask_login import UserMixin, current_user
+from flask_login import UserMixin
 from sqlalchemy import (
     BigInteger,
     Date,
@@ -22,7 +23,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
-    case,
     false,
     select,
     types,
@@ -30,17 +30,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from . import abilities as ability
-from . import token_format
+from . import browsers, token_format
 from .extensions import db
 from .permissions import Permission, Role, role_can
-from .validation import Invalid
-
-# Project token policy, chosen by owners from these numbers of days (None: no maximum
-# lifetime, never revoke unused tokens).
-TOKEN_LIFETIME_CHOICES = (30, 90, 180, 365)
-UNUSED_TOKEN_CHOICES = (30, 60, 90, 180, 365)
-# Ids are 32-bit integers in PostgreSQL; a larger number cannot name a row.
-MAX_ROW_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:
@@ -101,34 +93,6 @@ def role_type() -> Enum:
     )
 
 
-def locked(query, *, of=None):
-    """``query``, its rows read afresh and held until the transaction ends: another
-    transaction asking for them the same way waits for this one to finish. ``of``: the
-    entity whose rows are held, when ``query`` joins others.
-
-    PostgreSQL locks the rows (``FOR NO KEY UPDATE``: rows referring to them can still
-    be inserted). SQLite has no row locks: it takes the database's one write lock now,
-    with ``BEGIN IMMEDIATE``, so other writers wait (readers do not).
-    """
-    connection = db.session.connection()
-    if connection.dialect.name == "sqlite":
-        sqlite = connection.connection.driver_connection
-        # Python's sqlite3 begins a transaction just before the first write, so a
-        # connection in one has written, and holds the write lock already.
-        if not sqlite.in_transaction:
-            sqlite.execute("BEGIN IMMEDIATE")
-    return query.with_for_update(key_share=True, of=of).execution_options(populate_existing=True)
-
-
-def signed_in_user() -> "User | None":
-    """Whoever is signed in to the request being served; None off the web. Only the
-    token methods below still ask: their business moves to core/tokens.py, which takes
-    the actor as an argument like the rest of the core."""
-    if has_request_context() and current_user.is_authenticated:
-        return current_user._get_current_object()
-    return None
-
-
 def _password_input(password: str) -> bytes:
     # bcrypt reads at most 72 bytes; hashing first lets every character of a long
     # passphrase count. Base64 keeps NUL bytes out of what bcrypt sees.
@@ -150,8 +114,8 @@ class User(UserMixin, db.Model):
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
 
-    # The browser session this account was loaded for (sessions.py), and its secret: not
-    # columns, set when someone signs in or a request's cookie is checked.
+    # The browser session this account was loaded for (core/sessions.py), and its
+    # secret: not columns, set when someone signs in or a request's cookie is checked.
     current_session = None
     session_secret = None
 
@@ -166,7 +130,7 @@ class User(UserMixin, db.Model):
 
     def get_id(self) -> str:
         """What Flask-Login keeps in the session cookie: the secret of this browser's
-        session (sessions.py), never the account's id."""
+        session (core/sessions.py), never the account's id."""
         if self.session_secret is None:
             raise RuntimeError("sign in with auth.sign_in_as, which starts a session")
         return self.session_secret
@@ -205,23 +169,31 @@ class User(UserMixin, db.Model):
         """Take as long as a real password check, so a missing account is not faster."""
         bcrypt.hashpw(_password_input(password), bcrypt.gensalt(rounds))
 
-    def membership_in(self, project: "Project") -> "Membership | None":
-        return db.session.scalar(
-            select(Membership).where(
-                Membership.project_id == project.id, Membership.user_id == self.id
-            )
-        )
 
-    def projects(self) -> list["Project"]:
-        """Projects this person is a member of, by name."""
-        return list(
-            db.session.scalars(
-                select(Project)
-                .join(Membership)
-                .where(Membership.user_id == self.id)
-                .order_by(Project.name)
-            )
-        )
+# The longest User-Agent header a session keeps.
+USER_AGENT_LENGTH = 300
+
+
+class UserSession(db.Model):
+    """One signed-in browser of an account (core/sessions.py): the cookie carries a
+    random secret, this row only its SHA-256."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    user_agent: Mapped[str] = mapped_column(String(USER_AGENT_LENGTH), default="")
+    address: Mapped[str | None] = mapped_column(String(45))
+
+    user: Mapped[User] = relationship()
+
+    @property
+    def browser(self) -> str:
+        """``Firefox on Windows``, as the Account page names the session."""
+        return browsers.describe(self.user_agent)
 
 
 class Project(db.Model):
@@ -237,116 +209,9 @@ class Project(db.Model):
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="project")
 
-    @classmethod
-    def by_slug(cls, slug: str, *, lock: bool = False) -> "Project | None":
-        """Project ``slug``. With ``lock``, held until the transaction ends: changes to
-        one project are made one at a time, so what a change checks first (a token name
-        is free, another owner remains, no invitation is pending) still holds when it
-        is committed, however many requests try at once."""
-        if "\x00" in slug:
-            return None  # in no slug, and PostgreSQL refuses to compare text holding it
-        query = select(cls).where(cls.slug == slug)
-        return db.session.scalar(locked(query) if lock else query)
-
     @property
     def label(self) -> str:
         return f"{self.name} ({self.slug})"
-
-    def members(self) -> list["Membership"]:
-        """Everyone on the project: owners first, then by name."""
-        order = case({Role.OWNER: 0, Role.DEVELOPER: 1, Role.VIEWER: 2}, value=Membership.role)
-        return list(
-            db.session.scalars(
-                select(Membership)
-                .join(User)
-                .where(Membership.project_id == self.id)
-                .order_by(order, User.name)
-            )
-        )
-
-    def _own(self, model, row_id: int):
-        """The row ``row_id`` of ``model`` if it belongs to this project, else None
-        (another project's id is as unknown as a made-up one)."""
-        if not 0 < row_id <= MAX_ROW_ID:
-            return None  # no such row, and too big for the database to compare
-        return db.session.scalar(
-            select(model).where(model.project_id == self.id, model.id == row_id)
-        )
-
-    def membership(self, membership_id: int) -> "Membership | None":
-        return self._own(Membership, membership_id)
-
-    def invitation(self, invitation_id: int) -> "Invitation | None":
-        return self._own(Invitation, invitation_id)
-
-    def owners(self) -> list[User]:
-        return list(
-            db.session.scalars(
-                select(User)
-                .join(Membership)
-                .where(Membership.project_id == self.id, Membership.role == Role.OWNER)
-                .order_by(User.name)
-            )
-        )
-
-    def token(self, token_id: int) -> "ApiToken | None":
-        return self._own(ApiToken, token_id)
-
-    def token_lifetime_limit(self) -> timedelta | None:
-        """The longest a new token may last under the project's policy (None: no limit)."""
-        days = self.max_token_lifetime_days
-        return None if days is None else timedelta(days=days)
-
-    def longest_expiry(self, now: datetime) -> datetime | None:
-        """The latest expiry a token made at ``now`` may have (None: any, or none)."""
-        limit = self.token_lifetime_limit()
-        return None if limit is None else now + limit
-
-    def check_token_expiry(self, expires_at: datetime | None, now: datetime) -> None:
-        """Raise ``Invalid`` when a token made at ``now`` to expire at ``expires_at``
-        (None: never) would outlive the project's maximum lifetime. Creating and
-        rotating, on the web and the command line, all ask here."""
-        longest = self.longest_expiry(now)
-        if longest is None or (expires_at is not None and expires_at <= longest):
-            return
-        days = self.max_token_lifetime_days
-        if expires_at is None:
-            raise Invalid(f"Tokens in {self.name} must expire within {days} days (project policy).")
-        raise Invalid(f"Tokens in {self.name} can last at most {days} days (project policy).")
-
-    def set_token_policy(
-        self, max_token_lifetime_days: int | None, revoke_unused_after_days: int | None
-    ) -> bool:
-        """Set the project's token policy; False when it was so already (nothing recorded).
-
-        Raises ``Invalid`` for a number of days that is not one of the choices. Tokens
-        that exist keep their expiry: the maximum applies to tokens made from now on.
-        """
-        if max_token_lifetime_days not in (None, *TOKEN_LIFETIME_CHOICES):
-            raise Invalid("Choose one of the listed lifetimes.")
-        if revoke_unused_after_days not in (None, *UNUSED_TOKEN_CHOICES):
-            raise Invalid("Choose one of the listed periods.")
-        changes = {}
-        for attribute, new, none in [
-            ("max_token_lifetime", max_token_lifetime_days, "no maximum"),
-            ("revoke_unused_after", revoke_unused_after_days, "never"),
-        ]:
-            old = getattr(self, attribute + "_days")
-            if old != new:
-                # Readable in the audit log and its export: "90 days", "never".
-                changes[attribute] = f"{new} days" if new else none
-                changes["previous_" + attribute] = f"{old} days" if old else none
-                setattr(self, attribute + "_days", new)
-        if not changes:
-            return False
-        AuditEvent.record(
-            AuditKind.PROJECT_POLICY_CHANGED,
-            project=self,
-            target=self.label,
-            actor=signed_in_user(),
-            **changes,
-        )
-        return True
 
 
 class Membership(db.Model):
@@ -364,13 +229,6 @@ class Membership(db.Model):
 
     def can(self, permission: Permission) -> bool:
         return role_can(self.role, permission)
-
-
-class InvitationStatus(enum.StrEnum):
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
 
 
 class Invitation(db.Model):
@@ -404,23 +262,9 @@ class Invitation(db.Model):
     project: Mapped[Project] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
 
-    @classmethod
-    def by_secret(cls, secret: str) -> "Invitation | None":
-        digest = hashlib.sha256(secret.encode()).hexdigest()
-        return db.session.scalar(select(cls).where(cls.secret_hash == digest))
-
     @property
     def label(self) -> str:
         return f"{self.email} as {self.role.value}"
-
-    def status(self, now: datetime | None = None) -> InvitationStatus:
-        if self.accepted_at is not None:
-            return InvitationStatus.ACCEPTED
-        if self.revoked_at is not None:
-            return InvitationStatus.REVOKED
-        if self.expires_at <= (now or utcnow()):
-            return InvitationStatus.EXPIRED
-        return InvitationStatus.PENDING
 
 
 class ApiToken(db.Model):

@@ -13,6 +13,7 @@ from email_validator import EmailNotValidError, validate_email
 from wtforms.validators import ValidationError
 
 from . import abilities as ability
+from . import dates
 
 MAX_LIFETIME_DAYS = 3650
 MIN_PASSWORD_LENGTH = 10
@@ -21,6 +22,7 @@ MAX_PASSWORD_LENGTH = 1000
 PASSWORD_RULE = f"At least {MIN_PASSWORD_LENGTH} characters."
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_SLUG_LENGTH = 50
+MAX_TOKEN_NAME_LENGTH = 100
 
 
 class Invalid(ValueError):
@@ -40,7 +42,7 @@ def text(value: str | None, *, label: str, max_length: int) -> str:
 
 
 def token_name(value: str | None) -> str:
-    return text(value, label="Name", max_length=100)
+    return text(value, label="Name", max_length=MAX_TOKEN_NAME_LENGTH)
 
 
 def person_name(value: str | None) -> str:
@@ -103,13 +105,47 @@ def lifetime_days(days: int) -> int:
     return days
 
 
+def earliest_expiry_day(now: datetime) -> date:
+    """The first day a token made at ``now`` may be chosen to expire on: tomorrow (UTC),
+    as a token chosen for today would last only until midnight."""
+    return now.date() + timedelta(days=1)
+
+
+def latest_expiry_day(now: datetime, longest: datetime | None = None) -> date:
+    """The last day a token made at ``now`` may be chosen to expire on, when it may
+    last until ``longest`` at most (the project's maximum lifetime) and never beyond
+    ``MAX_LIFETIME_DAYS``. A date picker's ``max`` and the check of a submit both ask."""
+    limit = now + timedelta(days=MAX_LIFETIME_DAYS)
+    if longest is not None and longest < limit:
+        limit = longest
+    # The token stops at the end of the day chosen: that midnight must not pass the limit.
+    return limit.date() - timedelta(days=1)
+
+
 def expiry_date(day: date, now: datetime) -> datetime:
-    """When a token chosen to expire "on" ``day`` stops working: the end of that day, UTC."""
-    if day <= now.date():
-        raise Invalid("Choose a date in the future.")
-    if day > (now + timedelta(days=MAX_LIFETIME_DAYS)).date():
-        raise Invalid(f"Choose a date within {MAX_LIFETIME_DAYS // 365} years, or No expiration.")
+    """When a token chosen to expire "on" ``day`` stops working: the end of that day, UTC.
+    The project's maximum lifetime is the project's to check."""
+    earliest = earliest_expiry_day(now)
+    if day < earliest:
+        raise Invalid(f"Choose {dates.day(earliest)} or later (a date after today, UTC).")
+    latest = latest_expiry_day(now)
+    if day > latest:
+        raise Invalid(f"Choose {dates.day(latest)} or earlier, or No expiration.")
     return datetime.combine(day + timedelta(days=1), time(), tzinfo=now.tzinfo)
+
+
+def last_day(expires_at: datetime) -> date:
+    """The last day a token expiring at ``expires_at`` works on: for one chosen to
+    expire "on" a day (stopping at the midnight that ends it), that day. The inverse
+    of ``expiry_date``: a form showing a stored expiry as a date asks here, so the
+    date it shows is the one chosen, not the day after."""
+    return (expires_at - timedelta(microseconds=1)).date()
+
+
+def is_end_of_day(moment: datetime) -> bool:
+    """Whether ``moment`` is a midnight, UTC: where a token chosen to expire on a
+    day stops."""
+    return moment.time() == time()
 
 
 class FormRule:

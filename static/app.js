@@ -2,9 +2,12 @@
 // - The dialog opens when htmx loads content into it, closes from its Close/Cancel
 //   buttons or when the server says so (the close-dialog event), and gives focus back.
 // - An error answer is swapped only where the server put it (HX-Retarget): an error
-//   from anything else, like a proxy's page, is not. Without an answer to show, one
-//   fixed sentence says so.
+//   from anything else, like a proxy's page, is not. An error page without it still
+//   has its sentence said in the flash region; without any, one fixed sentence says so.
 // - The Copy button copies a new token's value.
+// - A token's expiration: entering a custom date chooses Custom date, and choosing
+//   another option sets the date aside (cleared, given back if Custom date is chosen
+//   again), so what is sent is what is shown chosen.
 // Everything here is an enhancement: every action also works as a plain form and link
 // without JavaScript.
 (function () {
@@ -59,13 +62,27 @@
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (event.detail.isError && event.detail.xhr.getResponseHeader("HX-Retarget")) {
+      // A refusal the server put where the person acted: shown, so handled, and no
+      // htmx:responseError (nor htmx's console error) follows.
       event.detail.shouldSwap = true;
+      event.detail.isError = false;
     }
   });
 
+  // The sentence an error answer of this app's carries (error.html, _flash.html), if any.
+  function errorMessage(xhr) {
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    if (type.indexOf("text/html") !== 0) return null;
+    // Parsed inert: nothing in it runs or loads.
+    var answer = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    var message = answer.querySelector("[data-error-message]");
+    return message ? message.textContent.trim() : null;
+  }
+
   document.addEventListener("htmx:responseError", function (event) {
-    if (!event.detail.xhr.getResponseHeader("HX-Retarget")) {
-      say("Something went wrong. Reload the page and try again.", "error");
+    var xhr = event.detail.xhr;
+    if (!xhr.getResponseHeader("HX-Retarget")) {
+      say(errorMessage(xhr) || "Something went wrong. Reload the page and try again.", "error");
     }
   });
 
@@ -93,6 +110,32 @@
       );
     }
   });
+
+  function expirationOption(form, value) {
+    return form.querySelector('input[name="expiration"][value="' + value + '"]');
+  }
+
+  function onExpirationChange(event) {
+    var field = event.target;
+    var form = field.form;
+    if (!form || !form.querySelector("#custom_date")) return;
+    var date = form.querySelector("#custom_date");
+    if (field === date) {
+      var custom = expirationOption(form, "custom");
+      if (date.value && custom && !custom.checked) custom.checked = true;
+    } else if (field.name === "expiration") {
+      if (field.value === "custom") {
+        if (!date.value && date.dataset.setAside) date.value = date.dataset.setAside;
+      } else if (date.value) {
+        date.dataset.setAside = date.value;
+        date.value = "";
+      }
+    }
+  }
+
+  // "input" as a date is typed or picked; "change" for the radio buttons.
+  document.addEventListener("input", onExpirationChange);
+  document.addEventListener("change", onExpirationChange);
 
   document.addEventListener("DOMContentLoaded", function () {
     showCopyButtons(document);

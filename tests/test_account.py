@@ -2,7 +2,7 @@
 
 import pytest
 
-from flagpal_dash import sessions
+from flagpal_dash.core import sessions
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, User, utcnow
 

@@ -3,7 +3,8 @@
 import pytest
 from sqlalchemy import func, select
 
-from flagpal_dash import sessions
+from flagpal_dash.core import sessions
+from flagpal_dash.core.projects import membership_of, project_by_slug
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, Membership, Project, User, utcnow
 from flagpal_dash.permissions import Role
@@ -384,11 +385,11 @@ def test_an_admin_creates_a_project_for_its_owner(
     assert flash(client.get(response.headers["Location"])) == (
         "Created Mobile App; vic@example.com owns it."
     )
-    project = Project.by_slug(expected_slug)
+    project = project_by_slug(expected_slug)
     assert project.name == "Mobile App"
     [membership] = project.memberships
     assert membership.user_id == team.viewer.id and membership.role is Role.OWNER
-    assert admin.membership_in(project) is None, "the admin does not join it"
+    assert membership_of(admin, project) is None, "the admin does not join it"
 
     vic = signed_in_client(app, team.viewer.email)
     home = page(vic.get("/"))

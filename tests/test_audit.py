@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 
 from flagpal_dash.core import tokens
 from flagpal_dash.core.audit import PAGE_SIZE
-from flagpal_dash.core.projects import add_member, change_role
+from flagpal_dash.core.projects import add_member, change_role, membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, AuditKind, Invitation, User, utcnow
 from flagpal_dash.permissions import Role
@@ -125,7 +125,7 @@ def test_revoking_a_token_is_recorded(client, team, sign_in):
     ],
 )
 def test_member_changes_are_recorded(client, team, sign_in, action, data, kind, details):
-    dev = team.developer.membership_in(team.project)
+    dev = membership_of(team.developer, team.project)
     sign_in(team.owner)
     response = client.post(
         f"/projects/shop/members/{dev.id}/{action}", data=data, environ_base=FROM
@@ -396,7 +396,7 @@ def test_the_page_shows_who_did_what_when_and_from_where(client, team, sign_in):
 
 def test_newest_first(client, team, sign_in):
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-    dev = team.developer.membership_in(team.project)
+    dev = membership_of(team.developer, team.project)
     with time_machine.travel(start, tick=False):
         sign_in(team.owner)
         client.post("/projects/shop/tokens", data=NEW_TOKEN)
@@ -481,7 +481,7 @@ def make_some_history(team, client) -> None:
     """Token, member, sign-in and other-project events, in both projects."""
     token, _ = issue_token(team.project, "CI")
     tokens.revoke(token, actor=None, now=utcnow())
-    change_role(team.developer.membership_in(team.project), Role.VIEWER, actor=None)
+    change_role(membership_of(team.developer, team.project), Role.VIEWER, actor=None)
     issue_token(team.other_project, "Their secret app")
     db.session.commit()
     client.post("/sign-in", data={"email": team.owner.email, "password": "not my password"})

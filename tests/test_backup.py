@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from flagpal_dash import PACKAGE_DIR, token_format
 from flagpal_dash.backup import BackupExists, back_up
+from flagpal_dash.core.projects import project_by_slug
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Project
 
 from .conftest import make_app
 from .support import PASSWORD, flush_usage, issue_token
@@ -153,7 +153,7 @@ def test_a_backup_taken_while_the_server_writes_is_consistent_and_restores(sqlit
 
     def issue_tokens() -> None:
         with writer.app_context():
-            shop = Project.by_slug("shop")
+            shop = project_by_slug("shop")
             while not stop.is_set():
                 issued.append(issue_token(shop, f"Loop {len(issued)}")[1])
             db.engine.dispose()

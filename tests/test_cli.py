@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from flagpal_dash import token_format
+from flagpal_dash.core.projects import membership_of, project_by_slug
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, Project, User, utcnow
 from flagpal_dash.permissions import Role
@@ -83,8 +84,8 @@ def test_users_create_refuses_bad_input(runner, team, args, stdin, message):
 def test_projects_create_prints_the_slug_and_makes_the_owner(runner, team):
     result = run_ok(runner, "projects", "create", "Mobile App", "--owner", "vic@example.com")
     assert result.output == "mobile-app\n"
-    project = Project.by_slug("mobile-app")
-    assert team.viewer.membership_in(project).role is Role.OWNER
+    project = project_by_slug("mobile-app")
+    assert membership_of(team.viewer, project).role is Role.OWNER
     result = run_ok(runner, "projects", "create", "Mobile App!", "--owner", "vic@example.com")
     assert result.output == "mobile-app-2\n", "a made-up slug never collides"
     result = run_ok(
@@ -116,7 +117,7 @@ def test_projects_create_refuses_bad_input(runner, team, args, message):
 
 def test_members_add(runner, team):
     run_ok(runner, "members", "add", "other", "vic@example.com", "--role", "developer")
-    assert team.viewer.membership_in(team.other_project).role is Role.DEVELOPER
+    assert membership_of(team.viewer, team.other_project).role is Role.DEVELOPER
 
 
 @pytest.mark.parametrize(
@@ -136,7 +137,7 @@ def test_members_add(runner, team):
 )
 def test_members_add_refuses_bad_input(runner, team, args, message):
     assert message in run_fails(runner, "members", "add", *args)
-    assert team.outsider.membership_in(team.project) is None
+    assert membership_of(team.outsider, team.project) is None
 
 
 def test_tokens_create_prints_the_value_alone_on_stdout(runner, team):

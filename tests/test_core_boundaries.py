@@ -1,6 +1,7 @@
 """The domain core and the command line are doors' neighbours, not doors: they import
-no blueprint module (a view's module), and the core reads nothing of a request. Read
-from the source (the AST of its imports), so a path no test runs is held too."""
+no blueprint module (a view's module), and the core and the models read nothing of a
+request. Read from the source (the AST of its imports), so a path no test runs is held
+too."""
 
 import ast
 
@@ -52,6 +53,15 @@ def test_the_core_reads_no_request(path):
     arguments."""
     imported = imported_modules(path)
     assert not {name for name in imported if name.split(".")[0] in {"flask", "flask_login"}}
+
+
+def test_the_models_read_no_request():
+    """models.py is the tables: of Flask-Login only the mixin an account needs, nothing
+    that reads the request or who is signed in (``current_user``, ``request``,
+    ``has_request_context``): who acts is an argument of the core."""
+    imported = imported_modules(PACKAGE / "models.py")
+    web = {name for name in imported if name.split(".")[0] in {"flask", "flask_login"}}
+    assert web <= {"flask_login", "flask_login.UserMixin"}
 
 
 def test_every_audit_record_names_its_actor():

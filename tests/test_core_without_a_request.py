@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from flagpal_dash.core import accounts, audit, invitations, projects
 from flagpal_dash.core.errors import Conflict
+from flagpal_dash.core.invitations import InvitationStatus
 from flagpal_dash.extensions import db
-from flagpal_dash.models import AuditEvent, AuditKind, InvitationStatus, Membership
+from flagpal_dash.models import AuditEvent, AuditKind, Membership
 from flagpal_dash.permissions import Role
 
 from .support import PASSWORD, add_user
@@ -29,14 +30,14 @@ def last_event() -> AuditEvent:
 
 
 def test_projects_keep_their_last_owner(team):
-    owner = team.owner.membership_in(team.project)
+    owner = projects.membership_of(team.owner, team.project)
     with pytest.raises(Conflict) as refused:
         projects.change_role(owner, Role.DEVELOPER, actor=team.owner)
     assert refused.value.code == projects.LAST_OWNER
     with pytest.raises(Conflict):
         projects.remove_member(owner, actor=team.owner)
 
-    developer = team.developer.membership_in(team.project)
+    developer = projects.membership_of(team.developer, team.project)
     assert projects.change_role(developer, Role.OWNER, actor=team.owner)
     event = last_event()
     assert (event.kind, event.actor, event.address) == (
@@ -55,13 +56,26 @@ def test_a_taken_slug_is_a_conflict_with_the_slug(team):
     assert (refused.value.code, refused.value.slug) == (projects.SLUG_TAKEN, "shop")
 
 
+def test_the_token_policy_is_set_by_whoever_the_caller_names(team):
+    assert projects.set_token_policy(team.project, 90, None, actor=team.owner)
+    event = last_event()
+    assert (event.kind, event.actor, event.details["max_token_lifetime"]) == (
+        "project.policy_changed",
+        team.owner.label,
+        "90 days",
+    )
+    assert not projects.set_token_policy(team.project, 90, None, actor=None), "so already"
+    assert projects.set_token_policy(team.project, None, 30, actor=None)
+    assert last_event().actor == "command line"
+
+
 def test_invitations_take_the_inviter_and_the_clock(team):
     invitation, secret = invitations.create_invitation(
         team.project, "new@example.com", Role.VIEWER, by=team.owner, now=NOW
     )
     assert invitation.created_by == team.owner and invitation.expires_at == NOW + timedelta(7)
     assert last_event().actor == team.owner.label
-    assert invitation.status(NOW + timedelta(days=8)) is InvitationStatus.EXPIRED
+    assert invitations.status(invitation, NOW + timedelta(days=8)) is InvitationStatus.EXPIRED
     with pytest.raises(Conflict) as twice:
         invitations.create_invitation(
             team.project, "new@example.com", Role.OWNER, by=team.owner, now=NOW

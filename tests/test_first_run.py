@@ -1,5 +1,6 @@
 """A fresh install: the console's one-time link creates the first admin and project."""
 
+from flagpal_dash.core.projects import membership_of, project_by_slug
 from flagpal_dash.extensions import db
 from flagpal_dash.models import Project, User
 from flagpal_dash.permissions import Role
@@ -37,9 +38,9 @@ def test_setup_link_creates_the_first_admin_and_their_project(client, runner):
     assert user.is_admin and user.name == "Ada Admin"
     assert user.check_password("a long enough password")
     assert user.email_proven_at is not None, "the server's operator vouches for it"
-    project = Project.by_slug("shop-backend")
+    project = project_by_slug("shop-backend")
     assert project.name == "Shop Backend"
-    assert user.membership_in(project).role is Role.OWNER
+    assert membership_of(user, project).role is Role.OWNER
 
     tokens_page = client.get(response.headers["Location"])
     assert tokens_page.status_code == 200, "the new admin is signed in"

@@ -7,6 +7,7 @@ import pytest
 from flask import render_template_string
 
 from flagpal_dash import htmx
+from flagpal_dash.core.projects import membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.permissions import Role
 
@@ -93,7 +94,7 @@ def test_dialog_actions_close_with_javascript_and_link_back_without(app):
 
 
 def dialog_pages(team, token):
-    owner_row = team.owner.membership_in(team.project)
+    owner_row = membership_of(team.owner, team.project)
     tokens, members = "API Tokens", "Members"
     return [
         ("/projects/shop/tokens/new", "New API Token", tokens, "Cancel"),
@@ -141,7 +142,7 @@ def test_an_error_from_the_dialog_is_shown_in_the_dialog(client, team, sign_in):
     confirm = page(client.get(f"/projects/shop/tokens/{token.id}/revoke", headers=HTMX))
     form = confirm.find("form")
     # Meanwhile an owner makes the developer a viewer.
-    team.developer.membership_in(team.project).role = Role.VIEWER
+    membership_of(team.developer, team.project).role = Role.VIEWER
     db.session.commit()
 
     response = client.post(form["hx-post"], headers=from_dialog)
@@ -152,7 +153,8 @@ def test_an_error_from_the_dialog_is_shown_in_the_dialog(client, team, sign_in):
     assert text_of(shown.find(id="dialog-title")) == "Not allowed"
     assert text_of(shown.find(attrs={"data-error-message": True})) == (
         "Your role in Shop is Viewer. Only developers or owners can create, rotate and "
-        "revoke tokens. Nothing was changed."
+        "revoke tokens. Nothing was changed. If you need to, ask the owner of Shop for "
+        "another role: Olivia Owner."
     )
     assert text_of(shown.find("button", attrs={"data-close-dialog": True})) == "Close"
     assert shown.find(id="flash") is None and shown.find("h1") is None
@@ -177,7 +179,7 @@ def test_an_error_from_the_page_is_shown_in_the_flash_region(client, team, sign_
 
 def test_a_refused_role_change_puts_the_row_back_and_says_why(client, team, sign_in):
     sign_in(team.owner)
-    mine = team.owner.membership_in(team.project)
+    mine = membership_of(team.owner, team.project)
     response = client.post(
         f"/projects/shop/members/{mine.id}/role", data={"role": "viewer"}, headers=HTMX
     )
@@ -191,7 +193,7 @@ def test_a_refused_role_change_puts_the_row_back_and_says_why(client, team, sign
 
 def test_a_refused_removal_from_the_dialog_is_answered_in_the_dialog(client, team, sign_in):
     sign_in(team.owner)
-    mine = team.owner.membership_in(team.project)
+    mine = membership_of(team.owner, team.project)
     response = client.post(
         f"/projects/shop/members/{mine.id}/remove", headers=HTMX | dialog_header(client)
     )

@@ -13,11 +13,13 @@ import time_machine
 from flask import current_app
 from sqlalchemy import select
 
+from flagpal_dash.core import invitations as invitation_rules
 from flagpal_dash.core.accounts import create_user
-from flagpal_dash.core.projects import add_member
+from flagpal_dash.core.invitations import InvitationStatus
+from flagpal_dash.core.projects import add_member, membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.members import why_gone
-from flagpal_dash.models import AuditEvent, Invitation, InvitationStatus, User
+from flagpal_dash.models import AuditEvent, Invitation, User, utcnow
 from flagpal_dash.permissions import Role
 
 from .support import HTMX, PASSWORD, page, text_of
@@ -103,6 +105,10 @@ def invitation_for(email: str) -> Invitation:
     return db.session.scalars(select(Invitation).where(Invitation.email == email)).one()
 
 
+def status_now(invitation: Invitation) -> InvitationStatus:
+    return invitation_rules.status(invitation, utcnow())
+
+
 def events(kind: str) -> list[AuditEvent]:
     db.session.expire_all()
     return list(
@@ -123,7 +129,7 @@ def everything_stored() -> str:
 def role_in(project, email: str) -> Role | None:
     db.session.expire_all()
     user = User.by_email(email)
-    membership = user and user.membership_in(project)
+    membership = user and membership_of(user, project)
     return membership.role if membership else None
 
 
@@ -252,7 +258,8 @@ def test_other_members_cannot_invite_or_revoke(client, team, sign_in, invite, ro
         assert response.status_code == 403
         assert error_message(response) == (
             f"Your role in Shop is {role.capitalize()}. Only owners can manage members, "
-            "invitations and project policy. Nothing was changed."
+            "invitations and project policy. Nothing was changed. If you need to, ask the "
+            "owner of Shop for another role: Olivia Owner."
         )
     assert [i.email for i in invitations()] == ["pending@example.com"]
     assert invitation_for("pending@example.com").revoked_at is None
@@ -480,7 +487,7 @@ def test_a_mail_failure_keeps_the_invitation_and_says_so(
     assert "Could not send mail to newbie@example.com" in caplog.text
     [invitation] = invitations()
     assert not invitation.delivered_by_mail, "the owner saw the link"
-    assert invitation.status().value == "pending"
+    assert status_now(invitation).value == "pending"
     link = link_in(response)
     assert invitation.secret_hash == hashlib.sha256(secret_of(link).encode()).hexdigest()
     assert secret_of(link) not in caplog.text
@@ -611,7 +618,7 @@ def test_a_new_person_creates_an_account_and_joins(client, team, invite, role):
     assert newbie.email_proven_at is None, "the owner saw the link: it proves nothing"
     assert role_in(team.project, "newbie@example.com") is Role(role)
     invitation = invitation_for("newbie@example.com")
-    assert invitation.status().value == "accepted"
+    assert status_now(invitation).value == "accepted"
     assert invitation.accepted_by_id == newbie.id
     [event] = events("invitation.accepted")
     assert (event.target, event.actor, event.project_id) == (
@@ -646,7 +653,7 @@ def test_a_new_account_needs_a_name_and_a_good_password(client, team, invite, da
     assert response.status_code == 422
     assert field_errors(response) == messages
     assert User.by_email("newbie@example.com") is None
-    assert invitation_for("newbie@example.com").status().value == "pending"
+    assert status_now(invitation_for("newbie@example.com")).value == "pending"
     assert signed_in_as(client) is None
     assert client.get(path).status_code == 200, "the link still works"
 
@@ -694,7 +701,7 @@ def test_an_account_made_a_moment_ago_by_another_invitation_asks_for_its_passwor
         for user in db.session.scalars(select(User).where(User.email == "newbie@example.com"))
     ] == ["Nia Newbie"]
     assert role_in(team.project, "newbie@example.com") is None
-    assert invitation_for("newbie@example.com").status().value == "pending"
+    assert status_now(invitation_for("newbie@example.com")).value == "pending"
     assert signed_in_as(client) is None
 
     response = client.post(path, data={"password": NEW_PASSWORD})
@@ -712,7 +719,7 @@ def test_an_existing_user_signs_in_on_the_page_to_join(client, team, invite):
     assert wrong.status_code == 422
     assert field_errors(wrong) == ["That password does not match an account for otto@example.com."]
     assert role_in(team.project, team.outsider.email) is None
-    assert invitation_for(team.outsider.email).status().value == "pending"
+    assert status_now(invitation_for(team.outsider.email)).value == "pending"
     assert signed_in_as(client) is None
 
     response = client.post(path, data={"password": PASSWORD})
@@ -742,7 +749,7 @@ def test_a_deactivated_account_cannot_join(client, team, invite, password, messa
     assert response.status_code == 422
     assert field_errors(response) == [message]
     assert role_in(team.project, team.outsider.email) is None
-    assert invitation_for(team.outsider.email).status().value == "pending"
+    assert status_now(invitation_for(team.outsider.email)).value == "pending"
     assert signed_in_as(client) is None
 
 
@@ -783,7 +790,7 @@ def test_signed_in_as_another_account_is_refused(client, team, sign_in, invite, 
     assert role_in(team.project, team.member(who).email) is (
         Role.VIEWER if who == "viewer" else None
     )
-    assert invitation_for("newbie@example.com").status().value == "pending"
+    assert status_now(invitation_for("newbie@example.com")).value == "pending"
     assert events("invitation.accepted") == []
 
 
@@ -798,7 +805,7 @@ def test_accepting_when_already_a_member_keeps_the_role(client, team, sign_in, i
         "You were already a member of Shop; your role is unchanged."
     ]
     assert role_in(team.project, team.outsider.email) is Role.DEVELOPER
-    assert invitation_for(team.outsider.email).status().value == "accepted"
+    assert status_now(invitation_for(team.outsider.email)).value == "accepted"
 
 
 # Links that cannot be used -----------------------------------------------------------
@@ -874,7 +881,7 @@ def test_an_owner_revokes_an_invitation(owner_client, client, team, invite, htmx
         "The invitation for newbie@example.com is revoked; its link no longer works."
     ]
     assert pending_listed(members) == []
-    assert invitation_for("newbie@example.com").status().value == "revoked"
+    assert status_now(invitation_for("newbie@example.com")).value == "revoked"
     [event] = events("invitation.revoked")
     assert (event.target, event.actor_id) == ("newbie@example.com as developer", team.owner.id)
     assert secret_of(path) not in everything_stored()
@@ -919,7 +926,7 @@ def test_an_accepted_invitation_cannot_be_revoked(owner_client, client, team, in
     response = owner_client.post(f"/projects/shop/invitations/{invitation.id}/revoke")
     assert response.status_code == 302
     invitation = invitation_for("newbie@example.com")
-    assert invitation.revoked_at is None and invitation.status().value == "accepted"
+    assert invitation.revoked_at is None and status_now(invitation).value == "accepted"
     assert role_in(team.project, "newbie@example.com") is Role.DEVELOPER
     assert events("invitation.revoked") == []
 
@@ -942,7 +949,7 @@ def test_another_project_s_invitation_cannot_be_revoked_by_id(app, owner_client,
         response = owner_client.post(url)
         assert response.status_code == 404, url
         assert error_message(response).startswith("There is nothing here")
-    assert invitation_for("newbie@example.com").status().value == "pending"
+    assert status_now(invitation_for("newbie@example.com")).value == "pending"
     assert events("invitation.revoked") == []
     assert app.test_client().get(urlsplit(link_in(created)).path).status_code == 200
 
@@ -968,7 +975,7 @@ def test_a_link_with_one_character_changed_is_not_found(client, invite):
     last = path[-1]
     forged = path[:-1] + ("B" if last != "B" else "C")
     assert client.get(forged).status_code == 404
-    assert invitation_for("newbie@example.com").status().value == "pending"
+    assert status_now(invitation_for("newbie@example.com")).value == "pending"
 
 
 # CSRF, as in production --------------------------------------------------------------
@@ -1036,3 +1043,9 @@ def test_the_new_account_form_states_the_password_rule_before_it_is_broken(clien
         BOTH_CHOICES[0][0],
         BOTH_CHOICES[1][0],
     ]
+
+
+def test_a_7_day_invitation_just_sent_expires_in_7_days_not_6(owner_client, invite):
+    invite("newbie@example.com")
+    [listed] = pending_listed(owner_client.get("/projects/shop/members"))
+    assert listed.endswith("expires in 7 days")

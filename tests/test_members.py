@@ -2,6 +2,7 @@
 
 import pytest
 
+from flagpal_dash.core.projects import membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, Membership
 from flagpal_dash.permissions import Role
@@ -17,7 +18,7 @@ def member_rows(response) -> dict[str, str]:
 
 
 def membership(team, who: str) -> Membership:
-    return team.member(who).membership_in(team.project)
+    return membership_of(team.member(who), team.project)
 
 
 @pytest.mark.parametrize("role", ["viewer", "developer"])
@@ -146,7 +147,7 @@ def test_removing_a_member_asks_first_then_ends_their_access_at_once(client, tea
     assert response.status_code == 200
     assert page(response).find("tr") is None, "the row goes"
     assert text_of(page(response).find(id="flash")) == "Vic Viewer was removed from Shop."
-    assert team.viewer.membership_in(team.project) is None
+    assert membership_of(team.viewer, team.project) is None
     assert viewer_client.get("/projects/shop/tokens").status_code == 404
 
 
@@ -167,7 +168,7 @@ def test_leaving_a_project_yourself(client, team, sign_in):
 
 
 def test_another_project_s_members_cannot_be_changed_by_id(client, team, sign_in):
-    theirs = team.outsider.membership_in(team.other_project)
+    theirs = membership_of(team.outsider, team.other_project)
     sign_in(team.owner)
     for url in [
         f"/projects/shop/members/{theirs.id}/role",

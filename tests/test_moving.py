@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from flagpal_dash.core import tokens
+from flagpal_dash.core.projects import project_by_slug
 from flagpal_dash.extensions import db
 from flagpal_dash.models import (
     ApiToken,
@@ -68,7 +69,7 @@ def test_every_row_moves_and_every_token_still_answers(app, source, database_url
     assert signed_in.status_code == 302
 
     # New rows continue after the copied ids (PostgreSQL's sequences were moved on).
-    shop = Project.by_slug("shop")
+    shop = project_by_slug("shop")
     newer, _ = issue_token(shop, "After the move")
     assert newer.id == 4
 

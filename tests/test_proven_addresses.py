@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from flagpal_dash.core.accounts import create_user
-from flagpal_dash.core.projects import add_member
+from flagpal_dash.core.projects import add_member, membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, Project, User
 from flagpal_dash.permissions import Role
@@ -87,7 +87,7 @@ def victim() -> User | None:
 
 
 def role_of_victim(project: Project) -> Role | None:
-    membership = victim() and victim().membership_in(project)
+    membership = victim() and membership_of(victim(), project)
     return membership.role if membership else None
 
 
@@ -269,7 +269,7 @@ def test_signing_in_to_a_squatted_account_does_not_join_another_project(app, tea
 def test_the_project_that_made_an_unproven_account_may_invite_it_again(app, team):
     squat(app, team)
     owner = signed_in(app, team.owner)
-    membership = victim().membership_in(team.project)
+    membership = membership_of(victim(), team.project)
     # The owner took the squatted account off Shop, then invites it back.
     add_member(team.project, add_user("second@example.com", "Second Owner"), Role.OWNER, actor=None)
     db.session.commit()
@@ -324,7 +324,7 @@ def test_creating_an_account_that_exists_is_refused_after_the_post(app, team):
     assert errors_on_page(response) == [ACCOUNT_EXISTS]
     db.session.expire_all()
     assert team.outsider.name == "Otto Outsider" and team.outsider.check_password(PASSWORD)
-    assert team.outsider.membership_in(team.project) is None
+    assert membership_of(team.outsider, team.project) is None
 
 
 # A mailed link proves the address: its person claims a squatted account --------------

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from flagpal_dash import sessions
+from flagpal_dash.core import sessions
 from flagpal_dash.core.invitations import create_invitation
 from flagpal_dash.core.projects import add_member
 from flagpal_dash.extensions import db
@@ -27,10 +27,10 @@ from flagpal_dash.models import (
     Membership,
     Project,
     User,
+    UserSession,
     utcnow,
 )
 from flagpal_dash.permissions import Role
-from flagpal_dash.sessions import UserSession
 
 from .support import PASSWORD, add_user, issue_token, setup_code, snapshot
 

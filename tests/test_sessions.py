@@ -11,10 +11,10 @@ import time_machine
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from flagpal_dash import browsers, sessions
+from flagpal_dash import browsers
+from flagpal_dash.core import sessions
 from flagpal_dash.extensions import db
-from flagpal_dash.models import AuditEvent, User, utcnow
-from flagpal_dash.sessions import UserSession
+from flagpal_dash.models import AuditEvent, User, UserSession, utcnow
 
 from .support import HTMX, PASSWORD, add_user, issue_token, page, snapshot, text_of
 from .test_api_token import bearer

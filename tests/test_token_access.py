@@ -130,5 +130,6 @@ def test_viewers_are_told_why_they_cannot_change_tokens(client, team, sign_in):
     message = text_of(page(response).find(attrs={"data-error-message": True}))
     assert message == (
         "Your role in Shop is Viewer. Only developers or owners can create, rotate and "
-        "revoke tokens. Nothing was changed."
+        "revoke tokens. Nothing was changed. If you need to, ask the owner of Shop for "
+        "another role: Olivia Owner."
     )

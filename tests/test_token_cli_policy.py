@@ -20,7 +20,7 @@ DAY = timedelta(days=1)
 
 @pytest.fixture
 def expiring(team):
-    """Shop: "CI" expires tomorrow, "Shop backend" in 3 days; others do not count."""
+    """Shop: "CI" expires in 26 hours, "Shop backend" in 3 days; others do not count."""
     with time_machine.travel(NOW - 20 * DAY, tick=False):
         issue_token(team.project, "Shop backend", expires_at=NOW + 3 * DAY)
         issue_token(team.project, "CI", expires_at=NOW + DAY + timedelta(hours=2))
@@ -55,8 +55,8 @@ def test_members_see_which_tokens_expire_within_7_days(client, team, sign_in, ex
         shown = banner(client)
     assert text_of(shown.strong) == "2 tokens expire within 7 days:"
     names = shown.select(".expiring-token")
-    assert [text_of(n) for n in names] == ["CI ( tomorrow )", "Shop backend ( in 3 days )"]
-    assert [n.time.get_text() for n in names] == ["tomorrow", "in 3 days"]
+    assert [text_of(n) for n in names] == ["CI ( in 26 hours )", "Shop backend ( in 3 days )"]
+    assert [n.time.get_text() for n in names] == ["in 26 hours", "in 3 days"]
     assert names[1].time["datetime"] == "2026-06-04T12:00:00Z"
     assert shown.find("a", string="See API Tokens")["href"] == "/projects/shop/tokens"
     assert "Rotate them before apps stop working." in text_of(shown)
@@ -123,7 +123,7 @@ def test_the_banner_says_the_span_it_warns_for(two_days_is_soon, client, team, s
         sign_in(team.developer)
         shown = banner(client)
     assert text_of(shown.strong) == "1 token expires within 2 days:"
-    assert [text_of(n) for n in shown.select(".expiring-token")] == ["CI ( tomorrow )"]
+    assert [text_of(n) for n in shown.select(".expiring-token")] == ["CI ( in 26 hours )"]
 
 
 # tokens expiring -----------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_expiring_lists_them_and_exits_1_for_cron(runner, expiring):
     assert lines[0] == "3 tokens expire within 7 days:"
     assert lines[1].split() == ["PROJECT", "ID", "NAME", "EXPIRES", "IN"]
     assert [line.split()[0] for line in lines[2:]] == ["shop", "shop", "other"]
-    assert "CI" in lines[2] and "2026-06-02 14:00 UTC" in lines[2] and "tomorrow" in lines[2]
+    assert "CI" in lines[2] and "2026-06-02 14:00 UTC" in lines[2] and "in 26 hours" in lines[2]
     assert "Shop backend" in lines[3] and lines[3].endswith("in 3 days")
     assert "Other app" in lines[4] and lines[4].endswith("in 5 days")
     assert "flagpal_" not in result.output

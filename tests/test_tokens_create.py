@@ -184,24 +184,35 @@ BAD_INPUT = [
         "Choose abilities from the list: Full access, Read, Write, Metrics.",
     ),
     ({"expiration": "365"}, "Choose one of the expiration options."),
-    ({"expiration": "custom"}, "Enter the date the token should expire, like 2027-01-31."),
+    ({"expiration": "custom"}, "Pick the date the token should expire."),
     (
         {"expiration": "custom", "custom_date": "31/12/2026"},
-        "Enter the date the token should expire, like 2027-01-31.",
+        "Pick the date the token should expire.",
     ),
     (
         {"expiration": "custom", "custom_date": "2026-02-30"},
-        "Enter the date the token should expire, like 2027-01-31.",
+        "Pick the date the token should expire.",
     ),
     (
         {"expiration": "custom", "custom_date": "99999-01-01"},
-        "Enter the date the token should expire, like 2027-01-31.",
+        "Pick the date the token should expire.",
     ),
-    ({"expiration": "custom", "custom_date": "2026-06-01"}, "Choose a date in the future."),
-    ({"expiration": "custom", "custom_date": "2020-01-01"}, "Choose a date in the future."),
+    # In the picker's terms: the days its min and max allow, in words.
+    (
+        {"expiration": "custom", "custom_date": "2026-06-01"},
+        "Choose 2 Jun 2026 or later (a date after today, UTC).",
+    ),
+    (
+        {"expiration": "custom", "custom_date": "2020-01-01"},
+        "Choose 2 Jun 2026 or later (a date after today, UTC).",
+    ),
+    (
+        {"expiration": "custom", "custom_date": "2036-05-29"},
+        "Choose 28 May 2036 or earlier, or No expiration.",
+    ),
     (
         {"expiration": "custom", "custom_date": "9999-12-31"},
-        "Choose a date within 10 years, or No expiration.",
+        "Choose 28 May 2036 or earlier, or No expiration.",
     ),
 ]
 
@@ -329,3 +340,23 @@ def test_a_missing_or_wrong_csrf_token_is_a_clear_400_and_changes_nothing(csrf_c
 
 def csrf_from(response) -> str:
     return page(response).find("input", attrs={"name": "csrf_token"})["value"]
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "plain"])
+def test_a_pasted_long_name_is_not_cut_short_silently(client, team, sign_in, htmx):
+    sign_in(team.developer)
+    form = page(client.get("/projects/shop/tokens/new", headers=HTMX)).find("form")
+    name_input = form.find(id="name")
+    assert not name_input.has_attr("maxlength"), "a maxlength cuts a paste without a word"
+    description = text_of(form.find(id=name_input["aria-describedby"]))
+    assert description.endswith("At most 100 characters."), "said before it is typed"
+
+    pasted = "Shop backend " + "x" * 487
+    response = client.post(
+        "/projects/shop/tokens", data=GOOD | {"name": pasted}, headers=HTMX if htmx else {}
+    )
+    assert response.status_code == 422
+    assert field_errors(response) == ["Name must be at most 100 characters (it has 500)."]
+    shown = page(response).select_one("form.token-form").find(id="name")
+    assert shown["value"] == pasted, "kept whole, to shorten"
+    assert tokens_in_db() == []

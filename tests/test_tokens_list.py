@@ -5,6 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from flagpal_dash.core import tokens
+from flagpal_dash.extensions import db
 from flagpal_dash.models import utcnow
 
 from .support import issue_token, page, text_of
@@ -47,7 +49,7 @@ def test_tokens_are_listed_newest_first_with_a_time_element(client, team, sign_i
     assert [text_of(row.select_one(".token-name")) for row in listed] == ["New app", "Old app"]
     created = listed[1].find_all("td")[1].find("time")
     assert created["datetime"] == "2026-01-01T09:30:00Z"
-    assert text_of(created) == "1 month ago"
+    assert text_of(created) == "34 days ago"
     assert created["title"] == "1 Jan 2026, 09:30 UTC"
     assert text_of(listed[0].find_all("td")[1].find("time")) == "3 days ago"
 
@@ -77,7 +79,7 @@ def test_a_token_is_flagged_a_week_before_it_expires_then_expires(client, team, 
     with time_machine.travel(expires - timedelta(days=7), tick=False):
         assert badge(client) == "Expires in 7 days"
     with time_machine.travel(expires - timedelta(hours=30), tick=False):
-        assert badge(client) == "Expires tomorrow"
+        assert badge(client) == "Expires in 30 hours"
     with time_machine.travel(expires, tick=False):
         assert badge(client) == "Expired"
 
@@ -128,7 +130,7 @@ def test_managers_also_see_abilities_expiry_last_use_hint_and_creator(client, te
     assert "by Dana Developer" in text_of(cells[2])
     assert text_of(cells[3]) == "Read, Metrics"
     assert cells[4].find("time")["datetime"] == expires.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert text_of(cells[4]) == "in 29 days"
+    assert text_of(cells[4]) == "in 30 days", "the 30 days picked, not one short"
     assert text_of(cells[5]) == "2 hours ago No requests in 30 days"
     actions = {text_of(a): a["href"] for a in cells[-1].find_all("a")}
     assert actions == {
@@ -163,6 +165,27 @@ def test_revoked_rows_tell_managers_when_and_by_whom(client, team, sign_in):
     assert text_of(status_cell) == "Revoked 3 days ago by Olivia Owner"
     assert status_cell.find("time")["title"] == "6 May 2026, 07:08 UTC"
     assert row.find("a") is None, "no Revoke on a revoked token"
+
+
+@pytest.mark.parametrize("how", ["revoked", "rotated immediately", "rotated with a grace"])
+def test_revoked_and_rotated_rows_show_no_future_expiry(client, team, sign_in, how):
+    now = datetime(2026, 5, 9, 7, 8, tzinfo=UTC)
+    with time_machine.travel(now, tick=False):
+        token, _ = issue_token(team.project, "Old", expires_at=now + timedelta(days=30))
+        if how == "revoked":
+            tokens.revoke(token, actor=team.owner, now=now)
+        else:
+            grace = timedelta(0) if how == "rotated immediately" else timedelta(hours=24)
+            tokens.rotate(token, grace, None, actor=team.owner, now=now)
+        db.session.commit()
+        sign_in(team.developer)
+        row = page(client.get("/projects/shop/tokens")).select_one(f"#token-{token.id}")
+    expires = row.select_one('td[data-label="Expires"]')
+    assert expires.find("time") is None, "no expiry in 30 days, nor one in the grace"
+    assert text_of(expires).startswith("— ")
+    if how == "rotated with a grace":
+        # When it stops is said once, in its status.
+        assert "stops working in 24 hours" in text_of(row.select_one('td[data-label="Status"]'))
 
 
 def test_empty_project_explains_tokens_and_how_to_create_one(client, team, sign_in):
@@ -241,3 +264,13 @@ def test_a_name_cut_short_in_the_list_keeps_its_whole_text_in_its_title(
     assert shown["title"] == name and shown.get_text() == name
     if role == "developer":
         assert row.select_one("td[data-label=Created] .person")["title"] == "by Dana Developer"
+
+
+@pytest.mark.parametrize("late", [timedelta(0), timedelta(seconds=1), timedelta(seconds=30)])
+def test_a_7_day_token_just_made_says_expires_in_7_days(client, team, sign_in, late):
+    made = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    with time_machine.travel(made, tick=False):
+        issue_token(team.project, "Weekly", expires_at=made + timedelta(days=7))
+    with time_machine.travel(made + late, tick=False):
+        sign_in(team.viewer)
+        assert badge(client) == "Expires in 7 days", "not one day short"

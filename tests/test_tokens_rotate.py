@@ -56,7 +56,7 @@ def test_the_dialog_offers_the_same_period_and_a_grace_period(client, team, sign
     assert checked(dialog, "grace") == "24h"
     assert checked(dialog, "expiration") == "90", "the old token's period"
     assert dialog.find("form")["hx-post"] == rotate_url(token)
-    assert text_of(dialog.select_one(".usage-warning")) == "Not used in the last 30 days."
+    assert text_of(dialog.select_one(".usage-warning")) == "Never used."
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_rotating_shows_the_new_value_once_and_the_old_keeps_working_for_the_gra
         assert text_of(shown.find(id="dialog-title")) == "Token rotated"
         new_value = shown.find(id="new-token-value")["value"]
         stops = shown.select_one(".warning time")
-        assert (text_of(stops), stops["title"]) == ("tomorrow", "2 Jun 2026, 12:00 UTC")
+        assert (text_of(stops), stops["title"]) == ("in 24 hours", "2 Jun 2026, 12:00 UTC")
         if htmx:
             rows = shown.select("#token-list tbody tr")
             assert [text_of(row.select_one(".badge")) for row in rows] == ["Active", "Rotated"]
@@ -103,7 +103,7 @@ def test_rotating_shows_the_new_value_once_and_the_old_keeps_working_for_the_gra
         listed = page(client.get("/projects/shop/tokens"))
         assert new_value not in listed.decode()
         old_row = listed.select_one(f"#token-{old.id}")
-        assert "Rotated stops working tomorrow" in text_of(old_row.find_all("td")[0])
+        assert "Rotated stops working in 24 hours" in text_of(old_row.find_all("td")[0])
         assert not [a for a in old_row.find_all("a") if "Rotate" in text_of(a)]
 
     old, new = tokens_named("Shop backend")
@@ -149,7 +149,8 @@ def test_the_audit_trail_links_old_and_new(client, team, sign_in):
     events = {
         event.kind: event
         for event in db.session.scalars(
-            db.select(AuditEvent).where(AuditEvent.project_id.isnot(None))
+            # In order, so the later token.created (the replacement's) is the one kept.
+            db.select(AuditEvent).where(AuditEvent.project_id.isnot(None)).order_by(AuditEvent.id)
         )
     }
     rotated, created = events["token.rotated"], events["token.created"]
@@ -197,15 +198,19 @@ def test_only_an_active_token_that_was_not_rotated_can_be_rotated(client, team, 
         ({"grace": "2h"}, "Choose when the old token stops working from the list."),
         ({"grace": ""}, "Choose when the old token stops working from the list."),
         ({"expiration": "365"}, "Choose one of the expiration options."),
-        ({"expiration": "custom", "custom_date": "2020-01-01"}, "Choose a date in the future."),
+        (
+            {"expiration": "custom", "custom_date": "2020-01-01"},
+            "Choose 2 Jun 2026 or later (a date after today, UTC).",
+        ),
     ],
 )
 def test_bad_choices_are_refused_and_change_nothing(client, team, sign_in, data, message):
-    token, value = issue_token(team.project, "Shop backend")
-    sign_in(team.developer)
-    response = client.post(
-        rotate_url(token), data={"grace": "24h", "expiration": "30"} | data, headers=HTMX
-    )
+    with time_machine.travel(NOW, tick=False):
+        token, value = issue_token(team.project, "Shop backend")
+        sign_in(team.developer)
+        response = client.post(
+            rotate_url(token), data={"grace": "24h", "expiration": "30"} | data, headers=HTMX
+        )
     assert response.status_code == 422
     assert [text_of(li) for li in page(response).select(".field-errors li")] == [message]
     assert len(tokens_named("Shop backend")) == 1

@@ -20,8 +20,9 @@ from sqlalchemy import create_engine
 
 from flagpal_dash import token_format
 from flagpal_dash.core import usage
+from flagpal_dash.core.projects import project_by_slug
 from flagpal_dash.extensions import db
-from flagpal_dash.models import Project, TokenUsageDay
+from flagpal_dash.models import TokenUsageDay
 
 from .conftest import make_app
 from .support import PASSWORD, issue_token, page, text_of
@@ -241,7 +242,7 @@ def test_an_upgrade_from_the_first_migration_keeps_every_row_and_token(app_at_fi
     still_good(app, values)
 
     # New rows go after the old ones (PostgreSQL's sequences kept up).
-    shop = Project.by_slug("shop")
+    shop = project_by_slug("shop")
     token, value = issue_token(shop, "After the upgrade")
     assert token.id > max(row["id"] for row in before["api_tokens"])
     assert app.test_client().get("/api/v1/token", headers=bearer(value)).status_code == 200

@@ -526,7 +526,16 @@ def test_the_revoke_dialog_says_how_much_the_token_is_used(client, team, sign_in
             "Not used in the last 24 hours; last used 5 days ago."
         )
         assert revoke_dialog(client, idle) == "Not used in the last 30 days."
-        assert revoke_dialog(client, never) == "Not used in the last 30 days."
+        assert revoke_dialog(client, never) == "Never used."
+
+
+def test_a_token_made_a_minute_ago_and_never_used_says_so(client, team, sign_in):
+    with time_machine.travel(NOW - timedelta(minutes=1), tick=False):
+        new, _ = issue_token(team.project, "New")
+    with time_machine.travel(NOW, tick=False):
+        sign_in(team.developer)
+        assert revoke_dialog(client, new) == "Never used."
+        assert revoke_dialog(client, new, headers={}) == "Never used."
 
 
 def test_a_use_not_yet_counted_still_warns(client, team, sign_in):

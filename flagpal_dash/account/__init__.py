@@ -7,11 +7,11 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, ValidationError
 
-from .. import limits, sessions, validation
-from ..core import accounts
+from .. import limits, validation
+from ..core import accounts, rows, sessions
 from ..extensions import db
 from ..htmx import changed, redirect_page
-from ..models import MAX_ROW_ID, AuditEvent, AuditKind, utcnow
+from ..models import AuditEvent, AuditKind, utcnow
 from ..validation import FormRule
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -128,7 +128,9 @@ def end_session(session_id: int):
     """Sign out one of your sessions (another browser, or a lost device); another
     person's session is not found."""
     user = current_user._get_current_object()
-    ended = sessions.end_one(user, session_id, actor=user) if 0 < session_id <= MAX_ROW_ID else None
+    ended = None
+    if rows.can_name_a_row(session_id):
+        ended = sessions.end_one(user, session_id, actor=user)
     if ended is None:
         abort(404)
     browser, was_this_one = ended.browser, ended.id == user.current_session.id

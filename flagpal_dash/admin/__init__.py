@@ -14,10 +14,10 @@ from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
 from .. import validation
-from ..core import accounts, projects
+from ..core import accounts, projects, rows
 from ..core.errors import Conflict
 from ..extensions import db
-from ..models import MAX_ROW_ID, Project, User, utcnow
+from ..models import User, utcnow
 from ..permissions import Role
 from ..validation import FormRule, Invalid
 
@@ -69,7 +69,7 @@ class NewProjectForm(FlaskForm):
                 field.data = validation.slug(field.data)
             except Invalid as error:
                 raise ValidationError(str(error)) from None
-            if Project.by_slug(field.data):
+            if projects.project_by_slug(field.data):
                 raise ValidationError(f"The slug '{field.data}' is already used.")
         else:
             field.data = None
@@ -122,7 +122,7 @@ def create_user():
 @bp.post("/users/<int:user_id>/<any(deactivate, reactivate):action>")
 @admin_route
 def change_active(user_id: int, action: str):
-    user = db.session.get(User, user_id) if 0 < user_id <= MAX_ROW_ID else None
+    user = db.session.get(User, user_id) if rows.can_name_a_row(user_id) else None
     if user is None:
         abort(404)
     if user.id == current_user.id:
@@ -150,7 +150,7 @@ def change_active(user_id: int, action: str):
 def confirm_email(user_id: int):
     """Vouch that the account's address is its person's (core/accounts.py): grants by
     email (project owner, ``members add``, other projects' invitations) then work."""
-    user = db.session.get(User, user_id) if 0 < user_id <= MAX_ROW_ID else None
+    user = db.session.get(User, user_id) if rows.can_name_a_row(user_id) else None
     if user is None:
         abort(404)
     confirmed = accounts.confirm_address(user, utcnow(), actor=current_user._get_current_object())

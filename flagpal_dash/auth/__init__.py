@@ -19,8 +19,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import limits, links, security, sessions
-from ..core import accounts, projects
+from .. import limits, links, security
+from ..core import accounts, projects, sessions
 from ..extensions import db, login_manager
 from ..health import first_line
 from ..htmx import client_redirect, is_htmx_request, vary

@@ -9,6 +9,7 @@ from flask.cli import AppGroup, ScriptInfo
 from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
 
+from ..core import projects as project_rules
 from ..core.errors import DomainError
 from ..health import database_problem
 from ..models import Project, User
@@ -47,7 +48,7 @@ def checked(rule, value):
 
 
 def existing_project(slug: str, *, lock: bool = False) -> Project:
-    project = Project.by_slug(slug, lock=lock)
+    project = project_rules.project_by_slug(slug, lock=lock)
     if project is None:
         raise click.ClickException(
             f"No project has the slug '{slug}'. Give a project's slug, like 'shop-backend'."

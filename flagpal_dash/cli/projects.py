@@ -54,7 +54,7 @@ def add_member(slug: str, email: str, role: str) -> None:
     project = existing_project(slug)
     user = existing_user(email)
     checked(accounts.require_proven, user)
-    membership = user.membership_in(project)
+    membership = project_rules.membership_of(user, project)
     if membership is not None:
         raise click.ClickException(
             f"{email} is already a member of {slug}, as {membership.role.value}."

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from .. import abilities as ability
 from .. import dates, token_format, validation
+from ..core import projects as project_rules
 from ..core import tokens as token_rules
 from ..extensions import db
 from ..models import Project, utcnow
@@ -54,7 +55,7 @@ def create_token(
     if expires_in_days is not None:
         expires_at = now + timedelta(days=checked(validation.lifetime_days, expires_in_days))
     try:
-        project.check_token_expiry(expires_at, now)
+        token_rules.check_expiry(project, expires_at, now)
     except Invalid as error:
         # No quiet default to the maximum: a script expecting a token that never expires
         # learns now, not when its app stops working.
@@ -106,7 +107,7 @@ def list_tokens(slug: str) -> None:
 def revoke_token(slug: str, token_id: int) -> None:
     """Revoke token TOKEN_ID of project SLUG at once."""
     project = existing_project(slug)
-    token = project.token(token_id)
+    token = token_rules.token_by_id(project, token_id)
     if token is None:
         raise click.ClickException(
             f"{slug} has no token with id {token_id} (see `tokens list {slug}`)."
@@ -137,7 +138,7 @@ def expiring_tokens(within_days: int, slug: str | None) -> None:
     """
     project = None
     if slug is not None:
-        project = Project.by_slug(slug)
+        project = project_rules.project_by_slug(slug)
         if project is None:
             # Exit 2 like any bad input: 1 means "tokens are expiring".
             raise click.BadParameter(f"No project has the slug '{slug}'.", param_hint="--project")

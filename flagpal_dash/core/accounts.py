@@ -16,10 +16,11 @@ from datetime import datetime
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import sessions, validation
+from .. import validation
 from ..extensions import db
 from ..models import AuditEvent, AuditKind, Invitation, User
 from ..validation import Invalid
+from . import sessions
 from .errors import Conflict
 
 # The codes of this module's refusals.
@@ -60,7 +61,7 @@ def create_user(
 
 def change_password(user: User, password: str, *, rounds: int) -> None:
     """The person's new password; the caller ends the account's other sessions
-    (sessions.py)."""
+    (core/sessions.py)."""
     user.set_password(password, rounds=rounds)
     AuditEvent.record(AuditKind.PASSWORD_CHANGED, target=user.label, actor=user)
 

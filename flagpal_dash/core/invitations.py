@@ -1,5 +1,7 @@
 """Invitations: an owner invites an email address to join a project with a role; the
-link works once, for ``Invitation.LIFETIME``, unless revoked.
+link works once, for ``Invitation.LIFETIME``, unless revoked. Its lifecycle (pending,
+accepted, expired, revoked) is ``status``; finding one, by id or by its link's secret,
+is here too.
 
 Who acts and when are arguments; nothing here reads the request. An address already
 on the project, or with a pending invitation, is not invited again (``Conflict``).
@@ -7,6 +9,7 @@ Accepting checks the invitation again under the project's lock and refuses with
 ``Gone`` (its status says why). The doors word both.
 """
 
+import enum
 import hashlib
 import secrets
 from datetime import datetime
@@ -14,17 +17,9 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import (
-    AuditEvent,
-    AuditKind,
-    Invitation,
-    InvitationStatus,
-    Membership,
-    Project,
-    User,
-)
+from ..models import AuditEvent, AuditKind, Invitation, Membership, Project, User
 from ..permissions import Role
-from . import projects
+from . import projects, rows
 from .errors import Conflict, DomainError
 
 # The codes of this module's refusals to invite.
@@ -32,11 +27,45 @@ ALREADY_MEMBER = "already_member"
 ALREADY_INVITED = "already_invited"
 
 
+class InvitationStatus(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+def status(invitation: Invitation, now: datetime) -> InvitationStatus:
+    """Where ``invitation`` is in its lifecycle at ``now``: only a pending one can be
+    accepted or revoked."""
+    if invitation.accepted_at is not None:
+        return InvitationStatus.ACCEPTED
+    if invitation.revoked_at is not None:
+        return InvitationStatus.REVOKED
+    if invitation.expires_at <= now:
+        return InvitationStatus.EXPIRED
+    return InvitationStatus.PENDING
+
+
 class Gone(DomainError):
     """The invitation cannot be used any more: ``status`` is why (accepted, expired,
     revoked). The web answers 410."""
 
     code = "invitation_gone"
+
+
+def digest(secret: str) -> str:
+    """What is stored of a link's secret: its SHA-256."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def invitation_by_secret(secret: str) -> Invitation | None:
+    """The invitation whose link carries ``secret``, whatever its status."""
+    return db.session.scalar(select(Invitation).where(Invitation.secret_hash == digest(secret)))
+
+
+def invitation_by_id(project: Project, invitation_id: int) -> Invitation | None:
+    """The project's invitation ``invitation_id``; None for another project's."""
+    return rows.of_project(Invitation, project, invitation_id)
 
 
 def pending(project: Project, now: datetime, email: str | None = None) -> list[Invitation]:
@@ -59,7 +88,7 @@ def require_invitable(project: Project, email: str, now: datetime) -> None:
     """Raises ``Conflict(ALREADY_MEMBER, role=…)`` when the account of ``email`` is on
     the project, ``Conflict(ALREADY_INVITED)`` when an invitation for it is pending."""
     user = User.by_email(email)
-    membership = user and user.membership_in(project)
+    membership = user and projects.membership_of(user, project)
     if membership:
         raise Conflict(ALREADY_MEMBER, role=membership.role)
     if pending(project, now, email):
@@ -85,7 +114,7 @@ def create_invitation(
         project=project,
         email=email,
         role=role,
-        secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
+        secret_hash=digest(secret),
         created_at=now,
         created_by=by,
         expires_at=now + Invitation.LIFETIME,
@@ -105,7 +134,7 @@ def create_invitation(
 
 def revoke_invitation(invitation: Invitation, *, by: User | None, now: datetime) -> bool:
     """Withdraw a pending invitation; False if it could not be used anyway."""
-    if invitation.status(now) is not InvitationStatus.PENDING:
+    if status(invitation, now) is not InvitationStatus.PENDING:
         return False
     invitation.revoked_at = now
     AuditEvent.record(
@@ -120,11 +149,11 @@ def hold_pending(invitation: Invitation, now: datetime) -> None:
 
     Two tabs accepting at once: the second waits for the first, then is told the link
     was used (not a second account or membership)."""
-    Project.by_slug(invitation.project.slug, lock=True)
+    projects.project_by_slug(invitation.project.slug, lock=True)
     db.session.refresh(invitation)
-    status = invitation.status(now)
-    if status is not InvitationStatus.PENDING:
-        raise Gone(status=status)
+    current = status(invitation, now)
+    if current is not InvitationStatus.PENDING:
+        raise Gone(status=current)
 
 
 def accept_invitation(invitation: Invitation, user: User, now: datetime) -> Membership | None:
@@ -142,6 +171,6 @@ def accept_invitation(invitation: Invitation, user: User, now: datetime) -> Memb
         target=invitation.label,
         actor=user,
     )
-    if user.membership_in(invitation.project) is not None:
+    if projects.membership_of(user, invitation.project) is not None:
         return None
     return projects.add_member(invitation.project, user, invitation.role, actor=user)

@@ -7,6 +7,9 @@ that state. The token check, the API Tokens page (its rows, filter and counts), 
 command line, prune and leak reports all ask here, so "is this token still good" has
 one answer everywhere. tests/test_token_lifecycle.py proves both spellings agree.
 
+What the project's token policy allows a new token (its longest lifetime) is checked
+here too, by every way of issuing one; owners set the policy (core/projects.py).
+
 The actor and the clock are arguments: nothing here reads the request.
 """
 
@@ -22,6 +25,7 @@ from .. import token_format
 from ..extensions import db
 from ..models import LEAK_REPORT_ACTOR, ApiToken, AuditEvent, AuditKind, Project, User
 from ..validation import Invalid
+from . import rows
 from .errors import Conflict
 
 # An active token this close to its expiry is "expiring": flagged on its row, offered by
@@ -176,6 +180,11 @@ def expiring_sql(now: datetime, within: timedelta | None = None):
 # Queries.
 
 
+def token_by_id(project: Project, token_id: int) -> ApiToken | None:
+    """The project's token ``token_id``; None for another project's."""
+    return rows.of_project(ApiToken, project, token_id)
+
+
 def newest_first(project: Project) -> list[ApiToken]:
     return list(
         db.session.scalars(
@@ -230,6 +239,34 @@ def unused(project: Project, now: datetime) -> list[ApiToken]:
     )
 
 
+# The project's policy for new tokens.
+
+
+def lifetime_limit(project: Project) -> timedelta | None:
+    """The longest a new token may last under the project's policy (None: no limit)."""
+    days = project.max_token_lifetime_days
+    return None if days is None else timedelta(days=days)
+
+
+def longest_expiry(project: Project, now: datetime) -> datetime | None:
+    """The latest expiry a token made at ``now`` may have (None: any, or none)."""
+    limit = lifetime_limit(project)
+    return None if limit is None else now + limit
+
+
+def check_expiry(project: Project, expires_at: datetime | None, now: datetime) -> None:
+    """Raise ``Invalid`` when a token made at ``now`` to expire at ``expires_at``
+    (None: never) would outlive the project's maximum lifetime. Creating and rotating,
+    on the web and the command line, all ask here."""
+    longest = longest_expiry(project, now)
+    if longest is None or (expires_at is not None and expires_at <= longest):
+        return
+    days = project.max_token_lifetime_days
+    if expires_at is None:
+        raise Invalid(f"Tokens in {project.name} must expire within {days} days (project policy).")
+    raise Invalid(f"Tokens in {project.name} can last at most {days} days (project policy).")
+
+
 # Actions. Each adds its audit event to the session; the caller commits.
 
 
@@ -277,7 +314,7 @@ def issue(
     """
     if replaces is None and has_active_named(project, name, now):
         raise NameTaken(name)
-    project.check_token_expiry(expires_at, now)
+    check_expiry(project, expires_at, now)
     value = token_format.generate()
     token = ApiToken(
         project=project,

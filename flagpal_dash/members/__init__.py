@@ -23,10 +23,19 @@ from ..access import ProjectAccess, project_route
 from ..auth import sign_in_as
 from ..core import accounts, invitations, projects
 from ..core.errors import Conflict
+from ..core.invitations import InvitationStatus
 from ..extensions import db
-from ..htmx import changed, dialog, error_answer, from_dialog, redirect_page, retarget
-from ..models import Invitation, InvitationStatus, Membership, User, utcnow
-from ..permissions import Permission
+from ..htmx import (
+    changed,
+    dialog,
+    error_answer,
+    from_dialog,
+    is_htmx_request,
+    redirect_page,
+    retarget,
+)
+from ..models import Invitation, Membership, User, utcnow
+from ..permissions import Permission, Role
 from .forms import (
     CreateAccountToJoinForm,
     InviteForm,
@@ -48,11 +57,19 @@ def signed_in() -> User:
     return current_user._get_current_object()
 
 
+def last_owners(members: list[Membership]) -> set[int]:
+    """The rows whose role and Remove could not change (the last-owner rule): their
+    controls are shown disabled, with the reason beside them."""
+    return {member.id for member in members if projects.is_last_owner(member)}
+
+
 def page_context(access: ProjectAccess) -> dict:
     sees_addresses = access.can(Permission.SEE_ADDRESSES)
+    members = projects.members_of(access.project)
     return {
         "access": access,
-        "members": access.project.members(),
+        "members": members,
+        "last_owners": last_owners(members),
         "invitations": invitations.pending(access.project, utcnow()) if sees_addresses else [],
     }
 
@@ -65,27 +82,49 @@ def list_members(access: ProjectAccess):
 
 
 def project_membership(access: ProjectAccess, membership_id: int) -> Membership:
-    membership = access.project.membership(membership_id)
+    membership = projects.membership_by_id(access.project, membership_id)
     if membership is None:
         abort(404)
     return membership
 
 
-def after_change(access: ProjectAccess, membership: Membership | None, message: str, status=200):
+def after_change(
+    access: ProjectAccess,
+    membership: Membership | None,
+    message: str,
+    status=200,
+    owners_changed=False,
+):
     """htmx gets the member's row (none once removed) and the message; a plain POST is
     redirected to the members page, where the message waits. A refusal asked from the
-    remove dialog is answered in the dialog; from the row's role form, the row is put
-    back as it is."""
+    remove dialog is answered in the dialog, and the row behind it is redrawn out of
+    band; from the row's role form, the row is put back as it is. Either way the row
+    now shows what can be done with it. When an owner came or went
+    (``owners_changed``), the other owners' rows come too: whether one of them is now
+    the only owner, whose controls are disabled, may have changed."""
+    members = projects.members_of(access.project) if is_htmx_request() else []
     if status != 200 and from_dialog():
-        return error_answer(status, "Nothing was changed", message)
+        response = error_answer(status, "Nothing was changed", message)
+        row = render_template(
+            "members/_member_row_behind.html",
+            access=access,
+            member=membership,
+            last_owners=last_owners(members),
+            oob=True,
+        )
+        response.set_data(response.get_data(as_text=True) + row)
+        return response
+    others = [other for other in members if membership is None or other.id != membership.id]
     response = changed(
-        "members/_member_row.html" if membership else None,
+        "members/_member_changed.html",
         url_for("members.list_members", slug=access.project.slug),
         message,
         "success" if status == 200 else "error",
         status,
         access=access,
         member=membership,
+        last_owners=last_owners(members),
+        other_owners=[other for other in others if owners_changed and other.role is Role.OWNER],
     )
     if status != 200:
         return retarget(response, f"#member-{membership.id}", "outerHTML")
@@ -100,6 +139,7 @@ def change_role(access: ProjectAccess, membership_id: int):
     form = RoleForm()
     if not form.validate_on_submit():
         return after_change(access, membership, " ".join(form.role.errors), 422)
+    owners_changed = Role.OWNER in (membership.role, form.role.role)
     try:
         role_changed = projects.change_role(membership, form.role.role, actor=signed_in())
     except Conflict:  # the last owner
@@ -108,7 +148,9 @@ def change_role(access: ProjectAccess, membership_id: int):
     name = membership.user.name
     if not role_changed:
         return after_change(access, membership, f"{name} already is {form.role.role.value}.")
-    return after_change(access, membership, f"{name} is now {form.role.role.value}.")
+    return after_change(
+        access, membership, f"{name} is now {form.role.role.value}.", owners_changed=owners_changed
+    )
 
 
 @bp.get("/members/<int:membership_id>/remove")
@@ -131,7 +173,7 @@ def confirm_remove(access: ProjectAccess, membership_id: int):
 def remove_member(access: ProjectAccess, membership_id: int):
     """Take someone off the project; they lose access on their next request."""
     membership = project_membership(access, membership_id)
-    user = membership.user
+    user, was_owner = membership.user, membership.role is Role.OWNER
     try:
         projects.remove_member(membership, actor=signed_in())
     except Conflict:  # the last owner
@@ -140,7 +182,12 @@ def remove_member(access: ProjectAccess, membership_id: int):
     if user.id == current_user.id:
         flash(f"You left {access.project.name}.", "success")
         return redirect_page(url_for("projects.index"))
-    return after_change(access, None, f"{user.name} was removed from {access.project.name}.")
+    return after_change(
+        access,
+        None,
+        f"{user.name} was removed from {access.project.name}.",
+        owners_changed=was_owner,
+    )
 
 
 @bp.get("/invitations/new")
@@ -212,7 +259,7 @@ def create_invitation(access: ProjectAccess):
 @project_route(Permission.MANAGE_MEMBERS)
 def revoke_invitation(access: ProjectAccess, invitation_id: int):
     """Withdraw a pending invitation: its link stops working."""
-    invitation = access.project.invitation(invitation_id)
+    invitation = invitations.invitation_by_id(access.project, invitation_id)
     if invitation is None:
         abort(404)
     if invitations.revoke_invitation(invitation, by=signed_in(), now=utcnow()):
@@ -234,10 +281,10 @@ invitations_bp = Blueprint("invitations", __name__)
 
 def invitation_or_explain(secret: str) -> Invitation:
     """The pending invitation behind a link, or a page saying why it cannot be used."""
-    invitation = Invitation.by_secret(secret) if len(secret) <= 100 else None
+    invitation = invitations.invitation_by_secret(secret) if len(secret) <= 100 else None
     if invitation is None:
         abort(404)
-    status = invitation.status()
+    status = invitations.status(invitation, utcnow())
     if status is not InvitationStatus.PENDING:
         abort(410, why_gone(status))
     return invitation
@@ -250,6 +297,7 @@ ACCOUNT_REFUSALS = {
     accounts.ACCOUNT_DEACTIVATED: "An account for this address exists and is deactivated. "
     "Ask an admin.",
 }
+
 
 def why_gone(status: InvitationStatus) -> str:
     """Why a link that is no longer pending cannot be used, for its 410 page."""

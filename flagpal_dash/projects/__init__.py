@@ -4,6 +4,7 @@ from flask import Blueprint, g, render_template
 from flask_login import current_user, login_required
 
 from ..access import ProjectAccess, project_route
+from ..core import projects as project_rules
 from ..core import tokens
 from ..htmx import is_htmx_request
 from ..models import utcnow
@@ -27,7 +28,7 @@ def project_layout() -> dict:
 @login_required
 def index():
     """The projects the signed-in person belongs to."""
-    return render_template("projects/index.html", projects=current_user.projects())
+    return render_template("projects/index.html", projects=project_rules.projects_of(current_user))
 
 
 @bp.get("/projects/<slug>")

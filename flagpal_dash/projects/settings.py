@@ -1,15 +1,19 @@
 """A project's token policy, set by its owners: the longest a new token may last, and
 how long an unused token may stay active before ``flask --app wsgi tokens prune``
-revokes it. The rules themselves live on ``Project`` (models.py); this is the page."""
+revokes it. The rules themselves live in core/ (setting the policy in core/projects.py,
+what it allows a new token in core/tokens.py); this is the page."""
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField
 from wtforms.validators import ValidationError
 
 from ..access import ProjectAccess, project_route
+from ..core import projects
+from ..core.projects import TOKEN_LIFETIME_CHOICES, UNUSED_TOKEN_CHOICES
 from ..extensions import db
-from ..models import TOKEN_LIFETIME_CHOICES, UNUSED_TOKEN_CHOICES, Project
+from ..models import Project
 from ..permissions import Permission
 
 bp = Blueprint("settings", __name__, url_prefix="/projects/<slug>/settings")
@@ -88,8 +92,11 @@ def save_policy(access: ProjectAccess):
     form = PolicyForm()
     if not form.validate_on_submit():
         return policy_page(access, form, 422)
-    changed = access.project.set_token_policy(
-        form.max_token_lifetime_days.days, form.revoke_unused_after_days.days
+    changed = projects.set_token_policy(
+        access.project,
+        form.max_token_lifetime_days.days,
+        form.revoke_unused_after_days.days,
+        actor=current_user._get_current_object(),
     )
     if changed:
         db.session.commit()

@@ -11,7 +11,7 @@ from flask_login import current_user
 from .. import abilities as ability
 from .. import token_format
 from ..access import ProjectAccess, project_route
-from ..core import tokens
+from ..core import projects, tokens
 from ..extensions import db
 from ..htmx import changed, dialog, page_or_fragment, retarget
 from ..models import ApiToken, utcnow
@@ -45,7 +45,7 @@ def list_context(
     if listing.project_has_tokens or access.can(Permission.MANAGE_TOKENS):
         owners = []
     else:
-        owners = access.project.owners()
+        owners = projects.owners_of(access.project)
     return {
         "access": access,
         "listing": listing,
@@ -141,7 +141,7 @@ def create_token(access: ProjectAccess):
 
 def project_token(access: ProjectAccess, token_id: int) -> ApiToken:
     """The project's token ``token_id``; 404 for an unknown id or another project's."""
-    token = access.project.token(token_id)
+    token = tokens.token_by_id(access.project, token_id)
     if token is None:
         abort(404)
     return token

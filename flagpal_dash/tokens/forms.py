@@ -1,11 +1,11 @@
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectChoice, SelectMultipleField, StringField, widgets
 from wtforms.validators import ValidationError
 
 from .. import abilities as ability
-from .. import validation
+from .. import dates, validation
 from ..core import tokens
 from ..models import Project, utcnow
 from ..validation import FormRule, Invalid
@@ -27,7 +27,12 @@ class CheckboxesField(SelectMultipleField):
 class CreateTokenForm(FlaskForm):
     name = StringField(
         "Name",
-        description='Which app and environment uses it, like "Shop backend (production)".',
+        # Said before it is typed, and checked by the server: an input's maxlength
+        # would cut a pasted name short without a word.
+        description=(
+            'Which app and environment uses it, like "Shop backend (production)". '
+            f"At most {validation.MAX_TOKEN_NAME_LENGTH} characters."
+        ),
         validators=[FormRule(validation.token_name)],
     )
     # Unknown values are judged by the rule, whose message does not echo them back.
@@ -42,7 +47,7 @@ class CreateTokenForm(FlaskForm):
     )
     custom_date = DateField(
         "Expires at the end of (UTC)",
-        description="Only used when Expiration is Custom date.",
+        description="Entering a date chooses Custom date.",
     )
 
     def __init__(self, project: Project, *args, **kwargs):
@@ -57,21 +62,47 @@ class CreateTokenForm(FlaskForm):
             if choice.value == CUSTOM_DATE or self.policy_allows(self.period_expiry(choice.value))
         ]
         periods = [c.value for c in self.expiration.choices if c.value != CUSTOM_DATE]
-        if not self.is_submitted() and self.expiration.data not in periods + [CUSTOM_DATE]:
-            # A default the policy does not allow (a rotation keeping a longer period):
-            # start from the longest period offered instead.
-            self.expiration.data = periods[-1] if periods else CUSTOM_DATE
+        # The option the form opens with; a default the policy does not allow (a
+        # rotation keeping a longer period) gives way to the longest period offered.
+        self.preselected = kwargs.get("expiration", self.expiration.default)
+        if self.preselected not in periods + [CUSTOM_DATE]:
+            self.preselected = periods[-1] if periods else CUSTOM_DATE
+        self.prefilled_date: date | None = kwargs.get("custom_date")
+        self.both_chosen = False
+        if not self.is_submitted():
+            self.expiration.data = self.preselected
+        elif self.expiration.data != CUSTOM_DATE and self.date_typed():
+            self.take_typed_date()
+
+    def date_typed(self) -> bool:
+        """Whether the person typed a date (not the one the form opened with)."""
+        typed = " ".join(self.custom_date.raw_data or ()).strip()
+        return bool(typed) and (
+            self.custom_date.data is None or self.custom_date.data != self.prefilled_date
+        )
+
+    def take_typed_date(self) -> None:
+        """A date typed beside another option. Beside the option the form opened with,
+        the date is the choice: nothing changes the option when a date is typed without
+        JavaScript (with it, typing chooses Custom date and choosing another option
+        clears the date), and a person who typed a date means it. Beside an option the
+        person chose, the form cannot tell which they meant, so it asks; a date that
+        cannot be read is no choice to ask about, and is ignored."""
+        if self.expiration.data == self.preselected:
+            self.expiration.data = CUSTOM_DATE
+        elif self.custom_date.data is not None:
+            self.both_chosen = True
 
     @property
     def earliest_custom_date(self) -> str:
-        return (self.now.date() + timedelta(days=1)).isoformat()
+        return validation.earliest_expiry_day(self.now).isoformat()
 
     @property
-    def latest_custom_date(self) -> str | None:
-        """The last day a custom date may be under the project's maximum lifetime (the
-        token stops at the end of it); None without a maximum."""
-        longest = self.project.longest_expiry(self.now)
-        return None if longest is None else (longest.date() - timedelta(days=1)).isoformat()
+    def latest_custom_date(self) -> str:
+        """The last day a custom date may be, under the project's maximum lifetime and
+        the ten years any token may last (the token stops at the end of it)."""
+        longest = tokens.longest_expiry(self.project, self.now)
+        return validation.latest_expiry_day(self.now, longest).isoformat()
 
     def period_expiry(self, value: str) -> datetime | None:
         """When a token stops working with the period option ``value`` (not a custom date)."""
@@ -79,7 +110,7 @@ class CreateTokenForm(FlaskForm):
 
     def policy_allows(self, expires_at: datetime | None) -> bool:
         try:
-            self.project.check_token_expiry(expires_at, self.now)
+            tokens.check_expiry(self.project, expires_at, self.now)
         except Invalid:
             return False
         return True
@@ -87,10 +118,16 @@ class CreateTokenForm(FlaskForm):
     def validate_expiration(self, field) -> None:
         if field.data not in {choice.value for choice in EXPIRATION_CHOICES}:
             raise ValidationError("Choose one of the expiration options.")
+        if self.both_chosen:
+            label = next(c.label for c in EXPIRATION_CHOICES if c.value == field.data)
+            raise ValidationError(
+                f"You chose {label} and also entered {dates.day(self.custom_date.data)}. "
+                f"Choose Custom date to use the date, or clear the date to use {label}."
+            )
         if field.data != CUSTOM_DATE:
             # Offered or not, the project's maximum lifetime decides (a forged period).
             try:
-                self.project.check_token_expiry(self.period_expiry(field.data), self.now)
+                tokens.check_expiry(self.project, self.period_expiry(field.data), self.now)
             except Invalid as error:
                 raise ValidationError(str(error)) from None
 
@@ -100,15 +137,16 @@ class CreateTokenForm(FlaskForm):
         if self.expiration.data != CUSTOM_DATE:
             return
         if field.data is None:
-            raise ValidationError("Enter the date the token should expire, like 2027-01-31.")
+            raise ValidationError("Pick the date the token should expire.")
         try:
             expires_at = validation.expiry_date(field.data, self.now)
         except Invalid as error:
             raise ValidationError(str(error)) from None
         try:
-            self.project.check_token_expiry(expires_at, self.now)
+            tokens.check_expiry(self.project, expires_at, self.now)
         except Invalid as error:
-            raise ValidationError(f"{error} Choose {self.latest_custom_date} or earlier.") from None
+            latest = date.fromisoformat(self.latest_custom_date)
+            raise ValidationError(f"{error} Choose {dates.day(latest)} or earlier.") from None
 
     def expires_at(self) -> datetime | None:
         """When the token chosen in this (validated) form stops working."""
@@ -142,9 +180,10 @@ class RotateTokenForm(CreateTokenForm):
     )
 
     def __init__(self, project: Project, token, *args, **kwargs):
-        kwargs.setdefault("expiration", same_period_choice(tokens.lifetime(token)))
+        expiration, custom_date = same_expiry(token, utcnow())
+        kwargs.setdefault("expiration", expiration)
         if kwargs["expiration"] == CUSTOM_DATE:
-            kwargs.setdefault("custom_date", (utcnow() + tokens.lifetime(token)).date())
+            kwargs.setdefault("custom_date", custom_date)
         super().__init__(project, *args, **kwargs)
         self.token = token
 
@@ -156,11 +195,24 @@ class RotateTokenForm(CreateTokenForm):
         return next(period for value, _, period in GRACE_PERIODS if value == self.grace.data)
 
 
-def same_period_choice(lifetime: timedelta | None) -> str:
-    """The expiration option matching a token's lifetime: the same number of days when
-    it is one of the options, else a custom date that far ahead."""
+def same_expiry(token, now: datetime) -> tuple[str, date | None]:
+    """The expiration option (and custom date) a rotation's replacement gets by default.
+
+    A period option keeps its period. A token chosen to expire on a day (it stops at
+    a midnight) keeps that day, however late it is rotated: the date the person chose,
+    read back by ``validation.last_day``, never the day after. Otherwise the nearest
+    number of days when that is one of the options, else a custom date as far ahead
+    as the old token lasted.
+    """
+    lifetime = tokens.lifetime(token)
     if lifetime is None:
-        return NO_EXPIRATION
-    days = round(lifetime / timedelta(days=1))
+        return NO_EXPIRATION, None
     offered = {choice.value for choice in EXPIRATION_CHOICES}
-    return str(days) if str(days) in offered else CUSTOM_DATE
+    days = round(lifetime / timedelta(days=1))
+    if lifetime == timedelta(days=days) and str(days) in offered:
+        return str(days), None
+    if validation.is_end_of_day(token.expires_at):
+        return CUSTOM_DATE, validation.last_day(token.expires_at)
+    if str(days) in offered:
+        return str(days), None
+    return CUSTOM_DATE, (now + lifetime).date()

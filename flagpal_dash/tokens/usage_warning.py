@@ -23,4 +23,7 @@ def usage_warning(token: ApiToken, now: datetime, consequence: str = REVOKING) -
     if use.in_window:
         when = f"; last used {relative(last, now)}" if last is not None else ""
         return f"Not used in the last 24 hours{when}."
+    if last is None:
+        # Not "not used in the last 30 days" of a token made a minute ago.
+        return "Never used."
     return f"Not used in the last {usage.WINDOW_DAYS} days."

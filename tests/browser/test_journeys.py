@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 from flagpal_dash import token_format
+from flagpal_dash.core.projects import membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, utcnow
 from flagpal_dash.permissions import Role
@@ -201,7 +202,7 @@ def test_a_refusal_in_the_dialog_is_said_in_the_dialog(chromium, live_server, re
     page.get_by_role("link", name="Revoke Shop backend").click()
     page.get_by_role("dialog", name="Revoke “Shop backend”?").wait_for()
     # Meanwhile an owner makes the developer a viewer.
-    team.developer.membership_in(team.project).role = Role.VIEWER
+    membership_of(team.developer, team.project).role = Role.VIEWER
     db.session.commit()
 
     page.get_by_role("button", name="Revoke token").click()

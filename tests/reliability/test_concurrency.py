@@ -4,7 +4,7 @@ threads doing at once what a project's people do: create, verify, rotate, revoke
 No answer is a 5xx, no created token is lost or listed twice, and a revoke is seen by
 the very next verification, on whichever worker answers it. Then the races that load
 exposes, each run head to head: two requests released together by a barrier. Changes
-to one project are made one at a time (``Project.by_slug(..., lock=True)``), so the
+to one project are made one at a time (``core.projects.project_by_slug(..., lock=True)``), so the
 loser of a race gets the same clear answer as someone who came second.
 """
 
@@ -27,7 +27,7 @@ from bs4 import BeautifulSoup
 from sqlalchemy import delete, event, func, select, update
 
 from flagpal_dash.core.invitations import create_invitation
-from flagpal_dash.core.projects import add_member, create_project, owner_count
+from flagpal_dash.core.projects import add_member, create_project, members_of, owner_count
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, Invitation, Membership, Project, User, utcnow
 from flagpal_dash.permissions import Role
@@ -526,7 +526,7 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(app, served, dat
     browsers = signed_in(served, [first, second])
     loser_status = {"demote": 403, "remove": 404}[action]
     for _ in range(scaled(8, 40)):
-        memberships = {m.user_id: m.id for m in project.members()}
+        memberships = {m.user_id: m.id for m in members_of(project)}
         requests = [
             browser.ready_to_post(
                 f"/projects/shop/members/{memberships[other.id]}/"

@@ -43,7 +43,12 @@ from flagpal_dash.api.verification import TOKEN_QUERY_NAMES
 from flagpal_dash.audit import GROUPS, PROJECT_GROUPS
 from flagpal_dash.auth.forms import SetupForm, SignInForm
 from flagpal_dash.core.invitations import create_invitation, pending, revoke_invitation
-from flagpal_dash.core.projects import remove_member
+from flagpal_dash.core.projects import (
+    TOKEN_LIFETIME_CHOICES,
+    UNUSED_TOKEN_CHOICES,
+    membership_of,
+    remove_member,
+)
 from flagpal_dash.extensions import db
 from flagpal_dash.members.forms import (
     CreateAccountToJoinForm,
@@ -52,12 +57,7 @@ from flagpal_dash.members.forms import (
     RoleForm,
     SignInToJoinForm,
 )
-from flagpal_dash.models import (
-    TOKEN_LIFETIME_CHOICES,
-    UNUSED_TOKEN_CHOICES,
-    User,
-    utcnow,
-)
+from flagpal_dash.models import User, utcnow
 from flagpal_dash.paging import MAX_PAGE
 from flagpal_dash.permissions import Role
 from flagpal_dash.projects.settings import PolicyForm
@@ -473,7 +473,7 @@ def check_policy(scene: Scene, data: dict, changes: Changes) -> None:
 
 
 def developer_membership(scene: Scene) -> int:
-    return scene.team.developer.membership_in(scene.team.project).id
+    return membership_of(scene.team.developer, scene.team.project).id
 
 
 def check_role(scene: Scene, data: dict, changes: Changes) -> None:
@@ -482,7 +482,7 @@ def check_role(scene: Scene, data: dict, changes: Changes) -> None:
     role = first(data.get("role"))
     if not changes:
         db.session.expire_all()
-        membership = scene.team.developer.membership_in(scene.team.project)
+        membership = membership_of(scene.team.developer, scene.team.project)
         assert role not in {r.value for r in Role} or role == membership.role.value
         return
     [(before, after)] = changes.only("memberships", changed=1)
@@ -514,7 +514,7 @@ def invite(email: str) -> Callable[[Scene], None]:
         for earlier in pending(scene.team.project, utcnow(), address):
             revoke_invitation(earlier, by=None, now=utcnow())
         user = User.by_email(address)
-        membership = user and user.membership_in(scene.team.project)
+        membership = user and membership_of(user, scene.team.project)
         if membership:
             remove_member(membership, actor=None)
         invitation, scene.secret = create_invitation(
@@ -1431,7 +1431,7 @@ def test_url_path_parameters(scene, database_url):
     real = {
         "slug": project.slug,
         "token_id": str(token.id),
-        "membership_id": str(scene.team.developer.membership_in(project).id),
+        "membership_id": str(membership_of(scene.team.developer, project).id),
         "invitation_id": str(invitation.id),
         "user_id": str(scene.team.developer.id),
         "action": "deactivate",

@@ -14,12 +14,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ForeignKey, String, delete, select, update
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import delete, select, update
 
-from . import browsers
-from .extensions import db
-from .models import AuditEvent, AuditKind, User, UTCDateTime
+from ..extensions import db
+from ..models import USER_AGENT_LENGTH, AuditEvent, AuditKind, User, UserSession
 
 # A session unused this long is refused and pruned: a month, Flask's own default for how
 # long a session cookie lasts, which is what people expect of staying signed in.
@@ -27,26 +25,6 @@ IDLE_LIMIT = timedelta(days=31)
 # ``last_seen_at`` and the address are written at most this often per session, not on
 # every request: the Account page shows "last seen" to the minute anyway.
 SEEN_EVERY = timedelta(minutes=1)
-USER_AGENT_LENGTH = 300
-
-
-class UserSession(db.Model):
-    __tablename__ = "user_sessions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    user_agent: Mapped[str] = mapped_column(String(USER_AGENT_LENGTH), default="")
-    address: Mapped[str | None] = mapped_column(String(45))
-
-    user: Mapped[User] = relationship()
-
-    @property
-    def browser(self) -> str:
-        """``Firefox on Windows``, as the Account page names the session."""
-        return browsers.describe(self.user_agent)
 
 
 def digest(secret: str) -> str:
