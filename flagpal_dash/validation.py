@@ -18,6 +18,8 @@ from . import dates
 MAX_LIFETIME_DAYS = 3650
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1000
+# The password rule as a form states it under the field, before anyone breaks it.
+PASSWORD_RULE = f"At least {MIN_PASSWORD_LENGTH} characters."
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 MAX_SLUG_LENGTH = 50
 MAX_TOKEN_NAME_LENGTH = 100

@@ -94,3 +94,18 @@ def test_sign_in_page_points_to_the_setup_link_while_there_is_no_account(client,
     assert line.startswith("No account exists yet at http://localhost.")
     assert "flask --app wsgi setup-link" in line
     assert setup_code() not in caplog.text
+
+
+def test_setup_form_states_the_password_rule_before_it_is_broken(client, runner):
+    """Under the field and linked to it for screen readers, on the first view."""
+    form = page(client.get(setup_path(runner)))
+    password = form.find("input", attrs={"name": "password"})
+    hint = form.find(id=password["aria-describedby"])
+    assert text_of(hint) == "At least 10 characters."
+    assert hint.find_previous("label")["for"] == password["id"], "between label and field"
+    assert form.select(".field-errors") == []
+    # The form's two parts are sections with their own headings.
+    assert [text_of(f.find("legend")) for f in form.select("fieldset.form-section")] == [
+        "Your account",
+        "Your first project",
+    ]

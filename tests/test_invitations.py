@@ -351,7 +351,7 @@ def test_the_link_is_never_shown_again(client, team, sign_in):
     members = client.get("/projects/shop/members")
     assert members.status_code == 200
     [listed] = pending_listed(members)
-    assert listed.startswith("newbie@example.com as owner, sent")
+    assert listed.startswith("newbie@example.com as owner, created"), "shown, not mailed"
     assert "by Olivia Owner" in listed
     for url in [
         "/projects/shop/members",
@@ -1014,6 +1014,35 @@ def test_with_csrf_on_an_owner_invites_through_htmx_and_the_invitee_joins(csrf_c
     assert owner.post(path, data=account).status_code == 400, "no CSRF token"
     assert owner.post(path, data=account | {"csrf_token": csrf_from(form)}).status_code == 302
     assert role_in(team.project, "newbie@example.com") is Role.VIEWER
+
+
+@pytest.mark.parametrize("mailed", [False, True], ids=["link shown", "mailed"])
+def test_pending_invitations_say_sent_only_when_mail_went(app, client, team, sign_in, smtp, mailed):
+    if mailed:
+        app.config.update(MAIL)
+    sign_in(team.owner)
+    made = client.post(
+        "/projects/shop/invitations", data={"email": "newbie@example.com", "role": "developer"}
+    )
+    assert made.status_code == 201
+    [pending] = page(client.get("/projects/shop/members")).select("#invitations li")
+    said = text_of(pending.find("span"))
+    assert said.startswith("newbie@example.com as developer, " + ("sent" if mailed else "created"))
+    assert ("sent" in said) is mailed
+
+
+def test_the_new_account_form_states_the_password_rule_before_it_is_broken(client, team, invite):
+    response = client.get(invite())
+    assert response.status_code == 200
+    password = page(response).find(id="new-password")
+    assert text_of(page(response).find(id=password["aria-describedby"])) == (
+        "At least 10 characters."
+    )
+    # The two ways in are sections of the page, each under its heading.
+    assert [text_of(f.find("h2")) for f in page(response).select("main form.form-section")] == [
+        BOTH_CHOICES[0][0],
+        BOTH_CHOICES[1][0],
+    ]
 
 
 def test_a_7_day_invitation_just_sent_expires_in_7_days_not_6(owner_client, invite):

@@ -67,3 +67,21 @@ def test_a_template_puts_it_in_unescaped():
     markup = Sparkline((0,) * 29 + (3,), LAST_DAY).svg
     template = Environment(autoescape=True).from_string("<td>{{ spark }}</td>")
     assert template.render(spark=markup) == f"<td>{markup}</td>"
+
+
+@pytest.mark.parametrize(
+    "counts, words",
+    [
+        ([0] * 30, "No requests in 30 days"),
+        ([0] * 29 + [1], "1 request in 30 days"),
+        ([0] * 28 + [1000, 204], "1,204 requests in 30 days"),
+    ],
+)
+def test_the_figure_says_the_total_in_words_beside_the_bars(counts, words):
+    """For a person who sees the bars but cannot read a chart; a screen reader gets the
+    SVG's label instead, so the words are hidden from it."""
+    figure = soup(Sparkline(tuple(counts), LAST_DAY).figure)
+    svg, said = figure.select_one(".usage-figure").find_all(recursive=False)
+    assert svg.name == "svg" and svg["role"] == "img"
+    assert said["class"] == ["spark-words"] and said["aria-hidden"] == "true"
+    assert said.get_text() == words

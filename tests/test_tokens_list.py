@@ -131,7 +131,7 @@ def test_managers_also_see_abilities_expiry_last_use_hint_and_creator(client, te
     assert text_of(cells[3]) == "Read, Metrics"
     assert cells[4].find("time")["datetime"] == expires.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert text_of(cells[4]) == "in 30 days", "the 30 days picked, not one short"
-    assert text_of(cells[5]) == "2 hours ago"
+    assert text_of(cells[5]) == "2 hours ago No requests in 30 days"
     actions = {text_of(a): a["href"] for a in cells[-1].find_all("a")}
     assert actions == {
         "Rotate Shop backend": f"/projects/shop/tokens/{token.id}/rotate",
@@ -143,7 +143,11 @@ def test_full_access_never_expiring_unused_token_reads_plainly(client, team, sig
     issue_token(team.project, "Admin script", abilities=frozenset({"*"}))
     sign_in(team.owner)
     cells = rows(client.get("/projects/shop/tokens"))[0].find_all("td")
-    assert [text_of(cell) for cell in cells[2:5]] == ["Full access", "Never", "Never"]
+    assert [text_of(cell) for cell in cells[2:5]] == [
+        "Full access",
+        "Never",
+        "Never No requests in 30 days",
+    ]
     assert "by the command line" in text_of(cells[1])
 
 
@@ -206,6 +210,60 @@ def test_names_with_html_are_shown_as_text(client, team, sign_in):
     name = rows(response)[0].select_one(".token-name")
     assert name.get_text() == '<script>alert("x")</script><b>bold</b>'
     assert name.find("script") is None and name.find("b") is None
+
+
+# Words: a viewer reads plain words, those who make tokens read how an app sends one.
+
+TECHNICAL = "Authorization: Bearer"
+
+
+@pytest.mark.parametrize("with_tokens", [True, False], ids=["list", "empty"])
+def test_viewers_read_plain_words_not_headers_or_api_terms(client, team, sign_in, with_tokens):
+    if with_tokens:
+        issue_token(team.project, "Shop backend")
+    sign_in(team.viewer)
+    response = client.get("/projects/shop/tokens")
+    assert response.status_code == 200
+    main = page(response).find("main")
+    assert text_of(main.select_one("p.lead")) == (
+        "These are the keys Shop's apps use to reach FlagPal. "
+        "Here you can see which exist and whether they still work."
+    )
+    assert main.find("code") is None
+    for jargon in (TECHNICAL, "SDK", "saving actors", "API for"):
+        assert jargon not in text_of(main)
+    if not with_tokens:
+        assert "An API token is the key an app uses to reach FlagPal for this project." in (
+            text_of(main.select_one("#token-list .empty"))
+        )
+
+
+@pytest.mark.parametrize("role", ["developer", "owner"])
+def test_token_makers_read_how_an_app_sends_a_token(client, team, sign_in, role):
+    sign_in(team.member(role))
+    main = page(client.get("/projects/shop/tokens")).find("main")
+    lead = main.select_one("p.lead")
+    assert text_of(lead.find("code")) == TECHNICAL
+    assert text_of(lead) == (
+        "Apps and SDKs call the FlagPal API for Shop with these tokens, sent in the "
+        "Authorization: Bearer header. Use one token per app and environment."
+    )
+    assert ".." not in text_of(lead) and "…" not in text_of(lead)
+    assert "saving actors" in text_of(main.select_one("#token-list .empty"))
+
+
+@pytest.mark.parametrize("role", ["viewer", "developer"])
+def test_a_name_cut_short_in_the_list_keeps_its_whole_text_in_its_title(
+    client, team, sign_in, role
+):
+    name = "Integration" + "x" * 89
+    issue_token(team.project, name, created_by=team.developer)
+    sign_in(team.member(role))
+    row = rows(client.get("/projects/shop/tokens"))[0]
+    shown = row.select_one("th .token-name")
+    assert shown["title"] == name and shown.get_text() == name
+    if role == "developer":
+        assert row.select_one("td[data-label=Created] .person")["title"] == "by Dana Developer"
 
 
 @pytest.mark.parametrize("late", [timedelta(0), timedelta(seconds=1), timedelta(seconds=30)])

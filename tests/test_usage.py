@@ -404,7 +404,13 @@ def test_managers_see_a_30_day_sparkline_with_a_text_alternative(client, team, s
     assert sorted(heights) == [0, 12, 28, 29]
     assert not svg.has_attr("style") and not any(path.has_attr("style") for path in svg("path"))
     cell = svg.find_parent("td")
-    assert cell["data-label"] == "Last used" and text_of(cell) == "Never", "beside last used"
+    assert cell["data-label"] == "Last used", "beside last used"
+    # Words beside the bars for whoever cannot read a bar chart; a screen reader reads the
+    # SVG's fuller label instead.
+    words = cell.select_one(".spark-words")
+    assert words.find_previous_sibling("svg") is svg and words["aria-hidden"] == "true"
+    assert text_of(words) == "1,204 requests in 30 days"
+    assert text_of(cell) == "Never 1,204 requests in 30 days"
 
 
 def bars_in(svg, kind: str) -> list[tuple[int, int]]:
@@ -421,6 +427,7 @@ def test_an_unused_token_s_sparkline_says_so(client, team, sign_in):
     svg = sparkline_of(client.get("/projects/shop/tokens"), token)
     assert svg["aria-label"] == "No requests in the last 30 days"
     assert bars_in(svg, "spark-bar") == [] and len(bars_in(svg, "spark-empty")) == 30
+    assert text_of(svg.find_next_sibling(class_="spark-words")) == "No requests in 30 days"
 
 
 def test_viewers_see_no_usage(client, team, sign_in):

@@ -27,7 +27,11 @@ class PasswordForm(FlaskForm):
     current_password = PasswordField(
         "Current password", validators=[InputRequired("Enter your current password.")]
     )
-    new_password = PasswordField("New password", validators=[FormRule(validation.password)])
+    new_password = PasswordField(
+        "New password",
+        description=validation.PASSWORD_RULE,
+        validators=[FormRule(validation.password)],
+    )
     confirm_password = PasswordField(
         "Repeat the new password",
         validators=[EqualTo("new_password", "The two new passwords differ.")],

@@ -40,7 +40,8 @@ class NewUserForm(FlaskForm):
     email = EmailField("Email", validators=[FormRule(validation.email)])
     password = PasswordField(
         "First password",
-        description="Pass it on privately; they can change it on their Account page.",
+        description=f"{validation.PASSWORD_RULE} Pass it on privately; they can change it"
+        " on their Account page.",
         validators=[FormRule(validation.password)],
     )
     admin = BooleanField("Instance admin (creates users and projects)")

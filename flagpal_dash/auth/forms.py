@@ -16,7 +16,9 @@ class SetupForm(FlaskForm):
 
     name = StringField("Your name", validators=[FormRule(validation.person_name)])
     email = EmailField("Email", validators=[FormRule(validation.email)])
-    password = PasswordField("Password", validators=[FormRule(validation.password)])
+    password = PasswordField(
+        "Password", description=validation.PASSWORD_RULE, validators=[FormRule(validation.password)]
+    )
     confirm_password = PasswordField(
         "Repeat the password", validators=[EqualTo("password", "The two passwords differ.")]
     )

@@ -79,7 +79,10 @@ class CreateAccountToJoinForm(FlaskForm):
 
     name = StringField("Your name", validators=[FormRule(validation.person_name)])
     password = PasswordField(
-        "Password", id="new-password", validators=[FormRule(validation.password)]
+        "Password",
+        id="new-password",
+        description=validation.PASSWORD_RULE,
+        validators=[FormRule(validation.password)],
     )
     confirm_password = PasswordField(
         "Repeat the password",

@@ -25,11 +25,17 @@ from ..support import add_user, issue_token
 from .live import CHROMIUM, LiveServer, launch, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
+# Names as long as the forms take, without a space to break a line at: every page must
+# wrap or cut them, and the pictures show how.
+LONG = "nightly-warehouse-export-to-bigquery-for-the-finance-and-analytics-teams-eu-west-1-"
+LONG_NAME = LONG + "production-mirror"
 # Width name: viewport, and the name of the token created there (names are unique).
 WIDTHS = {
-    "wide": ((1280, 800), "Search indexer (production)"),
-    "phone": ((390, 844), "Search indexer (staging)"),
+    "wide": ((1280, 800), LONG + "staging-1280"),
+    "phone": ((390, 844), LONG + "staging-390"),
 }
+# The states also taken in dark mode.
+DARK = ("list", "reveal", "revoke-confirm", "audit-log")
 
 
 def seed() -> dict:
@@ -69,6 +75,13 @@ def seed() -> dict:
         created_at=now - timedelta(days=85),
         expires_at=now + timedelta(days=5),
         last_used_at=now - timedelta(minutes=3),
+    )
+    issue_token(
+        shop,
+        LONG_NAME,
+        created_by=developer,
+        abilities=frozenset({"read"}),
+        created_at=now - timedelta(days=20),
     )
     checkout, _ = issue_token(
         shop,
@@ -111,6 +124,12 @@ def shoot(browser, base_url: str, people: dict, out: Path, width_name: str) -> l
         full_page = state in ("list", "viewer", "members", "audit-log", "admin-users")
         page.screenshot(path=str(path), full_page=full_page)
         shots.append(path)
+        if state in DARK:
+            page.emulate_media(color_scheme="dark")
+            dark = out / f"{state}-{width_name}-dark.png"
+            page.screenshot(path=str(dark), full_page=full_page)
+            shots.append(dark)
+            page.emulate_media(color_scheme="light")
 
     page.goto("/sign-in")
     save("sign-in")
@@ -129,8 +148,8 @@ def shoot(browser, base_url: str, people: dict, out: Path, width_name: str) -> l
     page.get_by_role("dialog", name="Token created").wait_for()
     save("reveal")
     page.get_by_role("button", name="Done").click()
-    page.get_by_role("link", name="Revoke Metrics exporter").click()
-    page.get_by_role("dialog", name="Revoke “Metrics exporter”?").wait_for()
+    page.get_by_role("link", name=f"Revoke {LONG_NAME}").click()
+    page.get_by_role("dialog", name=f"Revoke “{LONG_NAME}”?").wait_for()
     save("revoke-confirm")
     page.keyboard.press("Escape")
     page.get_by_role("link", name="Rotate Checkout backend (production)").click()
