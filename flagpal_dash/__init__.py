@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import event
 
 from . import abilities, config, dates, limit_storage, redaction
 from .extensions import csrf, db, limiter, login_manager, migrate, use_sqlite_well
@@ -66,11 +67,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         # A database server may restart: test pooled connections before use. (A SQLite
         # file cannot go away under an open connection, so it skips the extra query.)
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
-    config.create_private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
     db.init_app(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             use_sqlite_well(db.engine)
+            # Made when something first connects (a server, `db upgrade`), not when the app
+            # is built: a command that finds no database says so instead of making one.
+            uri, instance_path = app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path
+            event.listen(
+                db.engine,
+                "do_connect",
+                lambda *_: config.create_private_sqlite_file(uri, instance_path),
+            )
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -3,7 +3,8 @@
     gunicorn -c python:flagpal_dash.gunicorn_conf wsgi:app
 
 Inside the package, so it works from a checkout and from an installed package alike.
-Settings come from ``FLAGPAL_*`` variables (README, Configuration); gunicorn's own
+Settings come from ``FLAGPAL_*`` variables (README, Configuration), and from the settings
+file ``FLAGPAL_ENV_FILE`` names for what the environment does not set; gunicorn's own
 ``GUNICORN_CMD_ARGS`` and command-line flags still override any of them.
 
 The access log never holds a token or a secret address: request lines are logged
@@ -23,7 +24,7 @@ import sys
 
 from gunicorn.glogging import Logger
 
-from flagpal_dash import redaction
+from flagpal_dash import redaction, settings_file
 from flagpal_dash.config import ConfigError, int_setting
 from flagpal_dash.redaction import REDACTED, redact
 
@@ -145,6 +146,13 @@ def when_ready(server) -> None:
 
 # Every log line of this process and its workers, gunicorn's own included.
 redaction.install()
+
+# Into this process's environment, which the workers inherit: the settings below and the
+# app's read it.
+try:
+    settings_file.load()
+except ConfigError as error:
+    sys.exit(f"Error: {error}")
 
 bind = [address.strip() for address in os.environ.get("FLAGPAL_BIND", "127.0.0.1:8000").split(",")]
 workers = _setting(

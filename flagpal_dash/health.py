@@ -3,7 +3,9 @@ with one clear line, the one the readiness probe makes (probes.py), and the line
 other commands print when the database fails them. No Flask: the command line and
 gunicorn's hooks use it as well as the web."""
 
-from sqlalchemy import Connection, Engine, create_engine
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, inspect
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -55,6 +57,30 @@ def database_problem(url: URL, error: DBAPIError) -> str:
     if error.connection_invalidated or isinstance(error, OperationalError):
         return str(unreachable(url, error))
     return f"The database {where} refused the command: {reason}"
+
+
+def missing_database(engine: Engine, upgrade: str) -> str | None:
+    """One line if the database of ``engine`` does not exist or has no tables, naming it
+    and how to fix that; None if it has tables. ``upgrade`` is the command that makes
+    them. A SQLite file that is not there is not made (connecting would make it)."""
+    settings = (
+        "give the command the server's settings (--env-file PATH, FLAGPAL_ENV_FILE, or "
+        "FLAGPAL_DATABASE_URL)"
+    )
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        path = Path(url.database).absolute()
+        # (A missing folder: connecting makes nothing, and says it cannot open the file.)
+        if path.parent.is_dir() and not path.exists():
+            return f"There is no database at {path}: {settings}, or run `{upgrade}` to make one."
+    with connect_to_database(engine) as connection:
+        if inspect(connection).get_table_names():
+            return None
+    where = Path(url.database).absolute() if url.get_backend_name() == "sqlite" else shown(url)
+    return (
+        f"The database {where} has no tables yet: run `{upgrade}` first if it is new, "
+        f"or {settings}."
+    )
 
 
 def probe_engine(url: URL, timeout: int) -> Engine:

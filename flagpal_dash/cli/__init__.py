@@ -9,6 +9,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from .. import settings_file
 from ..config import ConfigError
 from .accounts import setup_link, users
 from .audit import audit
@@ -17,10 +18,42 @@ from .projects import members, projects
 from .tokens import tokens
 
 
+def _load_settings_file(ctx: click.Context, param: click.Parameter, path: str | None) -> None:
+    try:
+        settings_file.load(path)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+# In place of Flask's --env-file: it also reads FLAGPAL_ENV_FILE, names a file it cannot
+# read in one line, and refuses a comment after a value, as the server's systemd would
+# not strip it.
+_SETTINGS_FILE = click.Option(
+    ["-e", "--env-file"],
+    metavar="PATH",
+    envvar=settings_file.ENV_FILE,
+    help=(
+        "The settings file (KEY=VALUE lines, # comment lines), also given by "
+        f"{settings_file.ENV_FILE}. Variables set in the environment win over it."
+    ),
+    is_eager=True,
+    expose_value=False,
+    callback=_load_settings_file,
+)
+
+
+class _Commands(FlaskGroup):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (len(args) == 1 and args[0] in self.get_help_option_names(ctx)):
+            # The command list comes from the app, which needs the settings.
+            _SETTINGS_FILE.handle_parse_result(ctx, {}, [])
+        return super().parse_args(ctx, args)
+
+
 def main() -> None:
     """The ``flagpal-dash`` command of an installed package: ``flask --app wsgi`` by
     another name (``flagpal-dash db upgrade``, ``flagpal-dash run``, …), with the app
-    configured from the environment."""
+    configured from the environment and the settings file."""
     from .. import create_app  # (here, not at the top: create_app imports this module)
 
     def app_from_environment() -> Flask:
@@ -30,10 +63,17 @@ def main() -> None:
             # A setting the app cannot use: one line naming it, no traceback.
             raise click.ClickException(str(error)) from None
 
-    FlaskGroup(
+    commands = _Commands(
         create_app=app_from_environment,
+        # Only the settings file named, never a .env found by walking up from the
+        # folder the command happens to be run in.
+        load_dotenv=False,
         help="FlagPal Dash: the dashboard and token authority for FlagPal API tokens.",
-    )(prog_name="flagpal-dash")
+    )
+    commands.params = [
+        _SETTINGS_FILE if param.name == "env_file" else param for param in commands.params
+    ]
+    commands(prog_name="flagpal-dash")
 
 
 def register(app: Flask) -> None:

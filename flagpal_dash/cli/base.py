@@ -11,7 +11,8 @@ from sqlalchemy.exc import DBAPIError
 
 from ..core import projects as project_rules
 from ..core.errors import DomainError
-from ..health import database_problem
+from ..extensions import db
+from ..health import DatabaseUnreachable, database_problem, missing_database
 from ..models import Project, User
 from ..validation import Invalid
 
@@ -30,12 +31,33 @@ class SaysDatabaseErrors:
             raise click.ClickException(database_problem(url, error)) from None
 
 
-class Group(SaysDatabaseErrors, AppGroup):
-    pass
-
-
 class Command(SaysDatabaseErrors, click.Command):
-    pass
+    """A command on the app's data: before it acts, it refuses a database that is not
+    there or has no tables, naming the one it opened. (Run without the server's
+    settings, a command would otherwise open, or make, an empty database of its own and
+    report success on it.)"""
+
+    def invoke(self, ctx: click.Context):
+        app = ctx.ensure_object(ScriptInfo).load_app()
+        upgrade = f"{_root_command(ctx)} db upgrade"
+        with app.app_context():
+            try:
+                problem = missing_database(db.engine, upgrade)
+            except DatabaseUnreachable as error:
+                raise click.ClickException(str(error)) from None
+        if problem:
+            raise click.ClickException(problem)
+        return super().invoke(ctx)
+
+
+class Group(SaysDatabaseErrors, AppGroup):
+    command_class = Command
+
+
+def _root_command(ctx: click.Context) -> str:
+    """How the person started this command line: ``flagpal-dash``, or ``flask --app wsgi``."""
+    name = ctx.find_root().info_name
+    return name if name == "flagpal-dash" else "flask --app wsgi"
 
 
 def checked(rule, value):

@@ -8,10 +8,10 @@ from flask.cli import with_appcontext
 
 from ..backup import BackupExists, BackupRefused, back_up
 from ..extensions import db
-from .base import echo_table
+from .base import Command, echo_table
 
 
-@click.command("copy-to")
+@click.command("copy-to", cls=Command)
 @click.argument("target_url")
 def copy_to(target_url: str) -> None:
     """Copy every row to another database (SQLite to PostgreSQL, say).
@@ -41,7 +41,7 @@ def copy_to(target_url: str) -> None:
     click.echo(f"Copied. Point FLAGPAL_DATABASE_URL at {target.url.render_as_string()} and start.")
 
 
-@click.command("backup")
+@click.command("backup", cls=Command)
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
 @with_appcontext
