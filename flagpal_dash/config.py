@@ -166,7 +166,9 @@ def _bool_setting(environ: Mapping[str, str], name: str, *, default: bool) -> bo
         return True
     if raw in FALSE_WORDS:
         return False
-    raise ConfigError(f"{name} must be 1 or 0 (on or off), not {environ[name]!r}")
+    raise ConfigError(
+        f"{name} must be 1 or 0 (on or off), not {environ[name]!r}{_comment_hint(environ[name])}"
+    )
 
 
 def _limit_setting(environ: Mapping[str, str], name: str, default: str) -> str:
@@ -176,7 +178,9 @@ def _limit_setting(environ: Mapping[str, str], name: str, default: str) -> str:
     try:
         parse_many(value)
     except ValueError:
-        raise ConfigError(f"{name} must read like '10 per 5 minutes', not {value!r}") from None
+        raise ConfigError(
+            f"{name} must read like '10 per 5 minutes', not {value!r}{_comment_hint(value)}"
+        ) from None
     return value
 
 
@@ -235,10 +239,18 @@ def int_setting(
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+        raise ConfigError(
+            f"{name} must be a whole number, not {raw!r}{_comment_hint(raw)}"
+        ) from None
     if not minimum <= value <= maximum:
         raise ConfigError(f"{name} must be between {minimum} and {maximum}, not {value}")
     return value
+
+
+def _comment_hint(raw: str) -> str:
+    """What to do about a value that holds what was meant as a comment: systemd's
+    EnvironmentFile= keeps a ``# …`` after a value as part of it."""
+    return ": put comments on their own line" if "#" in raw else ""
 
 
 def _kept_secret_key(instance_path: str) -> str:

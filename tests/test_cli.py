@@ -333,9 +333,15 @@ def test_an_unreachable_database_is_one_error_line(database_url, tmp_path, args)
     assert output.count("\n") == 1
 
 
-def test_a_database_without_tables_says_to_migrate(tmp_path):
+def test_a_database_without_the_apps_tables_says_to_migrate(tmp_path):
+    import sqlite3
+
     from .conftest import make_app
 
+    # Tables, but none of the app's (one with none at all: test_missing_database.py).
+    database = sqlite3.connect(tmp_path / "new.sqlite3")
+    database.execute("CREATE TABLE something_else (x INTEGER)")
+    database.close()
     runner = make_app(f"sqlite:///{tmp_path}/new.sqlite3").test_cli_runner()
     output = run_fails(runner, "users", "list")
     assert "has no tables yet (no such table: users)" in output

@@ -51,9 +51,14 @@ class _Commands(FlaskGroup):
 
 
 def main() -> None:
-    """The ``flagpal-dash`` command of an installed package: ``flask --app wsgi`` by
-    another name (``flagpal-dash db upgrade``, ``flagpal-dash run``, …), with the app
-    configured from the environment and the settings file."""
+    """The ``flagpal-dash`` command of an installed package."""
+    command_line()(prog_name="flagpal-dash")
+
+
+def command_line() -> FlaskGroup:
+    """``flagpal-dash``: ``flask --app wsgi`` by another name (``flagpal-dash db
+    upgrade``, ``flagpal-dash run``, …), with the app configured from the environment
+    and the settings file."""
     from .. import create_app  # (here, not at the top: create_app imports this module)
 
     def app_from_environment() -> Flask:
@@ -73,7 +78,7 @@ def main() -> None:
     commands.params = [
         _SETTINGS_FILE if param.name == "env_file" else param for param in commands.params
     ]
-    commands(prog_name="flagpal-dash")
+    return commands
 
 
 def register(app: Flask) -> None:

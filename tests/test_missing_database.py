@@ -1,0 +1,62 @@
+"""A command run without the server's settings opens the wrong database: it must refuse
+one that is not there or has no tables, naming it, instead of acting on an empty one
+(a backup of nothing reported as success), and must not make one as it looks."""
+
+import sqlite3
+
+import pytest
+
+from flagpal_dash.extensions import db
+
+from .conftest import make_app
+
+COMMANDS = [
+    ["backup", "{tmp}/backup.sqlite3"],
+    ["copy-to", "sqlite:///{tmp}/target.sqlite3"],
+    ["users", "list"],
+    ["setup-link"],
+    ["tokens", "list", "shop"],
+    ["tokens", "prune", "--dry-run"],
+    ["audit", "export", "--since", "2026-11-01"],
+]
+
+
+def run(url: str, args: list[str], tmp_path):
+    app = make_app(url)
+    try:
+        return app.test_cli_runner().invoke(args=[arg.format(tmp=tmp_path) for arg in args])
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_command_refuses_a_database_file_that_is_not_there_and_makes_none(tmp_path, args):
+    database = tmp_path / "instance" / "flagpal-dash.sqlite3"
+    database.parent.mkdir()
+    result = run(f"sqlite:///{database}", args, tmp_path)
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith(f"Error: There is no database at {database}: ")
+    assert "--env-file" in line and "FLAGPAL_ENV_FILE" in line
+    assert "run `flask --app wsgi db upgrade` to make one" in line
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["instance"]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_command_refuses_a_database_without_tables_naming_it(tmp_path, args):
+    database = tmp_path / "empty.sqlite3"
+    sqlite3.connect(database).close()
+    result = run(f"sqlite:///{database}", args, tmp_path)
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith(f"Error: The database {database} has no tables yet: ")
+    assert "run `flask --app wsgi db upgrade` first" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.sqlite3"], "no backup, no target"
+
+
+def test_db_upgrade_still_makes_the_database(tmp_path):
+    database = tmp_path / "new.sqlite3"
+    result = run(f"sqlite:///{database}", ["db", "upgrade"], tmp_path)
+    assert result.exit_code == 0, result.output
+    assert run(f"sqlite:///{database}", ["users", "list"], tmp_path).exit_code == 0
