@@ -38,11 +38,7 @@ class BackupExists(BackupRefused):
 def back_up(engine: Engine, path: Path, *, replace: bool = False) -> dict[str, int]:
     """Copy the SQLite database of ``engine`` to ``path``; the rows of each table in
     the copy. ``path`` is replaced only when ``replace`` is given."""
-    if engine.dialect.name != "sqlite":
-        raise BackupRefused(
-            f"backup copies a SQLite database and this one is {engine.dialect.name}: "
-            "use pg_dump (the README's Backups section has the commands)."
-        )
+    refuse_unless_sqlite(engine)
     if path.exists() and not replace:
         raise BackupExists(f"{path} exists.")
     try:
@@ -64,6 +60,15 @@ def back_up(engine: Engine, path: Path, *, replace: bool = False) -> dict[str, i
         os.unlink(partial)
         raise
     return rows
+
+
+def refuse_unless_sqlite(engine: Engine) -> None:
+    """``BackupRefused`` for a database this backup cannot copy; nothing connects."""
+    if engine.dialect.name != "sqlite":
+        raise BackupRefused(
+            f"backup copies a SQLite database and this one is {engine.dialect.name}: "
+            "use pg_dump (the README's Backups section has the commands)."
+        )
 
 
 def copy_database(engine: Engine, destination: str) -> dict[str, int]:

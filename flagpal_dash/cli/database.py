@@ -4,9 +4,9 @@
 from pathlib import Path
 
 import click
-from flask.cli import with_appcontext
+from flask.cli import ScriptInfo, with_appcontext
 
-from ..backup import BackupExists, BackupRefused, back_up
+from ..backup import BackupExists, BackupRefused, back_up, refuse_unless_sqlite
 from ..extensions import db
 from .base import Command, echo_table
 
@@ -41,7 +41,19 @@ def copy_to(target_url: str) -> None:
     click.echo(f"Copied. Point FLAGPAL_DATABASE_URL at {target.url.render_as_string()} and start.")
 
 
-@click.command("backup", cls=Command)
+class BackupCommand(Command):
+    """A PostgreSQL database is pointed to pg_dump before anything connects to it."""
+
+    def invoke(self, ctx: click.Context):
+        with ctx.ensure_object(ScriptInfo).load_app().app_context():
+            try:
+                refuse_unless_sqlite(db.engine)
+            except BackupRefused as error:
+                raise click.ClickException(str(error)) from None
+        return super().invoke(ctx)
+
+
+@click.command("backup", cls=BackupCommand)
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
 @with_appcontext
