@@ -216,3 +216,82 @@ def test_a_setting_the_app_cannot_use_is_one_line_and_a_failure(installed, envir
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("Error: FLAGPAL_DATABASE_URL: an in-memory SQLite database")
+
+
+def failure(command: list, env: dict, cwd: Path) -> str:
+    """The one line a command that must refuse prints; it exits non-zero."""
+    result = subprocess.run(
+        [str(part) for part in command],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0, result.stdout
+    [line] = result.stderr.splitlines()
+    return line
+
+
+def test_one_settings_file_for_every_command_and_no_command_on_a_missing_database(
+    installed, environment, tmp_path
+):
+    flagpal_dash = installed / "flagpal-dash"
+    settings = tmp_path / "flagpal-dash.env"
+    settings.write_text(
+        "# FlagPal Dash, as the deploy guide writes it: comments on their own lines.\n"
+        f"FLAGPAL_DATABASE_URL=sqlite:///{tmp_path}/installed.sqlite3\n"
+        f"FLAGPAL_INSTANCE_PATH={tmp_path}/instance\n"
+        "\n"
+        "# nginx on the same host\n"
+        "FLAGPAL_TRUSTED_PROXIES=1\n"
+        "FLAGPAL_SIGN_IN_LIMIT=20 per 5 minutes\n"
+        "FLAGPAL_BCRYPT_ROUNDS=4\n"
+    )
+    without = {
+        name: value for name, value in environment.items() if not name.startswith("FLAGPAL_")
+    }
+    run([flagpal_dash, "--env-file", settings, "db", "upgrade"], without, tmp_path)
+    created = run(
+        [flagpal_dash, "--env-file", settings, "users", "create", "ada@example.com"]
+        + ["--name", "Ada", "--admin", "--password-stdin"],
+        without,
+        tmp_path,
+        input=PASSWORD + "\n",
+    )
+    assert "Created admin account ada@example.com." in created
+    named = {**without, "FLAGPAL_ENV_FILE": str(settings)}
+    [_, ada] = run([flagpal_dash, "users", "list"], named, tmp_path).splitlines()
+    assert ada.split()[:2] == ["ada@example.com", "Ada"]
+    backed_up = run([flagpal_dash, "backup", tmp_path / "backup.sqlite3"], named, tmp_path)
+    assert backed_up.startswith(f"Wrote {tmp_path / 'backup.sqlite3'} ")
+    assert "users              1" in backed_up.splitlines()
+
+    # Without the settings: the default database, which is not there, is named and not made.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    default = installed.parent / "var" / "flagpal_dash-instance" / "flagpal-dash.sqlite3"
+    copy_to = ["copy-to", f"sqlite:///{elsewhere}/copy.sqlite3"]
+    for command in (["backup", elsewhere / "backup.sqlite3"], copy_to):
+        line = failure([flagpal_dash, *command], without, elsewhere)
+        assert line.startswith(f"Error: There is no database at {default}: ")
+        assert "--env-file" in line and "FLAGPAL_ENV_FILE" in line
+        assert "`flagpal-dash db upgrade`" in line
+        assert not default.exists()
+        assert list(elsewhere.iterdir()) == []
+
+    # A database with no tables is named too, and nothing is written.
+    empty = elsewhere / "empty.sqlite3"
+    sqlite3.connect(empty).close()
+    emptied = {**without, "FLAGPAL_DATABASE_URL": f"sqlite:///{empty}"}
+    line = failure([flagpal_dash, "backup", elsewhere / "backup.sqlite3"], emptied, elsewhere)
+    assert line.startswith(f"Error: The database {empty} has no tables yet: ")
+    assert list(elsewhere.iterdir()) == [empty]
+
+    # A file that cannot be read, or a comment after a value, is one line naming it.
+    missing = tmp_path / "missing.env"
+    line = failure([flagpal_dash, "--env-file", missing, "users", "list"], without, tmp_path)
+    assert line == f"Error: Cannot read the settings file {missing}: No such file or directory"
+    settings.write_text(settings.read_text() + "FLAGPAL_WORKERS=2   # two is enough\n")
+    line = failure([flagpal_dash, "users", "list"], named, tmp_path)
+    assert line.startswith(f"Error: {settings}, line 9: FLAGPAL_WORKERS has a comment")
