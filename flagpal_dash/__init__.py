@@ -20,6 +20,13 @@ def _asset_folder(name: str) -> str:
     return str(packaged if packaged.is_dir() else PACKAGE_DIR.parent / name)
 
 
+def _make_the_database_file_private_on_connect(engine, app: Flask) -> None:
+    uri, instance_path = app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path
+    event.listen(
+        engine, "do_connect", lambda *_: config.create_private_sqlite_file(uri, instance_path)
+    )
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. ``test_config`` replaces settings read from the environment."""
     # No log line of the process holds a token or a secret address: the app's logger,
@@ -71,14 +78,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             use_sqlite_well(db.engine)
-            # Made when something first connects (a server, `db upgrade`), not when the app
-            # is built: a command that finds no database says so instead of making one.
-            uri, instance_path = app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path
-            event.listen(
-                db.engine,
-                "do_connect",
-                lambda *_: config.create_private_sqlite_file(uri, instance_path),
-            )
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -133,6 +132,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.exempt(api.bp)
     app.register_blueprint(probes.bp)
     probes.install(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            # Made when something first connects (a server, `db upgrade`), not when the
+            # app is built: a command that finds no database says so instead of making one.
+            for engine in (db.engine, app.extensions[probes.PROBE_KEY]):
+                _make_the_database_file_private_on_connect(engine, app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(project_settings.bp)

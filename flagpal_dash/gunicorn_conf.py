@@ -25,7 +25,7 @@ import sys
 from gunicorn.glogging import Logger
 
 from flagpal_dash import redaction, settings_file
-from flagpal_dash.config import ConfigError, int_setting
+from flagpal_dash.config import ConfigError, create_private_sqlite_file, int_setting
 from flagpal_dash.redaction import REDACTED, redact
 
 # Exit statuses at start: a setting that cannot work will not fix itself (gunicorn's own
@@ -105,6 +105,8 @@ def _start_problem() -> tuple[int, str] | None:
     with app.app_context():
         url = db.engine.url
         db.engine.dispose()  # the workers open their own connections
+    # A server starting on a new SQLite database makes it, private, before the check.
+    create_private_sqlite_file(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
     app.extensions[PROBE_KEY].dispose()
     engine = probe_engine(url, _START_TIMEOUT)
     try:
