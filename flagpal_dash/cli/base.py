@@ -45,6 +45,8 @@ class Command(SaysDatabaseErrors, click.Command):
                 problem = missing_database(db.engine, upgrade)
             except DatabaseUnreachable as error:
                 raise click.ClickException(str(error)) from None
+            except DBAPIError as error:
+                raise click.ClickException(database_problem(db.engine.url, error)) from None
         if problem:
             raise click.ClickException(problem)
         return super().invoke(ctx)
