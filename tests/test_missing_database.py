@@ -60,3 +60,31 @@ def test_db_upgrade_still_makes_the_database(tmp_path):
     result = run(f"sqlite:///{database}", ["db", "upgrade"], tmp_path)
     assert result.exit_code == 0, result.output
     assert run(f"sqlite:///{database}", ["users", "list"], tmp_path).exit_code == 0
+
+
+def test_a_postgresql_database_without_tables_is_named_without_its_password(database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("on PostgreSQL when FLAGPAL_TEST_DATABASE_URL names one")
+    from sqlalchemy import create_engine, make_url
+
+    admin = create_engine(database_url)
+    with admin.begin() as connection:
+        connection.exec_driver_sql("DROP SCHEMA IF EXISTS nothing_here CASCADE")
+        connection.exec_driver_sql("CREATE SCHEMA nothing_here")
+    try:
+        # A schema with no tables: the database a command would see, seen from there.
+        url = (
+            make_url(database_url)
+            .set(password="hunter2")
+            .update_query_dict({"options": "-csearch_path=nothing_here"})
+        )
+        result = run(url.render_as_string(hide_password=False), ["users", "list"], None)
+        assert result.exit_code == 1
+        [line] = result.output.splitlines()
+        assert line.startswith(f"Error: The database {url.render_as_string()} has no tables yet")
+        assert "--env-file" in line and "FLAGPAL_ENV_FILE" in line
+        assert "hunter2" not in line
+    finally:
+        with admin.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA nothing_here CASCADE")
+        admin.dispose()
