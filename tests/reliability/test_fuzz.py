@@ -18,7 +18,7 @@ import pkgutil
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import orjson
@@ -600,11 +600,26 @@ def check_rotation(scene: Scene, data: dict, changes: Changes) -> None:
     assert changes.audit_kinds() == ["token.created", "token.rotated"]
 
 
+def offered_day(days_after_the_first: int) -> date:
+    """A day the date picker offers (validation's first and last days), ``days`` after
+    the first, kept within the last."""
+    now = utcnow()
+    first_day = validation.earliest_expiry_day(now)
+    return min(first_day + timedelta(days=days_after_the_first), validation.latest_expiry_day(now))
+
+
 TOKEN_FIELDS = {
     "name": SOME_NAME,
     "abilities": st.lists(st.sampled_from(sorted(abilities.ALL)), min_size=1, max_size=4),
     "expiration": st.sampled_from([choice.value for choice in EXPIRATION_CHOICES]),
-    "custom_date": st.dates().map(lambda day: day.isoformat()),
+    # As a browser sends it: empty unless a date was typed, and the picker offers only
+    # the days the server accepts (from tomorrow, within ten years). A typed date is
+    # the choice beside the option the form opened with, and asked about beside any
+    # other (tokens/forms.py): the fuzzer's other values reach the refusals.
+    "custom_date": st.one_of(
+        st.just(""),
+        st.integers(0, 100).map(lambda days: offered_day(days).isoformat()),
+    ),
 }
 FORM_TARGETS = [
     FormTarget(
