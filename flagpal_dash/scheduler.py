@@ -32,34 +32,45 @@ def runner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def start(app: Flask) -> threading.Thread | None:
+class JobsThread:
+    """A running jobs' thread; ``stop`` ends it after the job it may be running."""
+
+    def __init__(self, app: Flask, settings: jobs.JobSettings, sleep: float):
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(
+            target=run_due_jobs,
+            args=(app, settings, sleep, self.stopping),
+            name="flagpal-jobs",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.stopping.set()
+        self.thread.join(timeout)
+
+
+def start(app: Flask) -> JobsThread | None:
     """Start the jobs' thread for ``app``, unless its settings turn jobs off."""
     if not app.config["JOBS"]:
         return None
     settings = jobs.JobSettings.from_config(app.config)
-    sleep = min(LONGEST_SLEEP, settings.period.total_seconds() / 4)
     # The app's logger gets its handler when first used: each run's line needs it.
     app.logger.debug("Starting the jobs thread")
-    stop = threading.Event()
-    atexit.register(stop.set)
-    thread = threading.Thread(
-        target=run_due_jobs,
-        args=(app, settings, sleep, stop),
-        name="flagpal-jobs",
-        daemon=True,
-    )
-    thread.start()
-    return thread
+    started = JobsThread(app, settings, min(LONGEST_SLEEP, settings.period.total_seconds() / 4))
+    # At exit no new job starts (one running is cut short; its lease frees it later).
+    atexit.register(started.stopping.set)
+    return started
 
 
-def run_due_jobs(app: Flask, settings: jobs.JobSettings, sleep: float, stop) -> None:
+def run_due_jobs(app: Flask, settings: jobs.JobSettings, sleep: float, stopping) -> None:
     """The thread's loop: every ``sleep`` seconds, run the jobs that are due."""
     who = runner()
-    while not stop.wait(sleep):
+    while not stopping.wait(sleep):
         with app.app_context():
             try:
                 for name in jobs.due(utcnow(), settings):
-                    if stop.is_set():
+                    if stopping.is_set():
                         break
                     jobs.run(name, utcnow(), settings, runner=who)
             except Exception:  # the database gone a while, say: try again next time

@@ -129,7 +129,7 @@ def warn_of_expiring_tokens(
             expires_at=token.expires_at.isoformat(),
         )
         logger.warning(
-            "Token %s of %s expires at %s",
+            "%s of %s expires at %s",
             token_rules.label(token),
             token.project.slug,
             token.expires_at.isoformat(),
@@ -265,7 +265,14 @@ def run(
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    (logger.info if ok else logger.error)("Job %s %s: %s", name, "ran" if ok else "failed", summary)
+    (logger.info if ok else logger.error)(
+        "Job %s %s for the period from %s (%s): %s",
+        name,
+        "ran" if ok else "failed",
+        period_start(now, settings.period).isoformat(),
+        runner,
+        summary,
+    )
     return Outcome(name, True, ok, summary)
 
 
