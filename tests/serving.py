@@ -26,9 +26,11 @@ START_SECONDS = 30
 
 def instance_environment(database_url: str, instance: Path, **settings: str) -> dict[str, str]:
     """The environment an instance is served with: this process's, plus its database, a
-    secret key, its instance folder and each of ``settings`` as ``FLAGPAL_<NAME>``."""
+    secret key, its instance folder, jobs off and each of ``settings`` as
+    ``FLAGPAL_<NAME>``."""
     return {
         **os.environ,
+        "FLAGPAL_JOBS": "off",
         "FLAGPAL_DATABASE_URL": database_url,
         "FLAGPAL_SECRET_KEY": "x",
         "FLAGPAL_INSTANCE_PATH": str(instance),
