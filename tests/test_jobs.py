@@ -15,7 +15,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, insert, select
 
-from flagpal_dash import scheduler
+from flagpal_dash import config, scheduler
 from flagpal_dash.core import jobs
 from flagpal_dash.core.usage import daily_counts
 from flagpal_dash.extensions import db
@@ -386,3 +386,32 @@ def test_jobs_list_shows_each_job_its_schedule_and_last_run(runner, app):
     ]
     assert cells[4] == ["backup", f"off: {backup_off_because(app)}", "-", "-", "-", "-"]
     assert lines[6:] == ["usage-cleanup: removed 0 hourly usage rows and 0 daily usage rows"]
+
+
+# Settings ----------------------------------------------------------------------------
+
+
+def test_jobs_are_on_daily_and_back_up_nothing_unless_told(tmp_path):
+    chosen = config.from_environment({}, str(tmp_path))
+    assert (chosen["JOBS"], chosen["JOBS_PERIOD_SECONDS"], chosen["BACKUP_DIR"]) == (
+        True,
+        86400,
+        None,
+    )
+    settings = jobs.JobSettings.from_config(chosen)
+    assert (settings.period, settings.database, settings.backup_keep_days) == (DAY, "sqlite", 14)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("FLAGPAL_JOBS", "sometimes", "FLAGPAL_JOBS must be 1 or 0 (on or off), not 'sometimes'"),
+        ("FLAGPAL_JOBS_PERIOD_SECONDS", "0", "FLAGPAL_JOBS_PERIOD_SECONDS must be between 1"),
+        ("FLAGPAL_BACKUP_DIR", "backups", "FLAGPAL_BACKUP_DIR must be an absolute path"),
+        ("FLAGPAL_BACKUP_KEEP_DAYS", "0", "FLAGPAL_BACKUP_KEEP_DAYS must be between 1"),
+    ],
+)
+def test_a_jobs_setting_the_app_cannot_use_stops_it(tmp_path, name, value, message):
+    with pytest.raises(config.ConfigError) as refused:
+        config.from_environment({name: value}, str(tmp_path))
+    assert str(refused.value).startswith(message)

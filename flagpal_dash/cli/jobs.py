@@ -23,7 +23,8 @@ def list_jobs() -> None:
     in_server = "in the server" if current_app.config["JOBS"] else "by `jobs run` only"
     click.echo(f"Jobs run {job_rules.schedule(chosen)}, {in_server} (FLAGPAL_JOBS).")
     rows = [("JOB", "SCHEDULE", "LAST START", "LAST FINISH", "OUTCOME", "LAST SUCCESS")]
-    for name, row in job_rules.runs().items():
+    runs = job_rules.runs()
+    for name, row in runs.items():
         reason = job_rules.off_because(name, chosen)
         rows.append(
             (
@@ -36,7 +37,7 @@ def list_jobs() -> None:
             )
         )
     echo_table(rows)
-    for name, row in job_rules.runs().items():
+    for name, row in runs.items():
         if row is not None and row.summary:
             click.echo(f"{name}: {row.summary}")
 
