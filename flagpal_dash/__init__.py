@@ -56,6 +56,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         LEAK_REPORT_LIMIT=config.DEFAULT_LEAK_REPORT_LIMIT,
         METRICS_PATH=config.DEFAULT_METRICS_PATH,
         RATELIMIT_STORAGE_URI=config.DEFAULT_RATELIMIT_STORAGE_URI,
+        JOBS=True,
+        JOBS_PERIOD_SECONDS=config.DEFAULT_JOBS_PERIOD_SECONDS,
+        BACKUP_DIR=None,
+        BACKUP_KEEP_DAYS=config.DEFAULT_BACKUP_KEEP_DAYS,
     )
     if test_config is None:
         app.config.update(config.from_environment(os.environ, app.instance_path))

@@ -5,11 +5,16 @@ to another database is moving.py's.
 The copy is the database as it was at one moment, readable only by its owner (it
 holds password hashes). To restore, stop the server and put the copy in place of the
 database file.
+
+The nightly backup job (core/jobs.py) writes one copy a run into a folder, named by its
+time, and deletes the ones older than the days it keeps (``nightly``).
 """
 
 import os
+import re
 import sqlite3
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -25,6 +30,11 @@ TABLES = (
     "token_usage_daily",
     "audit_events",
 )
+
+
+# The nightly copies: flagpal-dash-20261207T030000Z.sqlite3, their time in UTC.
+NIGHTLY_NAME = "flagpal-dash-{:%Y%m%dT%H%M%SZ}.sqlite3"
+NIGHTLY_PATTERN = re.compile(r"flagpal-dash-(\d{8}T\d{6}Z)\.sqlite3")
 
 
 class BackupRefused(Exception):
@@ -96,3 +106,31 @@ def copy_database(engine: Engine, destination: str) -> dict[str, int]:
         }
     finally:
         copy.close()
+
+
+def nightly(
+    engine: Engine, folder: Path, keep_days: int, now: datetime
+) -> tuple[Path, dict[str, int], list[Path]]:
+    """Write a copy named by ``now`` into ``folder`` (made, private, if missing), then
+    delete the nightly copies taken more than ``keep_days`` days before ``now``: the new
+    copy, its rows, the copies deleted. Only files named like the nightly copies are
+    ever deleted, by the time in their name (what a copy restored or touched by hand
+    would not change)."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise BackupRefused(f"Cannot make {folder}: {error.strerror}.") from None
+    path = folder / NIGHTLY_NAME.format(now.astimezone(UTC))
+    rows = back_up(engine, path, replace=True)
+    # Deleted only once the new copy is whole: a failed night keeps every old one.
+    cutoff = now - timedelta(days=keep_days)
+    deleted = []
+    for old in sorted(folder.iterdir()):
+        match = NIGHTLY_PATTERN.fullmatch(old.name)
+        if match is None or old == path:
+            continue
+        taken = datetime.strptime(match[1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if taken < cutoff:
+            old.unlink()
+            deleted.append(old)
+    return path, rows, deleted

@@ -31,6 +31,9 @@ DEFAULT_RATELIMIT_STORAGE_URI = "database://"
 MAX_TRUSTED_PROXIES = 10
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+# Jobs (core/jobs.py): how often each runs, and the nightly SQLite backups' days kept.
+DEFAULT_JOBS_PERIOD_SECONDS = 86400
+DEFAULT_BACKUP_KEEP_DAYS = 14
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "flagpal-dash.sqlite3"
 
@@ -77,6 +80,18 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
             environ, "FLAGPAL_LEAK_REPORT_LIMIT", DEFAULT_LEAK_REPORT_LIMIT
         ),
         "METRICS_PATH": _metrics_path(environ),
+        "JOBS": _bool_setting(environ, "FLAGPAL_JOBS", default=True),
+        "JOBS_PERIOD_SECONDS": int_setting(
+            environ,
+            "FLAGPAL_JOBS_PERIOD_SECONDS",
+            DEFAULT_JOBS_PERIOD_SECONDS,
+            minimum=1,
+            maximum=7 * 86400,
+        ),
+        "BACKUP_DIR": _backup_folder(environ),
+        "BACKUP_KEEP_DAYS": int_setting(
+            environ, "FLAGPAL_BACKUP_KEEP_DAYS", DEFAULT_BACKUP_KEEP_DAYS, minimum=1, maximum=3650
+        ),
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": environ.get("FLAGPAL_SECRET_KEY") or _kept_secret_key(instance_path),
         "BCRYPT_ROUNDS": int_setting(
@@ -169,6 +184,20 @@ def _bool_setting(environ: Mapping[str, str], name: str, *, default: bool) -> bo
     raise ConfigError(
         f"{name} must be 1 or 0 (on or off), not {environ[name]!r}{_comment_hint(environ[name])}"
     )
+
+
+def _backup_folder(environ: Mapping[str, str]) -> str | None:
+    """Where the nightly backups go: an absolute path (a relative one would depend on
+    the folder each command happens to start in), or None for no nightly backups."""
+    value = environ.get("FLAGPAL_BACKUP_DIR", "").strip()
+    if not value:
+        return None
+    if not Path(value).is_absolute():
+        raise ConfigError(
+            f"FLAGPAL_BACKUP_DIR must be an absolute path like /var/backups/flagpal-dash, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def _limit_setting(environ: Mapping[str, str], name: str, default: str) -> str:

@@ -146,6 +146,16 @@ def when_ready(server) -> None:
     os.environ["FLAGPAL_SERVED_AT"] = served_at(listeners)
 
 
+def post_worker_init(worker) -> None:
+    """Each worker runs the jobs' thread (unless FLAGPAL_JOBS=off): the claim in the
+    database lets one of them run each job a period."""
+    from flagpal_dash import scheduler
+
+    app = getattr(worker, "wsgi", None)
+    if hasattr(app, "config"):  # a Flask app: wsgi:app, or flagpal_dash:create_app()
+        scheduler.start(app)
+
+
 # Every log line of this process and its workers, gunicorn's own included.
 redaction.install()
 

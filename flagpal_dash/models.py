@@ -337,6 +337,28 @@ class TokenUsageDay(db.Model):
     count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class JobRun(db.Model):
+    """One job that runs by itself (core/jobs.py): which period it last ran for, who
+    holds it while it runs, and how its last run ended. One row a job, claimed with a
+    conditional UPDATE, so one server of many runs it each period."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The start of the period the last run was for: nothing runs again in that period.
+    period_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # While a run holds the job; a run that died frees it when this passes.
+    running_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    runner: Mapped[str | None] = mapped_column(String(200))
+    runs: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # "ok" or "failed", and what the run did or why it failed, in a line.
+    outcome: Mapped[str | None] = mapped_column(String(10))
+    summary: Mapped[str | None] = mapped_column(String(400))
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 # How the audit log names whoever reported a leaked token: they have no account.
 LEAK_REPORT_ACTOR = "leak report"
 
@@ -347,6 +369,7 @@ class AuditKind(enum.StrEnum):
     TOKEN_ROTATED = "token.rotated"
     TOKEN_REVOKED_AS_LEAKED = "token.revoked_as_leaked"
     TOKEN_PRUNED = "token.pruned"
+    TOKEN_EXPIRING = "token.expiring"
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"

@@ -55,6 +55,8 @@ def make_app(database_url: str, **overrides):
             # Usage counts are written when a test flushes them (support.flush_usage), not by a
             # thread some seconds later, into whichever test runs then.
             "USAGE_FLUSH_SECONDS": 3600,
+            # Jobs run when a test runs them, never from a thread of their own.
+            "JOBS": False,
             # As a server started on http://localhost hands it over (links.py).
             "SERVED_AT": "http://localhost",
             **overrides,

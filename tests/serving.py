@@ -26,9 +26,11 @@ START_SECONDS = 30
 
 def instance_environment(database_url: str, instance: Path, **settings: str) -> dict[str, str]:
     """The environment an instance is served with: this process's, plus its database, a
-    secret key, its instance folder and each of ``settings`` as ``FLAGPAL_<NAME>``."""
+    secret key, its instance folder, jobs off and each of ``settings`` as
+    ``FLAGPAL_<NAME>``."""
     return {
         **os.environ,
+        "FLAGPAL_JOBS": "off",
         "FLAGPAL_DATABASE_URL": database_url,
         "FLAGPAL_SECRET_KEY": "x",
         "FLAGPAL_INSTANCE_PATH": str(instance),
@@ -107,10 +109,14 @@ def serve(
     ``configured`` runs it as production does, with the project's settings file
     (``FLAGPAL_BIND``, ``FLAGPAL_WORKERS`` and ``FLAGPAL_THREADS`` set here unless
     ``env`` has them); otherwise bare gunicorn with the same on its command line, for
-    tests of the app without the settings file's logging and proxy handling. Its stdout
+    tests of the app without the settings file's logging and proxy handling. Jobs are
+    off (``FLAGPAL_JOBS``) unless ``env`` turns them on. Its stdout
     and stderr go to ``log`` (added to what is there), which ``Server.stop`` returns."""
     port = port or free_port()
     environment = {key: value for key, value in env.items() if key != "GUNICORN_CMD_ARGS"}
+    # No jobs at some moment of the test (audit events, revoked tokens, deleted usage),
+    # unless the test asks for them.
+    environment.setdefault("FLAGPAL_JOBS", "off")
     if gunicorn_args:
         environment["GUNICORN_CMD_ARGS"] = gunicorn_args
     if configured:

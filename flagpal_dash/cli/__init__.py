@@ -14,6 +14,7 @@ from ..config import ConfigError
 from .accounts import setup_link, users
 from .audit import audit
 from .database import backup, copy_to
+from .jobs import jobs
 from .projects import members, projects
 from .tokens import tokens
 
@@ -82,5 +83,5 @@ def command_line() -> FlaskGroup:
 
 
 def register(app: Flask) -> None:
-    for command in (setup_link, users, projects, members, tokens, audit, copy_to, backup):
+    for command in (setup_link, users, projects, members, tokens, audit, jobs, copy_to, backup):
         app.cli.add_command(command)

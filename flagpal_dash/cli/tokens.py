@@ -4,14 +4,13 @@ find those about to expire and revoke unused ones, for cron."""
 from datetime import timedelta
 
 import click
-from sqlalchemy import select
 
 from .. import abilities as ability
 from .. import dates, token_format, validation
 from ..core import projects as project_rules
 from ..core import tokens as token_rules
 from ..extensions import db
-from ..models import Project, utcnow
+from ..models import utcnow
 from ..validation import Invalid
 from .base import Group, checked, echo_table, existing_project, shortened, when
 
@@ -173,27 +172,21 @@ def prune_tokens(dry_run: bool) -> None:
 
     A project's "Revoke tokens unused for" policy (Token policy page) sets the days;
     last use is counted from creation for a token never used. Each revocation is in
-    the audit log. Run it daily from cron.
+    the audit log. The prune-tokens job runs this daily (`jobs list`).
     """
-    now = utcnow()
-    pruned = 0
-    with_policy = select(Project).where(Project.revoke_unused_after_days.is_not(None))
-    for project in db.session.scalars(with_policy.order_by(Project.slug)):
-        days = project.revoke_unused_after_days
-        for token in token_rules.unused(project, now):
-            if not dry_run:
-                token_rules.revoke_as_unused(token, days, now)
-            pruned += 1
-            click.echo(
-                f'{"Would revoke" if dry_run else "Revoked"} token {token.id} "{token.name}" '
-                f"of {project.slug}: last used {when(token.last_used_at, 'never')}, "
-                f"created {when(token.created_at)} (unused for {days} days, project policy)."
-            )
+    pruned = token_rules.prune(utcnow(), dry_run=dry_run)
+    for token, days in pruned:
+        click.echo(
+            f'{"Would revoke" if dry_run else "Revoked"} token {token.id} "{token.name}" '
+            f"of {token.project.slug}: last used {when(token.last_used_at, 'never')}, "
+            f"created {when(token.created_at)} (unused for {days} days, project policy)."
+        )
+    count = len(pruned)
     if dry_run:
-        click.echo(f"Dry run: {pruned} {'token' if pruned == 1 else 'tokens'} would be revoked.")
+        click.echo(f"Dry run: {count} {'token' if count == 1 else 'tokens'} would be revoked.")
         return
     db.session.commit()
-    if pruned:
-        click.echo(f"Revoked {pruned} unused {'token' if pruned == 1 else 'tokens'}.")
+    if count:
+        click.echo(f"Revoked {count} unused {'token' if count == 1 else 'tokens'}.")
     else:
         click.echo("No token is unused for longer than its project's policy allows.")

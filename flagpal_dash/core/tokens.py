@@ -405,7 +405,25 @@ def revoke(token: ApiToken, *, actor: User | None, now: datetime) -> bool:
     return True
 
 
-def revoke_as_unused(token: ApiToken, days: int, now: datetime) -> None:
+def prune(now: datetime, *, dry_run: bool = False, actor_label: str | None = None):
+    """Revoke every token unused for longer than its project's policy allows (``unused``),
+    project by project in slug order; each revoked token and its project's days, in
+    that order. ``dry_run`` only finds them. ``actor_label`` names who prunes in the
+    audit log (the command line when not given). The caller commits."""
+    with_policy = select(Project).where(Project.revoke_unused_after_days.is_not(None))
+    pruned = []
+    for project in db.session.scalars(with_policy.order_by(Project.slug)):
+        days = project.revoke_unused_after_days
+        for token in unused(project, now):
+            if not dry_run:
+                revoke_as_unused(token, days, now, actor_label=actor_label)
+            pruned.append((token, days))
+    return pruned
+
+
+def revoke_as_unused(
+    token: ApiToken, days: int, now: datetime, *, actor_label: str | None = None
+) -> None:
     """Revoke for the project's policy: not used for ``days`` days (``prune``)."""
     token.revoked_at = now
     token.revoked_reason = f"unused for {days} days (project policy)"
@@ -414,6 +432,7 @@ def revoke_as_unused(token: ApiToken, days: int, now: datetime) -> None:
         project=token.project,
         target=label(token),
         actor=None,
+        actor_label=actor_label,
         reason=token.revoked_reason,
         last_used_at=token.last_used_at.isoformat() if token.last_used_at else "never",
     )

@@ -10,7 +10,8 @@ thread, at exit) is the serving process's business: ``api/usage_counter.py``.
 
 The queries read the counts back: requests per day (for a token's 30-day figure, from
 the daily sums: 30 rows a token instead of 720 hours) and how recently a token was used
-(what revoking or rotating it would interrupt, from the hours).
+(what revoking or rotating it would interrupt, from the hours). Rows older than any of
+them reads are removed by a daily job (``remove_old``).
 """
 
 import logging
@@ -18,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -35,6 +36,10 @@ MAX_KEPT = 100_000
 DAY = timedelta(days=1)
 # The span of a token's usage figure, and how far back "used lately" looks.
 WINDOW_DAYS = 30
+# Rows are kept this long past the window that reads them. Counts held in memory while
+# the database was down arrive late, and a server whose clock is behind reads a little
+# further back: neither may find its window's oldest rows already gone.
+KEPT_PAST_WINDOW = timedelta(days=7)
 
 
 class UsageCounts:
@@ -166,6 +171,20 @@ def daily_sums(hourly: list[dict]) -> list[dict]:
         {"token_id": token_id, "day": day, "count": count}
         for (token_id, day), count in sorted(sums.items())
     ]
+
+
+def remove_old(now: datetime) -> tuple[int, int]:
+    """Delete the usage rows no page reads any more, as of ``now``: hours and days older
+    than WINDOW_DAYS plus KEPT_PAST_WINDOW. The hours are kept as long as the days,
+    not just the revoke dialog's 24 hours, because "used in the last 30 days"
+    (``recent_use``) counts them. The hourly and daily rows removed; the caller commits.
+    """
+    cutoff = start_of_hour(now) - WINDOW_DAYS * DAY - KEPT_PAST_WINDOW
+    hours = db.session.execute(delete(TokenUsage).where(TokenUsage.hour < cutoff)).rowcount
+    days = db.session.execute(
+        delete(TokenUsageDay).where(TokenUsageDay.day < cutoff.date())
+    ).rowcount
+    return hours, days
 
 
 # Reading the counts back.
