@@ -134,6 +134,10 @@ def test_what_the_units_run():
     assert f"{VENV_BIN}flagpal-dash backup --force " in command
     assert '"/var/backups/flagpal-dash/flagpal-dash-$$(date +%%F).sqlite3"' in command
     assert "/var/backups/flagpal-dash" in backup["ReadWritePaths"][0].split()
+    # The nightly backup job of the server and of `jobs run` (FLAGPAL_BACKUP_DIR) may
+    # write the backup folder, where it exists.
+    for service in ("flagpal-dash.service", "flagpal-dash-jobs.service"):
+        assert "-/var/backups/flagpal-dash" in settings(service)["ReadWritePaths"]
     for timer in TIMERS:
         assert settings(timer)["Persistent"] == ["true"]
 
