@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 
-from . import abilities, config, dates, limit_storage, redaction
+from . import abilities, config, dates, limit_storage, redaction, version
 from .extensions import csrf, db, limiter, login_manager, migrate, use_sqlite_well
 from .permissions import Permission, Role
 
@@ -128,6 +128,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         EXPIRES_SOON=token_rules.EXPIRES_SOON, INVITATION_LIFETIME=models.Invitation.LIFETIME
     )
     app.jinja_env.globals["time_tag"] = dates.time_tag
+    app.jinja_env.globals["app_version"] = version.app_version()
 
     api.install(app)
     app.register_blueprint(api.bp)

@@ -1,5 +1,6 @@
 """Health checks for load balancers and process managers: ``/healthz`` says the process
-answers, ``/readyz`` that it can reach its database too (the check is in health.py)."""
+answers, ``/readyz`` that it can reach its database too (the check is in health.py),
+and which version it runs."""
 
 import json
 
@@ -7,6 +8,7 @@ from flask import Blueprint, Flask, current_app
 
 from .extensions import db
 from .health import PROBE_KEY, DatabaseUnreachable, check_database, probe_engine
+from .version import app_version
 
 bp = Blueprint("health", __name__)
 
@@ -35,7 +37,8 @@ def readyz():
 
 
 def answer(status: int, word: str, detail: str):
-    body = json.dumps({"status": word, "detail": detail}) + "\n"
+    # The version tells an operator which release each server runs, mid-upgrade too.
+    body = json.dumps({"status": word, "detail": detail, "version": app_version()}) + "\n"
     return body, status, {"Content-Type": "application/json", **NOT_STORED}
 
 

@@ -9,6 +9,7 @@ the app directly. Skipped when nginx or Caddy is missing, unless FLAGPAL_REQUIRE
 """
 
 import http.client
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
+from flagpal_dash import token_format
 from flagpal_dash.core.projects import create_project
 from flagpal_dash.extensions import db
 
@@ -400,3 +402,96 @@ def test_the_readme_metrics_location_adds_the_metrics_ability(proxy):
     assert proxy.send("GET", METRICS, "metrics")[1] is None
     assert proxy.send("GET", METRICS, "*")[1] is not None
     assert (proxy.send("GET", METRICS, "read")[1] is not None) == (proxy.name == "caddy")
+
+
+# The token API's 503 reaches clients as 503 ----------------------------------------------
+
+# nginx's auth_request passes on a 401 or 403 from the check and turns any other answer
+# into its own 500: the README's snippet maps that back to FlagPal's 503 (issue 16).
+
+
+class UnavailableCheck(BaseHTTPRequestHandler):
+    """Stands in for the app while its database is unreachable: it answers every check
+    with the response the real app gives then (recorded in ``unavailable_response``)."""
+
+    def do_GET(self):
+        status, headers, body = self.server.answer
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "date", "server"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def unavailable_response(database_url: str, tmp_path: Path) -> tuple[int, list, bytes]:
+    """What the app's /api/v1/auth answers with a well-formed token while its database
+    is unreachable."""
+    from .test_token_authority import unreachable_url
+
+    app = make_app(unreachable_url(database_url, tmp_path))
+    try:
+        response = app.test_client().get(
+            "/api/v1/auth",
+            headers={
+                "Authorization": f"Bearer {token_format.generate()}",
+                "X-Original-Method": "GET",
+                "X-Original-URI": "/api/v1/features",
+            },
+        )
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    assert response.status_code == 503
+    return response.status_code, list(response.headers.items()), response.data
+
+
+@pytest.fixture(params=["nginx", "caddy"])
+def proxy_of_an_unavailable_app(request, database_url, tmp_path):
+    check = ThreadingHTTPServer(("127.0.0.1", 0), UnavailableCheck)
+    check.answer = unavailable_response(database_url, tmp_path)
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    upstream.received = {}
+    for server in (check, upstream):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack = Stack(check.server_address[1], upstream, {}, tmp_path, upstream.received)
+    port = free_port()
+    start = start_nginx if request.param == "nginx" else start_caddy
+    process, log = start(stack, port)
+    try:
+        wait_for_port(port, process, log)
+        yield Proxy(request.param, port, stack)
+    finally:
+        stop(process)
+        for server in (check, upstream):
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/v1/features"), ("POST", METRICS)])
+def test_a_check_that_cannot_reach_the_database_is_a_503_for_the_client(
+    proxy_of_an_unavailable_app, method, path
+):
+    proxy = proxy_of_an_unavailable_app
+    connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+    try:
+        connection.request(
+            method,
+            path,
+            body=b"[]" if method == "POST" else None,
+            headers={"Authorization": f"Bearer {token_format.generate()}"},
+        )
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 503, f"{proxy.name} answered {response.status}"
+    assert response.getheader("Content-Type") == "application/vnd.api+json"
+    assert response.getheader("Retry-After") == "5"
+    [error] = json.loads(body)["errors"]
+    assert (error["status"], error["code"]) == ("503", "unavailable")
+    assert proxy.stack.received == {}, "nothing reached the upstream"

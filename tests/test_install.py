@@ -14,6 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import tomllib
 import urllib.error
 import urllib.request
 import zipfile
@@ -28,6 +29,7 @@ from .serving import free_port, stop, wait_until_serving
 
 REPO = PACKAGE_DIR.parent
 PASSWORD = "a long enough password"
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 pytestmark = pytest.mark.slow
 
@@ -61,6 +63,19 @@ def test_the_wheel_carries_templates_static_files_htmx_and_migrations(wheel):
     migrations = {n for n in names if n.startswith("flagpal_dash/migrations/versions/")}
     assert len(migrations) == len(list((PACKAGE_DIR / "migrations" / "versions").glob("*.py")))
     assert "flagpal_dash/migrations/env.py" in names
+
+
+def test_the_wheel_names_its_version_and_license_and_carries_the_license_text(wheel):
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
+        headers = archive.read(metadata).decode().split("\n\n", 1)[0].splitlines()
+        [license_file] = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        license_text = archive.read(license_file).decode()
+    assert f"Version: {VERSION}" in headers
+    assert "License-Expression: MIT" in headers
+    assert "License-File: LICENSE" in headers
+    assert license_text == (REPO / "LICENSE").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +177,9 @@ def test_an_installed_app_finds_its_files_and_the_command_works(installed, envir
     )
     assert "Created admin account ada@example.com." in created
     assert "backup" in run([flagpal_dash, "--help"], environment, tmp_path)
+    # The installed package's own metadata, not Flask's version.
+    assert run([flagpal_dash, "--version"], environment, tmp_path) == f"FlagPal Dash {VERSION}\n"
+    assert run([flagpal_dash, "version"], environment, tmp_path) == f"FlagPal Dash {VERSION}\n"
 
     head = ScriptDirectory(str(PACKAGE_DIR / "migrations")).get_current_head()
     with sqlite3.connect(tmp_path / "installed.sqlite3") as database:

@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from importlib.metadata import version
 from types import SimpleNamespace
 
 import flask_migrate
@@ -65,6 +66,7 @@ def test_without_a_database_healthz_still_answers_and_readyz_says_503(caplog):
     assert ready.get_json() == {
         "status": "unavailable",
         "detail": "The database cannot be reached.",
+        "version": version("flagpal-dash"),
     }
     assert "127.0.0.1" not in ready.text, "no internals to a public probe"
     assert "Not ready: Cannot reach the database" in caplog.text

@@ -17,6 +17,7 @@ from .database import backup, copy_to
 from .jobs import jobs
 from .projects import members, projects
 from .tokens import tokens
+from .version import version, version_option
 
 
 def _load_settings_file(ctx: click.Context, param: click.Parameter, path: str | None) -> None:
@@ -75,13 +76,29 @@ def command_line() -> FlaskGroup:
         # folder the command happens to be run in.
         load_dotenv=False,
         help="FlagPal Dash: the dashboard and token authority for FlagPal API tokens.",
+        # FlaskGroup's --version prints Flask's and Python's: ours names the app's.
+        add_version_option=False,
+        params=[version_option],
     )
     commands.params = [
         _SETTINGS_FILE if param.name == "env_file" else param for param in commands.params
     ]
+    # On the group itself, so it answers without loading the app (and its settings).
+    commands.add_command(version)
     return commands
 
 
 def register(app: Flask) -> None:
-    for command in (setup_link, users, projects, members, tokens, audit, jobs, copy_to, backup):
+    for command in (
+        setup_link,
+        users,
+        projects,
+        members,
+        tokens,
+        audit,
+        jobs,
+        copy_to,
+        backup,
+        version,
+    ):
         app.cli.add_command(command)
