@@ -13,6 +13,7 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask_login import current_user
@@ -58,6 +59,8 @@ def forgot_password():
     if current_user.is_authenticated:
         return redirect(url_for("projects.index"))
     if not mail.configured():
+        if request.method == "POST":
+            abort(404)  # no form was shown to post
         form = None
     else:
         form = ForgotPasswordForm()
