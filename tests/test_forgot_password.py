@@ -139,6 +139,9 @@ def test_asking_is_limited_per_client_address(app, with_mail, small_limits):
 
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) > 0
+    assert text_of(page(refused).find(attrs={"data-error-message": True})).startswith(
+        "Too many requests for a password reset link from here or for this account. Wait "
+    )
     assert len(with_mail.messages) == 1
     assert ask(app, "ada@example.com", address="198.51.100.20").status_code == 302
 
