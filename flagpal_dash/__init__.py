@@ -113,6 +113,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         security,
         tokens,
     )
+    from .auth import recovery
     from .core import tokens as token_rules
     from .members import joining
     from .projects import settings as project_settings
@@ -125,7 +126,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     # Spans the pages name in sentences, from the constants the rules use.
     app.jinja_env.globals.update(
-        EXPIRES_SOON=token_rules.EXPIRES_SOON, INVITATION_LIFETIME=models.Invitation.LIFETIME
+        EXPIRES_SOON=token_rules.EXPIRES_SOON,
+        INVITATION_LIFETIME=models.Invitation.LIFETIME,
+        PASSWORD_RESET_LIFETIME=models.PasswordReset.LIFETIME,
     )
     app.jinja_env.globals["time_tag"] = dates.time_tag
     app.jinja_env.globals["app_version"] = version.app_version()
@@ -144,6 +147,7 @@ def create_app(test_config: dict | None = None) -> Flask:
             for engine in (db.engine, app.extensions[probes.PROBE_KEY]):
                 _make_the_database_file_private_on_connect(engine, app)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(recovery.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(project_settings.bp)
     app.register_blueprint(tokens.bp)

@@ -111,10 +111,15 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many_attempts(error: HTTPException):
+        # Asking for reset links counts every request, failed or not (limits.py).
+        what = (
+            "requests for a password reset link"
+            if request.endpoint == "recovery.forgot_password"
+            else "failed attempts"
+        )
         response = error_page(
             429,
-            f"Too many failed attempts from here or for this account. Wait {retry_in()}, "
-            "then try again.",
+            f"Too many {what} from here or for this account. Wait {retry_in()}, then try again.",
         )
         # Flask-Limiter keeps the later of this and the first limit hit, so the page and
         # the header name the same wait.

@@ -1,5 +1,5 @@
 """Limits on guessing passwords (sign-in, invitation acceptance, the current password on
-the Account page), and on leaked-token reports.
+the Account page), on asking for password reset links, and on leaked-token reports.
 
 Only failed attempts count (a form sent back with its errors, status 422; on the
 Account page, a wrong current password), per client address and per account; both
@@ -83,6 +83,34 @@ per_address, per_account = password_guess_limits(account_key, failed)
 # The Account page's current-password check: the signed-in account, a wrong password.
 password_check_per_address, password_check_per_account = password_guess_limits(
     signed_in_account_key, password_refused
+)
+
+
+def count_reset_request() -> None:
+    """Count this request as a request for a password reset link."""
+    g.reset_requested = True
+
+
+def reset_requested(response) -> bool:
+    return g.get("reset_requested", False)
+
+
+# "Forgot your password?": every request counts, not only failed ones (each may send a
+# mail), per client address and per address typed, so nobody can fill a mailbox with
+# links or probe addresses faster than they could guess passwords. Buckets of their own:
+# asking for a link is no failed sign-in.
+reset_requests_per_address = limiter.shared_limit(
+    lambda: current_app.config["SIGN_IN_LIMIT"],
+    scope="password-reset-address",
+    methods=["POST"],
+    deduct_when=reset_requested,
+)
+reset_requests_per_account = limiter.shared_limit(
+    lambda: current_app.config["SIGN_IN_ACCOUNT_LIMIT"],
+    scope="password-reset-account",
+    key_func=account_key,
+    methods=["POST"],
+    deduct_when=reset_requested,
 )
 
 # Every leaked-token report counts, well-formed or not: the endpoint is public.

@@ -1,5 +1,5 @@
-"""The database: users and their sessions, projects, memberships, invitations, API
-tokens and their usage, the audit log.
+"""The database: users, their sessions and password reset links, projects,
+memberships, invitations, API tokens and their usage, the audit log.
 
 The tables, and what a row says about itself (a label, a password check, what
 Flask-Login asks of an account). Finding rows and the rules that change them live in
@@ -267,6 +267,32 @@ class Invitation(db.Model):
         return f"{self.email} as {self.role.value}"
 
 
+class PasswordReset(db.Model):
+    """A one-time link that lets its holder choose a new password for an account, made
+    from the command line, by an instance admin, or asked for on the sign-in page.
+
+    Only the secret's SHA-256 is stored; the link works once, for ``LIFETIME``.
+    """
+
+    __tablename__ = "password_resets"
+
+    # Short: the link is a password in transit (whoever holds it takes the account over
+    # without proving anything else), and it is meant to be used at once, by someone
+    # locked out now. When it lapses, making another is one command or one click.
+    LIFETIME = timedelta(hours=1)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The admin who made it; empty when made from the command line or asked for by mail.
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
 class ApiToken(db.Model):
     __tablename__ = "api_tokens"
     __table_args__ = (
@@ -379,6 +405,7 @@ class AuditKind(enum.StrEnum):
     SIGN_IN_SUCCEEDED = "sign_in.succeeded"
     SIGN_IN_FAILED = "sign_in.failed"
     PASSWORD_CHANGED = "account.password_changed"
+    PASSWORD_RESET_LINK_CREATED = "account.password_reset_link_created"
     SESSION_ENDED = "account.session_ended"
     OTHER_SESSIONS_ENDED = "account.other_sessions_ended"
     USER_CREATED = "user.created"

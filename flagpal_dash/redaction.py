@@ -1,5 +1,5 @@
-"""Keeping secrets out of every log: token values and the secrets in invitation and
-setup addresses become ``[redacted]``, wherever a log line comes from.
+"""Keeping secrets out of every log: token values and the secrets in invitation,
+password reset and setup addresses become ``[redacted]``, wherever a log line comes from.
 
 No Flask here: gunicorn's master process installs it before any app exists.
 
@@ -28,18 +28,26 @@ _BODY = token_format.PATTERN.removeprefix(token_format.PREFIX)
 _TOKEN = re.compile(rf"{_PREFIX}(?:pat{_UNDERSCORE})?{_BODY}")
 # What every spelling of a token starts with.
 _TOKEN_WORD = token_format.PREFIX.removesuffix("_")
-# The secret of an invitation or the first-run setup link, also with URL-encoded
+# The secret of an invitation, a password reset or the first-run setup link, also with URL-encoded
 # slashes (a ``next=`` parameter, say). Shorter path segments (``new``, an id) are
 # ordinary pages.
 _SLASH = r"(?:/|%2[Ff])"
-_SECRET_ADDRESS = re.compile(rf"({_SLASH}(?:invitations|setup){_SLASH})[A-Za-z0-9_-]{{20,}}")
+_SECRET_ADDRESS = re.compile(
+    rf"({_SLASH}(?:invitations|password-reset|setup){_SLASH})[A-Za-z0-9_-]{{20,}}"
+)
 
 
 def redact(text: str) -> str:
-    """``text`` without token values or the secrets of invitation and setup links."""
+    """``text`` without token values or the secrets of invitation, password reset and
+    setup links."""
     # Most lines hold none of the words: a substring test is a fraction of the regexes'
     # cost, and gunicorn logs a line for every request.
-    if _TOKEN_WORD not in text and "invitations" not in text and "setup" not in text:
+    if (
+        _TOKEN_WORD not in text
+        and "invitations" not in text
+        and "password-reset" not in text
+        and "setup" not in text
+    ):
         return text
     return _SECRET_ADDRESS.sub(r"\1" + REDACTED, _TOKEN.sub(REDACTED, text))
 

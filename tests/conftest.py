@@ -1,6 +1,7 @@
 """Fixtures: ``app``, ``client`` and ``runner`` as in Flask's tutorial, plus ``team`` (a
 project with an owner, a developer and a viewer, and an outsider), ``sign_in``, and
-``sqlite_server`` (an instance on a SQLite file of its own).
+``sqlite_server`` (an instance on a SQLite file of its own), ``mail_server`` (a real SMTP
+server on localhost).
 
 Tests run on SQLite, or on the database in ``FLAGPAL_TEST_DATABASE_URL`` (PostgreSQL in
 CI). The schema is made once per session by the real migrations; each test starts
@@ -9,6 +10,7 @@ from empty tables.
 
 import contextvars
 import os
+import threading
 from dataclasses import dataclass
 
 import flask_migrate
@@ -22,6 +24,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import Project, User
 from flagpal_dash.permissions import Role
 
+from .mail_server import MailServer
 from .support import PASSWORD, add_user, issue_token
 
 
@@ -115,6 +118,19 @@ def csrf_client(app, database_url):
     yield protected.test_client()
     with protected.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def mail_server():
+    """A real SMTP server on localhost (tests/mail_server.py); its ``settings()`` point
+    an app's mail at it."""
+    server = MailServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join()
+    server.server_close()
 
 
 @pytest.fixture

@@ -46,15 +46,14 @@ def flash(response) -> str:
 
 
 def user_rows(response) -> dict[str, dict]:
-    """The users table as a person reads it, by email: name, badges and the button."""
+    """The users table as a person reads it, by email: name, badges and the buttons."""
     rows = {}
     for row in page(response).select("table.users tbody tr"):
         email = text_of(row.select_one("th .meta"))
-        button = row.select_one(".actions button")
         rows[email] = {
             "name": text_of(row.th).removesuffix(email).strip(),
             "badges": [text_of(badge) for badge in row.select(".badge")],
-            "button": text_of(button) if button else None,
+            "buttons": [text_of(button) for button in row.select(".actions button")],
         }
     return rows
 
@@ -85,6 +84,7 @@ ADMIN_ROUTES = [
     ("POST", "/admin/users/{dev}/deactivate", {}),
     ("POST", "/admin/users/{dev}/reactivate", {}),
     ("POST", "/admin/users/{dev}/confirm-email", {}),
+    ("POST", "/admin/users/{dev}/reset-link", {}),
     ("GET", "/admin/projects/new", {}),
     ("POST", "/admin/projects/new", {"name": "Heist", "owner": "dev@example.com"}),
     ("GET", "/admin/audit", {}),
@@ -103,6 +103,8 @@ def test_the_routes_checked_here_are_every_admin_route(app):
     checked = {
         (method, "/admin/users/<int:user_id>/confirm-email")
         if url.endswith("/confirm-email")
+        else (method, "/admin/users/<int:user_id>/reset-link")
+        if url.endswith("/reset-link")
         else (method, "/admin/users/<int:user_id>/<any(deactivate, reactivate):action>")
         if "{dev}" in url
         else (method, url)
@@ -152,26 +154,39 @@ def test_the_users_list_shows_everyone_with_their_status(client, team, admin, si
     response = client.get("/admin/users")
     assert response.status_code == 200
     assert user_rows(response) == {
-        "ada@example.com": {"name": "Ada Admin", "badges": ["Active", "Admin"], "button": None},
+        "ada@example.com": {
+            "name": "Ada Admin",
+            "badges": ["Active", "Admin"],
+            "buttons": ["Make a reset link for ada@example.com"],
+        },
         "dev@example.com": {
             "name": "Dana Developer",
             "badges": ["Active"],
-            "button": "Deactivate dev@example.com",
+            "buttons": [
+                "Make a reset link for dev@example.com",
+                "Deactivate dev@example.com",
+            ],
         },
         "olivia@example.com": {
             "name": "Olivia Owner",
             "badges": ["Active"],
-            "button": "Deactivate olivia@example.com",
+            "buttons": [
+                "Make a reset link for olivia@example.com",
+                "Deactivate olivia@example.com",
+            ],
         },
         "otto@example.com": {
             "name": "Otto Outsider",
             "badges": ["Active"],
-            "button": "Deactivate otto@example.com",
+            "buttons": [
+                "Make a reset link for otto@example.com",
+                "Deactivate otto@example.com",
+            ],
         },
         "vic@example.com": {
             "name": "Vic Viewer",
             "badges": ["Deactivated"],
-            "button": "Reactivate vic@example.com",
+            "buttons": ["Reactivate vic@example.com"],
         },
     }
     form = page(response).find(id=f"user-{team.viewer.id}").find("form")
@@ -258,7 +273,7 @@ def test_deactivating_ends_the_session_at_once_and_refuses_sign_in(
     listing = client.get("/admin/users")
     assert flash(listing) == "dev@example.com is deactivated and signed out everywhere."
     assert user_rows(listing)["dev@example.com"]["badges"] == ["Deactivated"]
-    assert user_rows(listing)["dev@example.com"]["button"] == "Reactivate dev@example.com"
+    assert user_rows(listing)["dev@example.com"]["buttons"] == ["Reactivate dev@example.com"]
 
     next_request = dana.get("/projects/shop/tokens")
     assert next_request.status_code == 302

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
+from flagpal_dash.core.password_resets import create_reset
 from flagpal_dash.extensions import csrf, db
-from flagpal_dash.models import Membership, User
+from flagpal_dash.models import Membership, PasswordReset, User, utcnow
 
 from .support import HTMX, PASSWORD, page, setup_code, snapshot, text_of
 from .test_route_matrix import (
@@ -28,6 +30,7 @@ from .test_route_matrix import (
     person,
 )
 
+NEW_PASSWORD = "a password from a reset link"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The routes CSRF protection does not guard, and why. Nothing else may be added here
 # without a reason as good: a new exempt route fails test_only_the_token_api_is_exempt.
@@ -98,7 +101,8 @@ class Case:
 def case_for(request: pytest.FixtureRequest, endpoint: str, method: str) -> tuple[Case, object]:
     """The request the matrix allows for the route, sent by the most entitled person;
     the routes that the matrix shows refusing everyone get the one situation where
-    they work: setup on a fresh install, an invitation link that is real."""
+    they work: setup on a fresh install, an invitation or password reset link that is
+    real, "Forgot your password?" with mail set up."""
     if (endpoint, method) == ("auth.setup", "POST"):
         case = Case(
             "anonymous",
@@ -114,6 +118,23 @@ def case_for(request: pytest.FixtureRequest, endpoint: str, method: str) -> tupl
     if (endpoint, method) == ("invitations.accept", "POST"):
         path = f"/invitations/{targets['invitation_secret']}"
         return Case("anonymous", path, NEW_ACCOUNT, None, lambda: count(Membership), 302), None
+    if (endpoint, method) == ("recovery.forgot_password", "POST"):
+        # Only with mail set up.
+        mail_server = request.getfixturevalue("mail_server")
+        request.getfixturevalue("csrf_client").application.config.update(mail_server.settings())
+        data = {"email": team.owner.email}
+        return Case(
+            "anonymous", "/forgot-password", data, None, lambda: count(PasswordReset), 302
+        ), None
+    if (endpoint, method) == ("recovery.reset_password", "POST"):
+        _, secret = create_reset(team.owner, by=None, now=utcnow(), how="test")
+        db.session.commit()
+        data = {"password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD}
+
+        def password_hash():
+            return db.session.scalar(select(User.password_hash).where(User.id == team.owner.id))
+
+        return Case("anonymous", f"/password-reset/{secret}", data, None, password_hash, 302), None
     route = ROUTES[endpoint, method]
     who = next(who for who in MOST_ENTITLED if who in route.allowed)
     case = Case(

@@ -1,5 +1,5 @@
-"""No log line of the app's process holds a token value or the secret of an invitation
-or setup link, whichever logger writes it (the app's, Werkzeug's, a library's, one
+"""No log line of the app's process holds a token value or the secret of an invitation,
+password reset or setup link, whichever logger writes it (the app's, Werkzeug's, a library's, one
 configured later) and wherever the secret is (the message, its arguments, a
 traceback), plain or URL-encoded."""
 
@@ -33,6 +33,8 @@ LEAKS = [
     pytest.param(f"next=%2Fsetup%2F{SETUP_CODE}", SETUP_CODE, id="setup-path-encoded"),
     pytest.param(f"https://flags.example.com/invitations/{SECRET}", SECRET, id="invitation"),
     pytest.param(f"?next=%2finvitations%2f{SECRET}", SECRET, id="invitation-encoded"),
+    pytest.param(f"https://flags.example.com/password-reset/{SECRET}", SECRET, id="reset"),
+    pytest.param(f"?next=%2Fpassword-reset%2F{SECRET}", SECRET, id="reset-encoded"),
 ]
 LOGGERS = ["flagpal_dash", "flagpal_dash.tokens", "werkzeug", "some.library", "gunicorn.error"]
 
@@ -110,6 +112,7 @@ def test_werkzeug_s_request_lines_hold_no_secret(app, caplog):
     base = f"http://127.0.0.1:{server.server_port}"
     paths = [
         f"/invitations/{SECRET}",
+        f"/password-reset/{SECRET}",
         f"/setup/{SETUP_CODE}",
         f"/api/v1/token/{TOKEN.replace('_', '%5F')}",
         f"/sign-in?next=%2Finvitations%2F{SECRET}&t={TOKEN}",
@@ -128,4 +131,5 @@ def test_werkzeug_s_request_lines_hold_no_secret(app, caplog):
     for secret in (SECRET, SETUP_CODE, TOKEN[8:48]):
         assert secret not in caplog.text
     assert any("GET /invitations/[redacted] HTTP/1.1" in line for line in lines)
+    assert any("GET /password-reset/[redacted] HTTP/1.1" in line for line in lines)
     assert any("GET /sign-in?next=/invitations/[redacted]&t=[redacted] " in line for line in lines)

@@ -192,7 +192,11 @@ def test_admin_users_shows_unproven_accounts_and_confirms_them(app, team):
     ]
     assert unproven == [VICTIM]
     buttons = page(listing).select(f"#user-{victim().id} form button")
-    assert [text_of(b) for b in buttons] == [f"Confirm address {VICTIM}", f"Deactivate {VICTIM}"]
+    assert [text_of(b) for b in buttons] == [
+        f"Confirm address {VICTIM}",
+        f"Make a reset link for {VICTIM}",
+        f"Deactivate {VICTIM}",
+    ]
     button = buttons[0]
 
     response = admin.post(button.find_parent("form")["action"])

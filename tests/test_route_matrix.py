@@ -7,7 +7,7 @@ HEAD and OPTIONS aside); a route or method added without a row fails
 Every request is also checked against the database: a row with a ``state`` changes it
 exactly for the people allowed; every other request leaves every table as it was.
 Public routes are rows too (health checks, static files, the token API, sign-in, setup,
-invitation links): no route is left to "its own tests" without a row here.
+invitation links, password reset links): no route is left to "its own tests" without a row here.
 """
 
 from collections.abc import Callable
@@ -25,6 +25,7 @@ from flagpal_dash.models import (
     AuditEvent,
     Invitation,
     Membership,
+    PasswordReset,
     Project,
     User,
     UserSession,
@@ -262,6 +263,10 @@ ROUTES: dict[tuple[str, str], Route] = {
         REDIRECT,
         state=lambda: count_where(User.email_proven_at.is_not(None)),
     ),
+    # Without mail set up (as here) the link is shown to the admin: 201.
+    ("admin.send_reset_link", "POST"): admin_route(
+        "/admin/users/{user}/reset-link", CREATED, state=lambda: count(PasswordReset)
+    ),
     ("admin.new_project", "GET"): admin_route("/admin/projects/new", OK),
     ("admin.new_project", "POST"): admin_route(
         "/admin/projects/new",
@@ -315,6 +320,24 @@ ROUTES: dict[tuple[str, str], Route] = {
             "confirm_password": PASSWORD,
             "project_name": "Late",
         },
+    ),
+    # Without mail set up (as here), the page says to ask an admin and takes no posts
+    # (test_forgot_password.py: with mail). Signed in: sent on, as from sign-in.
+    ("recovery.forgot_password", "GET"): Route(
+        "/forgot-password", {"anonymous": OK}, dict.fromkeys(SIGNED_IN, REDIRECT)
+    ),
+    ("recovery.forgot_password", "POST"): Route(
+        "/forgot-password",
+        {},
+        {"anonymous": NOT_FOUND} | dict.fromkeys(SIGNED_IN, REDIRECT),
+        data={"email": "vic@example.com"},
+    ),
+    # A reset link with a secret no link has (test_password_resets.py: real ones).
+    ("recovery.reset_password", "GET"): nobody("/password-reset/no-such-secret", NOT_FOUND),
+    ("recovery.reset_password", "POST"): nobody(
+        "/password-reset/no-such-secret",
+        NOT_FOUND,
+        data={"password": PASSWORD, "confirm_password": PASSWORD},
     ),
     # An invitation link with a secret no invitation has (test_invitations.py: real ones).
     ("invitations.accept", "GET"): nobody("/invitations/no-such-secret", NOT_FOUND),

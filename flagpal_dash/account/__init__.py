@@ -104,8 +104,9 @@ def change_password():
         current_user._get_current_object(),
         form.new_password.data,
         rounds=current_app.config["BCRYPT_ROUNDS"],
+        actor=current_user._get_current_object(),
+        keeping=current_user.current_session,
     )
-    sessions.end_all(current_user, but=current_user.current_session)
     db.session.commit()
     flash("Your password is changed. Every other session of your account is signed out.", "success")
     return redirect(url_for("account.index"))

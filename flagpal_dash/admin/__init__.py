@@ -1,20 +1,30 @@
-"""Instance admin: accounts (create, deactivate, reactivate, confirm their address) and
-new projects.
+"""Instance admin: accounts (create, deactivate, reactivate, confirm their address, send
+a password reset link) and new projects.
 
 Anyone who is not an admin gets 404 here, as for a project they are not on.
 """
 
 import functools
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import ValidationError
 
-from .. import validation
-from ..core import accounts, projects, rows
+from .. import links, mail, validation
+from ..auth.recovery import mail_reset_link
+from ..core import accounts, password_resets, projects, rows
 from ..core.errors import Conflict
 from ..extensions import db
 from ..models import User, utcnow
@@ -160,6 +170,34 @@ def confirm_email(user_id: int):
         "success",
     )
     return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/reset-link")
+@admin_route
+def send_reset_link(user_id: int):
+    """A password reset link for the account (core/password_resets.py): mailed to it
+    when mail is set up, otherwise (or when sending fails) shown once, to pass on."""
+    user = db.session.get(User, user_id) if rows.can_name_a_row(user_id) else None
+    if user is None:
+        abort(404)
+    try:
+        reset, secret = password_resets.create_reset(
+            user, by=current_user._get_current_object(), now=utcnow(), how="by an admin"
+        )
+    except Conflict as error:
+        flash(f"{error} Nothing changed.", "error")
+        return users_page(status=409)
+    db.session.commit()
+    mailed = mail.configured() and mail_reset_link(user, secret)
+    if mailed:
+        flash(f"A password reset link was mailed to {user.email}.", "success")
+        return redirect(url_for("admin.users"))
+    link = links.external_url("recovery.reset_password", secret=secret)
+    response = make_response(
+        render_template("admin/reset_link.html", user=user, reset=reset, link=link), 201
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/projects/new", methods=["GET", "POST"])

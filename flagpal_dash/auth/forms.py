@@ -23,3 +23,23 @@ class SetupForm(FlaskForm):
         "Repeat the password", validators=[EqualTo("password", "The two passwords differ.")]
     )
     project_name = StringField("First project", validators=[FormRule(validation.project_name)])
+
+
+class ForgotPasswordForm(FlaskForm):
+    """Ask for a password reset link by mail."""
+
+    email = EmailField("Email", validators=[FormRule(validation.email)])
+
+
+class NewPasswordForm(FlaskForm):
+    """The new password a reset link lets its holder choose."""
+
+    password = PasswordField(
+        "New password",
+        description=validation.PASSWORD_RULE,
+        validators=[FormRule(validation.password)],
+    )
+    confirm_password = PasswordField(
+        "Repeat the new password",
+        validators=[EqualTo("password", "The two passwords differ.")],
+    )

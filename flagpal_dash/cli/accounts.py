@@ -1,5 +1,6 @@
 """The command line's account commands: ``setup-link`` (the first account) and the
-``users`` group."""
+``users`` group, with the way back into a locked-out instance (``set-password``,
+``reset-link``)."""
 
 import sys
 
@@ -8,30 +9,59 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from .. import links, validation
+from .. import dates, links, validation
 from ..config import ConfigError, http_address
-from ..core import accounts
+from ..core import accounts, password_resets
 from ..extensions import db
-from ..models import User, utcnow
-from .base import Command, Group, checked, echo_table, existing_user
+from ..models import PasswordReset, User, utcnow
+from .base import Command, Group, checked, echo_table, existing_user, when
 
-users = Group("users", help="Create accounts, and confirm their addresses.")
+users = Group(
+    "users", help="Create accounts, confirm their addresses, and set or reset their passwords."
+)
+
+BASE_URL_HELP = (
+    "Where the dashboard is served. Default: FLAGPAL_PUBLIC_URL, else the address "
+    "the server was started on (FLAGPAL_SERVED_AT, as make run and make serve set it)."
+)
+
+
+def checked_base_url(base_url: str | None) -> str | None:
+    if base_url is None:
+        return None
+    try:
+        return http_address(base_url, "--base-url")
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def echo_link(link: str) -> None:
+    """A link on its own line, and how to get the whole address when only its path is
+    known."""
+    click.echo(f"  {links.on_this_server(link)}")
+    if "://" not in link:
+        click.echo(
+            "(Set FLAGPAL_PUBLIC_URL to the dashboard's address, or give --base-url, "
+            "for the whole link.)"
+        )
+
+
+def read_password(password_stdin: bool) -> str:
+    """A new password, from standard input or asked for twice; checked by the rule the
+    web's forms use."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return checked(validation.password, password)
 
 
 @click.command("setup-link", cls=Command)
-@click.option(
-    "--base-url",
-    help="Where the dashboard is served. Default: FLAGPAL_PUBLIC_URL, else the address "
-    "the server was started on (FLAGPAL_SERVED_AT, as make run and make serve set it).",
-)
+@click.option("--base-url", help=BASE_URL_HELP)
 @with_appcontext
 def setup_link(base_url: str | None) -> None:
     """Print the one-time link that creates the first account (only while there is none)."""
-    if base_url is not None:
-        try:
-            base_url = http_address(base_url, "--base-url")
-        except ConfigError as error:
-            raise click.ClickException(str(error)) from None
+    base_url = checked_base_url(base_url)
     if accounts.has_any_account():
         sign_in = links.external_url("auth.sign_in", base=base_url)
         click.echo(f"Set-up is done. Sign in at {links.on_this_server(sign_in)}.")
@@ -39,12 +69,7 @@ def setup_link(base_url: str | None) -> None:
     code = accounts.first_run_code(current_app.config["SECRET_KEY"])
     link = links.external_url("auth.setup", base=base_url, code=code)
     click.echo("No account exists yet. Open this link to create the first account (an admin):")
-    click.echo(f"  {links.on_this_server(link)}")
-    if "://" not in link:
-        click.echo(
-            "(Set FLAGPAL_PUBLIC_URL to the dashboard's address, or give --base-url, "
-            "for the whole link.)"
-        )
+    echo_link(link)
 
 
 @users.command("create")
@@ -61,11 +86,7 @@ def create_user(email: str, name: str, admin: bool, password_stdin: bool) -> Non
     email = checked(validation.email, email)
     name = checked(validation.person_name, name)
     checked(accounts.require_address_free, email)
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    password = checked(validation.password, password)
+    password = read_password(password_stdin)
     # Whoever runs the server's command line vouches for the address.
     accounts.create_user(
         email,
@@ -78,6 +99,50 @@ def create_user(email: str, name: str, admin: bool, password_stdin: bool) -> Non
     )
     db.session.commit()
     click.echo(f"Created {'admin ' if admin else ''}account {email}.")
+
+
+@users.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from standard input instead of asking.",
+)
+def set_password(email: str, password_stdin: bool) -> None:
+    """Set EMAIL's password (for someone locked out, the only admin included); every
+    session of the account is signed out."""
+    user = existing_user(email)
+    password = read_password(password_stdin)
+    ended = accounts.change_password(
+        user, password, rounds=current_app.config["BCRYPT_ROUNDS"], actor=None, via="command line"
+    )
+    db.session.commit()
+    click.echo(
+        f"The password of {user.email} is set; {ended} "
+        f"session{'' if ended == 1 else 's'} signed out."
+    )
+    if not user.active:
+        click.echo(f"The account is deactivated: `users reactivate {user.email}` lets it in.")
+
+
+@users.command("reset-link")
+@click.argument("email")
+@click.option("--base-url", help=BASE_URL_HELP)
+def reset_link(email: str, base_url: str | None) -> None:
+    """Print a one-time link that lets EMAIL's person choose a new password."""
+    base_url = checked_base_url(base_url)
+    user = existing_user(email)
+    reset, secret = checked(
+        lambda user: password_resets.create_reset(user, by=None, now=utcnow(), how="command line"),
+        user,
+    )
+    db.session.commit()
+    link = links.external_url("recovery.reset_password", base=base_url, secret=secret)
+    click.echo(
+        f"Open this link to choose a new password for {user.email}. It works once, for "
+        f"{dates.duration(PasswordReset.LIFETIME)} (until {when(reset.expires_at)}):"
+    )
+    echo_link(link)
 
 
 @users.command("confirm-email")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import validation
 from ..extensions import db
-from ..models import AuditEvent, AuditKind, Invitation, User
+from ..models import AuditEvent, AuditKind, Invitation, User, UserSession
 from ..validation import Invalid
 from . import sessions
 from .errors import Conflict
@@ -59,11 +59,25 @@ def create_user(
     return user
 
 
-def change_password(user: User, password: str, *, rounds: int) -> None:
-    """The person's new password; the caller ends the account's other sessions
-    (core/sessions.py)."""
+def change_password(
+    user: User,
+    password: str,
+    *,
+    rounds: int,
+    actor: User | None,
+    keeping: UserSession | None = None,
+    **details,
+) -> int:
+    """``user``'s new password, set by ``actor`` (None: the command line). Every session
+    of the account ends but ``keeping`` (the browser the person changed it in): whoever
+    knew the old password, or holds a session made with it, is out. ``details`` add to
+    the audit record (how it was changed); returns how many sessions ended."""
     user.set_password(password, rounds=rounds)
-    AuditEvent.record(AuditKind.PASSWORD_CHANGED, target=user.label, actor=user)
+    ended = sessions.end_all(user, but=keeping)
+    AuditEvent.record(
+        AuditKind.PASSWORD_CHANGED, target=user.label, actor=actor, sessions_ended=ended, **details
+    )
+    return ended
 
 
 def check_password(

@@ -4,6 +4,7 @@ removing with a confirm, and axe-core plus the 390 px layout on every new page."
 from datetime import timedelta
 
 from flagpal_dash.core.invitations import create_invitation
+from flagpal_dash.core.password_resets import create_reset
 from flagpal_dash.core.projects import add_member
 from flagpal_dash.extensions import db
 from flagpal_dash.models import utcnow
@@ -97,6 +98,14 @@ def open_state(page, team, state: str) -> None:
     db.session.commit()
     if state == "token policy":  # with the banner about tokens expiring soon
         issue_token(team.project, "Shop backend (production)", expires_at=utcnow() + timedelta(3))
+    if state == "forgot password":  # without mail: ask an admin
+        page.goto("/forgot-password")
+        return
+    if state == "reset password":
+        _, secret = create_reset(team.developer, by=None, now=utcnow(), how="test")
+        db.session.commit()
+        page.goto(f"/password-reset/{secret}")
+        return
     who = {"members (viewer)": team.viewer, "audit log": team.developer}.get(state, admin)
     sign_in(page, who)
     path = {
@@ -104,12 +113,16 @@ def open_state(page, team, state: str) -> None:
         "members (viewer)": "/projects/shop/members",
         "account": "/account",
         "admin users": "/admin/users",
+        "admin reset link": "/admin/users",
         "admin new project": "/admin/projects/new",
         "audit log": "/projects/shop/audit",
         "instance audit log": "/admin/audit",
         "token policy": "/projects/shop/settings",
     }[state]
     page.goto(path)
+    if state == "admin reset link":
+        page.get_by_role("button", name=f"Make a reset link for {team.developer.email}").click()
+        page.get_by_label("Password reset link").wait_for()
 
 
 STATES = [
@@ -117,10 +130,13 @@ STATES = [
     "members (viewer)",
     "account",
     "admin users",
+    "admin reset link",
     "admin new project",
     "audit log",
     "instance audit log",
     "token policy",
+    "forgot password",
+    "reset password",
 ]
 
 

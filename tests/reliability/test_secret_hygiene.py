@@ -1,5 +1,5 @@
-"""Secret hygiene: after a full run, no token value, invitation secret or password is
-left in any log line, any page, any database column or any backup file.
+"""Secret hygiene: after a full run, no token value, invitation or password reset secret
+or password is left in any log line, any page, any database column or any backup file.
 
 The run: a gunicorn server as served (flagpal_dash/gunicorn_conf.py, at log level debug)
 with its access log, its error log and its output in files. People sign in with wrong
@@ -8,7 +8,8 @@ dashboard (a plain form and htmx), rotate one and revoke one; apps verify tokens
 API endpoints, good, unknown, malformed and revoked, and also send them where they do
 not belong (a query string, the forwarded URI, the path, other headers and schemes); a
 secret scanner reports one as leaked, with the token in the URL where it was found; an
-owner invites someone, who joins by the link with a new password and signs in again;
+owner invites someone, who joins by the link with a new password and signs in again,
+then chooses another password from a reset link printed by ``users reset-link``;
 ``tokens create`` makes one on the command line; then ``flask --app wsgi backup PATH``.
 
 Then every place is searched for every secret: each line of the server's logs and of
@@ -48,6 +49,7 @@ SECRET_KEY = "test secret key"  # the app fixture's: the test can read the serve
 WRONG_PASSWORD = "Tr0ub4dor&3 is not it"
 NEWCOMER_PASSWORD = "a long passphrase, 7 words"
 NEWCOMER_WRONG_PASSWORD = "a long passphrase, 8 words"
+RESET_PASSWORD = "chosen from a reset link, at last"
 
 
 class Scanner:
@@ -419,6 +421,24 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
         assert newcomer.sign_in("nia@example.com", NEWCOMER_WRONG_PASSWORD).status == 422
         assert newcomer.sign_in("nia@example.com", NEWCOMER_PASSWORD).status == 302
         newcomer.get("/projects/shop/tokens")
+
+        # A password reset link for her, printed by the command line, followed with yet
+        # another password, which then signs in.
+        printed = app.test_cli_runner().invoke(args=["users", "reset-link", "nia@example.com"])
+        assert printed.exit_code == 0, printed.output
+        [reset_link] = [word for word in printed.output.split() if "/password-reset/" in word]
+        reset_secret = reset_link.rsplit("/", 1)[1]
+        scanner.add("a password reset secret", reset_secret)
+        scanner.add("a password chosen from a reset link", RESET_PASSWORD)
+        recovering = Browser(run)
+        assert recovering.get(f"/password-reset/{reset_secret}").status == 200
+        chosen = recovering.post(
+            f"/password-reset/{reset_secret}",
+            {"password": RESET_PASSWORD, "confirm_password": RESET_PASSWORD},
+        )
+        assert chosen.status == 302
+        assert recovering.get(f"/password-reset/{reset_secret}").status == 410
+        assert Browser(run).sign_in("nia@example.com", RESET_PASSWORD).status == 302
 
         # The command line makes one; it is shown once, on standard output.
         made = app.test_cli_runner().invoke(
