@@ -25,7 +25,13 @@ import sys
 from gunicorn.glogging import Logger
 
 from flagpal_dash import redaction, settings_file
-from flagpal_dash.config import ConfigError, create_private_sqlite_file, int_setting
+from flagpal_dash.config import (
+    ConfigError,
+    create_private_sqlite_file,
+    int_setting,
+    log_format_setting,
+)
+from flagpal_dash.json_logs import JsonLogger
 from flagpal_dash.redaction import REDACTED, redact
 
 # Exit statuses at start: a setting that cannot work will not fix itself (gunicorn's own
@@ -189,7 +195,12 @@ secure_scheme_headers = {}
 _access_log = os.environ.get("FLAGPAL_ACCESS_LOG", "").strip() or "-"
 accesslog = None if _access_log == "off" else _access_log
 errorlog = os.environ.get("FLAGPAL_ERROR_LOG", "").strip() or "-"
-logger_class = RedactingLogger
+# FLAGPAL_LOG_FORMAT=json: the access, error and app logs as JSON lines (json_logs.py).
+try:
+    _log_format = log_format_setting(os.environ)
+except ConfigError as error:
+    sys.exit(f"Error: {error}")
+logger_class = JsonLogger if _log_format == "json" else RedactingLogger
 # gunicorn's control socket (for gunicornc) is not used, and every instance of a user
 # would share its one default path.
 control_socket_disable = True
