@@ -6,6 +6,7 @@ import datetime
 import importlib
 import json
 import logging
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -152,6 +153,15 @@ def test_an_access_line_redacts_its_fields_and_an_app_line_its_message():
         "flagpal_dash.test",
         "Saw [redacted]",
     )
+    try:
+        raise ValueError(f"bad header: Bearer {token}")
+    except ValueError:
+        record = logger.makeRecord(
+            logger.name, logging.ERROR, __file__, 1, "Failed", (), sys.exc_info()
+        )
+    line = json.loads(JsonFormatter().format(record))
+    assert line["exception"].endswith("ValueError: bad header: Bearer [redacted]")
+    assert token not in json.dumps(line)
 
 
 @pytest.mark.parametrize("value", ["xml", "json  # for Loki"])
