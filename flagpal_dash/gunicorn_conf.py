@@ -13,6 +13,8 @@ is still logged), headers whose names say they carry a secret are left out, and
 token-shaped values and invitation and setup secrets in what is logged are replaced by
 ``[redacted]``. Every other log line of the process, the error log's included, is
 cleaned by flagpal_dash/redaction.py.
+With ``FLAGPAL_LOG_FORMAT=json`` the logs are JSON lines instead (json_logs.py), kept
+as clean.
 
 The address gunicorn listens on is handed to the app as ``FLAGPAL_SERVED_AT``, for the
 links it prints, logs and mails when ``FLAGPAL_PUBLIC_URL`` is not set.
