@@ -34,6 +34,8 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 # Jobs (core/jobs.py): how often each runs, and the nightly SQLite backups' days kept.
 DEFAULT_JOBS_PERIOD_SECONDS = 86400
 DEFAULT_BACKUP_KEEP_DAYS = 14
+# How log lines are written (json_logs.py): text as gunicorn and Flask write it, or JSON.
+LOG_FORMATS = ("text", "json")
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "flagpal-dash.sqlite3"
 
@@ -80,6 +82,7 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
             environ, "FLAGPAL_LEAK_REPORT_LIMIT", DEFAULT_LEAK_REPORT_LIMIT
         ),
         "METRICS_PATH": _metrics_path(environ),
+        "LOG_FORMAT": log_format_setting(environ),
         "JOBS": _bool_setting(environ, "FLAGPAL_JOBS", default=True),
         "JOBS_PERIOD_SECONDS": int_setting(
             environ,
@@ -220,6 +223,18 @@ def _metrics_path(environ: Mapping[str, str]) -> str:
             "FLAGPAL_METRICS_PATH must be the metric endpoint's path as the FlagPal API "
             "serves it, like /api/v1/metric-time-series: segments of letters, digits, "
             f"`-`, `_`, `.` and `~`, no query, no trailing slash, not {value!r}"
+        )
+    return value
+
+
+def log_format_setting(environ: Mapping[str, str]) -> str:
+    """``text`` (the default) or ``json``; any other word stops the server and the
+    commands alike, instead of quietly logging text."""
+    raw = environ.get("FLAGPAL_LOG_FORMAT", "")
+    value = raw.strip().lower() or LOG_FORMATS[0]
+    if value not in LOG_FORMATS:
+        raise ConfigError(
+            f"FLAGPAL_LOG_FORMAT must be text or json, not {raw!r}{_comment_hint(raw)}"
         )
     return value
 

@@ -13,6 +13,8 @@ is still logged), headers whose names say they carry a secret are left out, and
 token-shaped values and invitation and setup secrets in what is logged are replaced by
 ``[redacted]``. Every other log line of the process, the error log's included, is
 cleaned by flagpal_dash/redaction.py.
+With ``FLAGPAL_LOG_FORMAT=json`` the logs are JSON lines instead (json_logs.py), kept
+as clean.
 
 The address gunicorn listens on is handed to the app as ``FLAGPAL_SERVED_AT``, for the
 links it prints, logs and mails when ``FLAGPAL_PUBLIC_URL`` is not set.
@@ -25,7 +27,13 @@ import sys
 from gunicorn.glogging import Logger
 
 from flagpal_dash import redaction, settings_file
-from flagpal_dash.config import ConfigError, create_private_sqlite_file, int_setting
+from flagpal_dash.config import (
+    ConfigError,
+    create_private_sqlite_file,
+    int_setting,
+    log_format_setting,
+)
+from flagpal_dash.json_logs import JsonLogger
 from flagpal_dash.redaction import REDACTED, redact
 
 # Exit statuses at start: a setting that cannot work will not fix itself (gunicorn's own
@@ -189,7 +197,12 @@ secure_scheme_headers = {}
 _access_log = os.environ.get("FLAGPAL_ACCESS_LOG", "").strip() or "-"
 accesslog = None if _access_log == "off" else _access_log
 errorlog = os.environ.get("FLAGPAL_ERROR_LOG", "").strip() or "-"
-logger_class = RedactingLogger
+# FLAGPAL_LOG_FORMAT=json: the access, error and app logs as JSON lines (json_logs.py).
+try:
+    _log_format = log_format_setting(os.environ)
+except ConfigError as error:
+    sys.exit(f"Error: {error}")
+logger_class = JsonLogger if _log_format == "json" else RedactingLogger
 # gunicorn's control socket (for gunicornc) is not used, and every instance of a user
 # would share its one default path.
 control_socket_disable = True

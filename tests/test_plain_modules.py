@@ -16,6 +16,7 @@ PLAIN = [
     "flagpal_dash.abilities",
     "flagpal_dash.api.forward_auth",
     "flagpal_dash.dates",
+    "flagpal_dash.json_logs",
     "flagpal_dash.permissions",
     "flagpal_dash.redaction",
     "flagpal_dash.token_format",
