@@ -41,8 +41,9 @@ from flagpal_dash.admin import NewProjectForm, NewUserForm
 from flagpal_dash.api import leak_reports
 from flagpal_dash.api.verification import TOKEN_QUERY_NAMES
 from flagpal_dash.audit import GROUPS, PROJECT_GROUPS
-from flagpal_dash.auth.forms import SetupForm, SignInForm
+from flagpal_dash.auth.forms import ForgotPasswordForm, NewPasswordForm, SetupForm, SignInForm
 from flagpal_dash.core.invitations import create_invitation, pending, revoke_invitation
+from flagpal_dash.core.password_resets import create_reset
 from flagpal_dash.core.projects import (
     TOKEN_LIFETIME_CHOICES,
     UNUSED_TOKEN_CHOICES,
@@ -289,10 +290,11 @@ class Scene:
 
 
 @pytest.fixture
-def scene(app, team, database_url):
+def scene(app, team, database_url, mail_server):
     admin = add_user("ada@example.com", "Ada Admin", admin=True)
     db.session.commit()
-    fuzzed = make_app(database_url, **RAISED_LIMITS)
+    # With mail, so "Forgot your password?" takes posts (it mails through a real server).
+    fuzzed = make_app(database_url, **RAISED_LIMITS, **mail_server.settings())
     yield Scene(fuzzed, team, admin)
     db.session.rollback()
     with fuzzed.app_context():
@@ -562,6 +564,43 @@ def check_create_account_to_join(scene: Scene, data: dict, changes: Changes) -> 
     check_joined(scene, changes, ["user.created"], signed_in=True)
 
 
+def check_forgot_password(scene: Scene, data: dict, changes: Changes) -> None:
+    """One answer for every address; a link made (and mailed) only for an active account."""
+    user = User.by_email(validation.email(first(data["email"])))
+    if user is None or not user.active:
+        assert changes.tables() == set()
+        return
+    [reset] = changes.only("password_resets", added=1)
+    assert reset["user_id"] == user.id
+    assert changes.tables() == {"password_resets", "audit_events"}
+    assert changes.audit_kinds() == ["account.password_reset_link_created"]
+
+
+RESET_PEOPLE = itertools.count(1)
+
+
+def reset_link(scene: Scene) -> None:
+    """A fresh account and its reset link per example (a link works once, and the
+    scene's own members keep the password the other targets sign in with)."""
+    user = add_user(f"reset-{next(RESET_PEOPLE)}@example.com", "Rhea Reset")
+    db.session.flush()
+    _, scene.secret = create_reset(user, by=None, now=utcnow(), how="fuzzing")
+    scene.invited_email = user.email
+    db.session.commit()
+
+
+def check_new_password(scene: Scene, data: dict, changes: Changes) -> None:
+    assert first(data["confirm_password"]) == validation.password(first(data["password"]))
+    [(before, after)] = changes.only("users", changed=1)
+    assert before["email"] == scene.invited_email
+    assert differing(before, after) == {"password_hash"}
+    [(_, used)] = changes.only("password_resets", changed=1)
+    assert used["used_at"] is not None
+    [session] = changes.only("user_sessions", added=1)  # this browser, signed in
+    assert session["user_id"] == before["id"]
+    assert changes.audit_kinds() == ["account.password_changed"]
+
+
 def expires_never(data: dict) -> bool:
     return first(data.get("expiration", "30")) == "never"
 
@@ -768,6 +807,25 @@ FORM_TARGETS = [
         # The page holds both choices: a post without ``name`` is a sign-in attempt.
         refusal_records=frozenset({"sign_in.failed"}),
         prepare=invite(""),
+    ),
+    FormTarget(
+        ForgotPasswordForm,
+        None,
+        "recovery.forgot_password",
+        lambda scene: "/forgot-password",
+        {"email": SOME_EMAIL},
+        frozenset({302}),
+        check_forgot_password,
+    ),
+    FormTarget(
+        NewPasswordForm,
+        None,
+        "recovery.reset_password",
+        lambda scene: f"/password-reset/{scene.secret}",
+        {"password": GOOD_PASSWORD, "confirm_password": same_as("password")},
+        frozenset({302}),
+        check_new_password,
+        prepare=reset_link,
     ),
     FormTarget(
         CreateTokenForm,
