@@ -55,6 +55,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         SIGN_IN_ACCOUNT_LIMIT=config.DEFAULT_SIGN_IN_ACCOUNT_LIMIT,
         LEAK_REPORT_LIMIT=config.DEFAULT_LEAK_REPORT_LIMIT,
         METRICS_PATH=config.DEFAULT_METRICS_PATH,
+        METRICS=False,
+        METRICS_ALLOW=config.metrics_allow({}),
         RATELIMIT_STORAGE_URI=config.DEFAULT_RATELIMIT_STORAGE_URI,
         JOBS=True,
         JOBS_PERIOD_SECONDS=config.DEFAULT_JOBS_PERIOD_SECONDS,
@@ -107,6 +109,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         errors,
         htmx,
         members,
+        metrics,
         models,
         probes,
         projects,
@@ -135,6 +138,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     api.install(app)
     app.register_blueprint(api.bp)
+    metrics.install(app)
     # The token API takes bearer tokens, never cookies, so cross-site forgery has
     # nothing to ride on.
     csrf.exempt(api.bp)

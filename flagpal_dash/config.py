@@ -4,6 +4,7 @@ Every setting a person can change is read here and listed in the README. Values 
 checked when the app starts so a typo fails loudly at once, not on some later request.
 """
 
+import ipaddress
 import os
 import re
 import secrets
@@ -24,6 +25,8 @@ DEFAULT_LEAK_REPORT_LIMIT = "30 per minute"
 DEFAULT_METRICS_PATH = "/api/v1/metric-time-series"
 # Segments of letters, digits, `-`, `_`, `.`, `~`: a path forward-auth reads one way only.
 METRICS_PATH = re.compile(r"(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._~-]+)+")
+# Who may read /metrics when it is on: this machine.
+DEFAULT_METRICS_ALLOW = "127.0.0.1,::1"
 # Where limits count: the app's own database, shared by every process of every server
 # that uses it (limit_storage.py).
 DEFAULT_RATELIMIT_STORAGE_URI = "database://"
@@ -83,6 +86,8 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         ),
         "METRICS_PATH": _metrics_path(environ),
         "LOG_FORMAT": log_format_setting(environ),
+        "METRICS": metrics_on(environ),
+        "METRICS_ALLOW": metrics_allow(environ),
         "JOBS": _bool_setting(environ, "FLAGPAL_JOBS", default=True),
         "JOBS_PERIOD_SECONDS": int_setting(
             environ,
@@ -187,6 +192,30 @@ def _bool_setting(environ: Mapping[str, str], name: str, *, default: bool) -> bo
     raise ConfigError(
         f"{name} must be 1 or 0 (on or off), not {environ[name]!r}{_comment_hint(environ[name])}"
     )
+
+
+def metrics_on(environ: Mapping[str, str]) -> bool:
+    """Whether /metrics is served (FLAGPAL_METRICS): read by the app and, before any
+    worker starts, by gunicorn_conf.py."""
+    return _bool_setting(environ, "FLAGPAL_METRICS", default=False)
+
+
+def metrics_allow(environ: Mapping[str, str]) -> tuple:
+    """The addresses and networks a scrape of /metrics may come from."""
+    raw = environ.get("FLAGPAL_METRICS_ALLOW", "").strip() or DEFAULT_METRICS_ALLOW
+    networks = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(
+                "FLAGPAL_METRICS_ALLOW must list addresses or networks, comma-separated, "
+                f"like 127.0.0.1,10.0.0.0/8, not {part!r}{_comment_hint(part)}"
+            ) from None
+    return tuple(networks)
 
 
 def _backup_folder(environ: Mapping[str, str]) -> str | None:

@@ -133,6 +133,14 @@ def served_at(listeners: list[str]) -> str:
 
 
 def on_starting(server) -> None:
+    from flagpal_dash import metrics
+
+    try:
+        # Before the app is first made: prometheus_client reads the folder on import.
+        metrics.prepare_for_workers(os.environ)
+    except ConfigError as error:
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        sys.exit(_BAD_SETTING)
     problem = _start_problem()
     if problem is not None:
         status, message = problem
@@ -162,6 +170,13 @@ def post_worker_init(worker) -> None:
     app = getattr(worker, "wsgi", None)
     if hasattr(app, "config"):  # a Flask app: wsgi:app, or flagpal_dash:create_app()
         scheduler.start(app)
+
+
+def child_exit(server, worker) -> None:
+    """A worker's figures stay in the metrics; its live gauges no longer count."""
+    from flagpal_dash import metrics
+
+    metrics.worker_exited(worker.pid)
 
 
 # Every log line of this process and its workers, gunicorn's own included.

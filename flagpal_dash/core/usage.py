@@ -105,9 +105,10 @@ class UsageCounts:
         """
         pending = self.take()
         if not pending:
+            self.saved()
             return 0
         try:
-            return self.write(pending)
+            written = self.write(pending)
         except SQLAlchemyError as error:
             # One line each time, not a traceback: this runs every few seconds.
             logger.warning(
@@ -115,6 +116,12 @@ class UsageCounts:
             )
             self.keep(pending)
             return 0
+        self.saved()
+        return written
+
+    def saved(self) -> None:
+        """Called when a flush leaves every count taken so far in the database: a
+        serving process reports when (api/usage_counter.py)."""
 
     def write(self, pending: dict[int, dict[int, int]]) -> int:
         for attempt in (1, 2):
