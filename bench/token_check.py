@@ -9,7 +9,7 @@ takes their ratio; the median over the rounds is the figure. The target is at le
 
 The same again with FLAGPAL_LAST_USED_INTERVAL=0 (a database write on every request,
 as some frameworks do) shows what the interval buys. Last, microseconds for one
-verification in-process.
+verification in-process, and the check a route makes with metrics off and on.
 
 Usage counting is always on, so every ratio above includes it: each checked request
 adds one to a count in memory, written to `token_usage` every few seconds and when the
@@ -261,9 +261,12 @@ def microseconds_per_verification(env: dict, token: str) -> dict[str, float]:
     """One verify() call in-process, best of several repeats, for three kinds of token."""
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
+    from prometheus_client import CollectorRegistry
+
     from flagpal_dash import create_app, token_format
-    from flagpal_dash.api.verification import EXTENSION_KEY, ApiError, verify
+    from flagpal_dash.api.verification import EXTENSION_KEY, ApiError, checked, verify
     from flagpal_dash.extensions import db
+    from flagpal_dash.metrics import Metrics
     from flagpal_dash.models import utcnow
 
     def refused(value: str) -> None:
@@ -284,10 +287,19 @@ def microseconds_per_verification(env: dict, token: str) -> dict[str, float]:
         counter = app.extensions[EXTENSION_KEY].usage
         token_id = verify(token, utcnow()).id
         cases["count one use (in memory)"] = lambda: counter.record(token_id, utcnow())
+        # The check a route makes (header, token, ability), with metrics off (what
+        # `guarded` calls then) and on (counted and timed, as FLAGPAL_METRICS=on does).
+        authority = app.extensions[EXTENSION_KEY]
+        metrics = Metrics(CollectorRegistry())
+        cases["route's check, metrics off"] = lambda: checked(authority, "read", utcnow())
+        cases["route's check, metrics on"] = lambda: metrics.token_check(
+            checked, authority, "read", utcnow()
+        )
         figures = {}
-        for label, call in cases.items():
-            call()
-            figures[label] = min(timeit.repeat(call, number=2000, repeat=5)) / 2000 * 1e6
+        with app.test_request_context(headers={"Authorization": f"Bearer {token}"}):
+            for label, call in cases.items():
+                call()
+                figures[label] = min(timeit.repeat(call, number=2000, repeat=5)) / 2000 * 1e6
         counter.take()  # not real requests: dropped, not written
         db.engine.dispose()  # (closes the token lookup's connection too)
         return figures
@@ -350,7 +362,10 @@ def report(database: str, figures: dict, args) -> None:
             f"  FLAGPAL_LAST_USED_INTERVAL={interval:2}  {stored:9,} counted of {completed:9,}"
             f"  ({stored / completed:.2%})"
         )
-    print("\nIn-process, one call (verify(), then the usage count a request adds):")
+    print(
+        "\nIn-process, one call (verify(), the usage count a request adds, and the "
+        "route's whole check with FLAGPAL_METRICS off and on):"
+    )
     for name, micros in figures["micro"].items():
         print(f"  {name:30} {micros:6.1f} µs")
     largest = max(rss.values())
