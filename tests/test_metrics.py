@@ -2,16 +2,18 @@
 check counted by its outcome under real gunicorn with several workers, and no label
 ever holding a token's value, hint or name."""
 
+import stat
 import urllib.error
 import urllib.request
 from datetime import timedelta
+from pathlib import Path
 
 import flask_migrate
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete
 
-from flagpal_dash import token_format
+from flagpal_dash import metrics, token_format
 from flagpal_dash.config import ConfigError, from_environment
 from flagpal_dash.core import jobs
 from flagpal_dash.core.projects import create_project
@@ -234,3 +236,35 @@ def test_usage_saves_and_jobs_last_success_are_shown(metered):
         for sample in after["flagpal_job_last_success_timestamp_seconds"]
     }
     assert last_success == {"usage-cleanup": pytest.approx(now.timestamp(), abs=1)}
+
+
+def test_with_metrics_off_the_token_check_calls_no_metric_code(database_url, migrated):
+    from flagpal_dash.api.verification import EXTENSION_KEY
+
+    off = make_app(database_url)
+    assert off.extensions[EXTENSION_KEY].metrics is None
+    assert off.extensions[EXTENSION_KEY].usage.on_saved is None
+    assert metrics.EXTENSION_KEY not in off.extensions
+    on = make_app(database_url, METRICS=True)
+    assert on.extensions[EXTENSION_KEY].metrics is on.extensions[metrics.EXTENSION_KEY]
+
+
+def test_the_workers_folder_is_made_private_and_emptied_at_start(tmp_path, monkeypatch):
+    folder = tmp_path / "metrics"
+    folder.mkdir(mode=0o755)
+    (folder / "counter_12345.db").write_bytes(b"figures of an earlier run")
+    (folder / "notes.txt").write_text("not ours")
+    environ = {"FLAGPAL_METRICS": "on", metrics.MULTIPROCESS_DIR: str(folder)}
+    metrics.prepare_for_workers(environ)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert sorted(path.name for path in folder.iterdir()) == ["notes.txt"]
+
+    chosen = {"FLAGPAL_METRICS": "on"}
+    metrics.prepare_for_workers(chosen)
+    made = Path(chosen[metrics.MULTIPROCESS_DIR])
+    assert made.is_dir() and stat.S_IMODE(made.stat().st_mode) == 0o700
+    made.rmdir()
+
+    off = {"FLAGPAL_METRICS": "off"}
+    metrics.prepare_for_workers(off)
+    assert metrics.MULTIPROCESS_DIR not in off
