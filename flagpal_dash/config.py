@@ -333,7 +333,23 @@ def _kept_secret_key(instance_path: str) -> str:
     file and links it into place; a link never replaces an existing file, so every
     process ends up reading the one key that won.
     """
-    folder = private_folder(instance_path)
+    try:
+        key = _read_or_make_secret_key(private_folder(instance_path))
+    except PermissionError as error:
+        # A command run without the service's settings, by a user who cannot write the
+        # default folder (inside a root-owned virtualenv): one line, not a traceback.
+        raise ConfigError(
+            f"cannot read or make the secret key in {instance_path} ({error.strerror}): "
+            "give the command the server's settings (--env-file PATH or FLAGPAL_ENV_FILE), "
+            "or set FLAGPAL_SECRET_KEY or FLAGPAL_INSTANCE_PATH"
+        ) from None
+    path = Path(instance_path) / SECRET_KEY_FILE
+    if not key:
+        raise ConfigError(f"{path} is empty: delete it and a new key is made on start")
+    return key
+
+
+def _read_or_make_secret_key(folder: Path) -> str:
     path = folder / SECRET_KEY_FILE
     if not path.exists():
         candidate = folder / f".{SECRET_KEY_FILE}.{os.getpid()}"
@@ -346,10 +362,7 @@ def _kept_secret_key(instance_path: str) -> str:
             pass
         finally:
             candidate.unlink()
-    key = path.read_text().strip()
-    if not key:
-        raise ConfigError(f"{path} is empty: delete it and a new key is made on start")
-    return key
+    return path.read_text().strip()
 
 
 def private_folder(instance_path: str) -> Path:

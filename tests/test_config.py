@@ -116,6 +116,20 @@ def test_an_empty_secret_key_file_is_explained(tmp_path):
         config.from_environment({}, str(tmp_path))
 
 
+def test_a_secret_key_that_cannot_be_made_is_explained_in_one_line(monkeypatch, tmp_path):
+    # What a command run as the service user without the settings meets: the default
+    # instance folder sits in a virtualenv root owns. (Faked: the tests may run as root.)
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(config.os, "open", refused)
+    with pytest.raises(config.ConfigError) as raised:
+        config.from_environment({}, str(tmp_path))
+    message = str(raised.value)
+    assert str(tmp_path) in message and "Permission denied" in message
+    assert "--env-file" in message and "FLAGPAL_INSTANCE_PATH" in message
+
+
 def test_create_app_reads_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FLAGPAL_INSTANCE_PATH", str(tmp_path))
     monkeypatch.setenv("FLAGPAL_BCRYPT_ROUNDS", "5")
