@@ -26,7 +26,7 @@ def account_key() -> str:
     """The account an attempt is about: the invitation's address, or the email typed."""
     secret = (request.view_args or {}).get("secret")
     if secret:
-        invitation = invitations.invitation_by_secret(secret) if len(secret) <= 100 else None
+        invitation = invitations.invitation_by_secret(secret)
         email = invitation.email if invitation else "unknown invitation"
     else:
         email = User.normalize_email(request.form.get("email", ""))[:254]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from flagpal_dash.core import password_resets, sessions
+from flagpal_dash.core import password_resets, rows, sessions
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, PasswordReset, User, utcnow
 
@@ -225,8 +225,17 @@ def test_a_link_works_until_its_hour_is_up(app, locked_out):
     assert choose(app.test_client(), f"/password-reset/{secret}").status_code == 302
 
 
-def test_an_unknown_link_is_not_found(app, locked_out):
-    assert app.test_client().get("/password-reset/" + "x" * 43).status_code == 404
+@pytest.mark.parametrize("secret", ["x" * 43, "x" * 101, "x" * 5000])
+def test_an_unknown_link_is_not_found(app, locked_out, secret):
+    assert app.test_client().get("/password-reset/" + secret).status_code == 404
+
+
+def test_a_secret_longer_than_any_made_names_no_row_and_is_not_hashed(app, monkeypatch):
+    """The one length rule every secret lookup shares (core/rows.py)."""
+    hashed = []
+    monkeypatch.setattr(rows, "secret_hash", lambda secret: hashed.append(secret) or "0")
+    assert rows.by_secret(PasswordReset, "x" * (rows.LONGEST_SECRET + 1)) is None
+    assert hashed == []
 
 
 def test_using_one_link_voids_the_accounts_other_links(app, runner, locked_out):

@@ -102,7 +102,7 @@ DEACTIVATED = "This account is deactivated, so its password cannot be reset. Ask
 
 def reset_or_explain(secret: str) -> PasswordReset:
     """The usable link behind ``secret``, or a page saying why it cannot be used."""
-    reset = password_resets.reset_by_secret(secret) if len(secret) <= 100 else None
+    reset = password_resets.reset_by_secret(secret)
     if reset is None:
         abort(404)
     status = password_resets.status(reset, utcnow())

@@ -10,7 +10,6 @@ Accepting checks the invitation again under the project's lock and refuses with
 """
 
 import enum
-import hashlib
 import secrets
 from datetime import datetime
 
@@ -53,14 +52,9 @@ class Gone(DomainError):
     code = "invitation_gone"
 
 
-def digest(secret: str) -> str:
-    """What is stored of a link's secret: its SHA-256."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def invitation_by_secret(secret: str) -> Invitation | None:
     """The invitation whose link carries ``secret``, whatever its status."""
-    return db.session.scalar(select(Invitation).where(Invitation.secret_hash == digest(secret)))
+    return rows.by_secret(Invitation, secret)
 
 
 def invitation_by_id(project: Project, invitation_id: int) -> Invitation | None:
@@ -114,7 +108,7 @@ def create_invitation(
         project=project,
         email=email,
         role=role,
-        secret_hash=digest(secret),
+        secret_hash=rows.secret_hash(secret),
         created_at=now,
         created_by=by,
         expires_at=now + Invitation.LIFETIME,

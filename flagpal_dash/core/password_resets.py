@@ -14,7 +14,6 @@ admin's decision, not something a link can get around.
 """
 
 import enum
-import hashlib
 import secrets
 from datetime import datetime
 
@@ -22,7 +21,7 @@ from sqlalchemy import delete, select
 
 from ..extensions import db
 from ..models import AuditEvent, AuditKind, PasswordReset, User
-from . import accounts
+from . import accounts, rows
 from .errors import Conflict, DomainError
 
 
@@ -48,16 +47,9 @@ class Gone(DomainError):
     code = "password_reset_gone"
 
 
-def digest(secret: str) -> str:
-    """What is stored of a link's secret: its SHA-256."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def reset_by_secret(secret: str) -> PasswordReset | None:
     """The link that carries ``secret``, whatever its status."""
-    return db.session.scalar(
-        select(PasswordReset).where(PasswordReset.secret_hash == digest(secret))
-    )
+    return rows.by_secret(PasswordReset, secret)
 
 
 def require_may_reset(user: User) -> None:
@@ -82,7 +74,7 @@ def create_reset(
     secret = secrets.token_urlsafe(32)
     reset = PasswordReset(
         user=user,
-        secret_hash=digest(secret),
+        secret_hash=rows.secret_hash(secret),
         created_at=now,
         created_by_id=by.id if by else None,
         expires_at=now + PasswordReset.LIFETIME,

@@ -9,7 +9,6 @@ refused, and deleted at the next sign-in of anyone.
 Plain rules and queries: no request here. The clock (``now``) and who acts are arguments.
 """
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from sqlalchemy import delete, select, update
 
 from ..extensions import db
 from ..models import USER_AGENT_LENGTH, AuditEvent, AuditKind, User, UserSession
+from . import rows
 
 # A session unused this long is refused and pruned: a month, Flask's own default for how
 # long a session cookie lasts, which is what people expect of staying signed in.
@@ -25,10 +25,6 @@ IDLE_LIMIT = timedelta(days=31)
 # ``last_seen_at`` and the address are written at most this often per session, not on
 # every request: the Account page shows "last seen" to the minute anyway.
 SEEN_EVERY = timedelta(minutes=1)
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def printable(text: str) -> str:
@@ -47,7 +43,7 @@ def start(
     secret = secrets.token_urlsafe(32)
     session = UserSession(
         user=user,
-        secret_hash=digest(secret),
+        secret_hash=rows.secret_hash(secret),
         created_at=now,
         last_seen_at=now,
         user_agent=printable(user_agent)[:USER_AGENT_LENGTH],
@@ -71,7 +67,7 @@ def find(secret: str, now: datetime) -> Found | None:
     row = db.session.execute(
         select(UserSession, User)
         .join(User, UserSession.user_id == User.id)
-        .where(UserSession.secret_hash == digest(secret))
+        .where(UserSession.secret_hash == rows.secret_hash(secret))
     ).first()
     if row is None:
         return None

@@ -22,7 +22,7 @@ bp = Blueprint("invitations", __name__)
 
 def invitation_or_explain(secret: str) -> Invitation:
     """The pending invitation behind a link, or a page saying why it cannot be used."""
-    invitation = invitations.invitation_by_secret(secret) if len(secret) <= 100 else None
+    invitation = invitations.invitation_by_secret(secret)
     if invitation is None:
         abort(404)
     status = invitations.status(invitation, utcnow())
