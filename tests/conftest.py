@@ -10,7 +10,6 @@ from empty tables.
 
 import contextvars
 import os
-import threading
 from dataclasses import dataclass
 
 import flask_migrate
@@ -24,7 +23,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import Project, User
 from flagpal_dash.permissions import Role
 
-from .mail_server import MailServer
+from .mail_server import Certificates, MailServer
 from .support import PASSWORD, add_user, issue_token
 
 
@@ -122,15 +121,16 @@ def csrf_client(app, database_url):
 
 @pytest.fixture
 def mail_server():
-    """A real SMTP server on localhost (tests/mail_server.py); its ``settings()`` point
-    an app's mail at it."""
-    server = MailServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    thread.join()
-    server.server_close()
+    """A real SMTP server on localhost (tests/mail_server.py): plain SMTP, no login. Its
+    ``settings()`` point an app's mail at it."""
+    with MailServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mail_certificates(tmp_path_factory) -> Certificates:
+    """A private CA and a certificate it signed for 127.0.0.1, for mail servers with TLS."""
+    return Certificates.make(tmp_path_factory.mktemp("mail-certificates"))
 
 
 @pytest.fixture
