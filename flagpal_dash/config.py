@@ -39,6 +39,9 @@ DEFAULT_JOBS_PERIOD_SECONDS = 86400
 DEFAULT_BACKUP_KEEP_DAYS = 14
 # How log lines are written (json_logs.py): text as gunicorn and Flask write it, or JSON.
 LOG_FORMATS = ("text", "json")
+# How the mail server's connection is secured (mail.py), and the port each usually means.
+MAIL_SECURITIES = ("starttls", "tls", "none")
+MAIL_PORTS = {"starttls": 587, "tls": 465, "none": 587}
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "flagpal-dash.sqlite3"
 
@@ -293,14 +296,78 @@ def _mail_settings(environ: Mapping[str, str]) -> dict:
     sender = environ.get("FLAGPAL_MAIL_FROM", "").strip()
     if not sender:
         raise ConfigError("FLAGPAL_MAIL_FROM is needed with FLAGPAL_MAIL_SERVER (the From address)")
+    security = _mail_security(environ)
+    port = int_setting(environ, "FLAGPAL_MAIL_PORT", MAIL_PORTS[security], minimum=1, maximum=65535)
+    if port == 465 and security == "starttls" and not environ.get("FLAGPAL_MAIL_SECURITY"):
+        # What a provider's "SSL, port 465" turns into when only the port is copied: every
+        # mail would wait 10 seconds for a greeting the server never sends unencrypted.
+        raise ConfigError(
+            "FLAGPAL_MAIL_PORT is 465, the port for implicit TLS: set FLAGPAL_MAIL_SECURITY=tls "
+            "(or FLAGPAL_MAIL_SECURITY=starttls if your provider really speaks STARTTLS there)"
+        )
     return {
         "MAIL_SERVER": server,
-        "MAIL_PORT": int_setting(environ, "FLAGPAL_MAIL_PORT", 587, minimum=1, maximum=65535),
-        "MAIL_STARTTLS": _bool_setting(environ, "FLAGPAL_MAIL_STARTTLS", default=True),
+        "MAIL_PORT": port,
+        "MAIL_SECURITY": security,
+        # Kept for whatever reads the older on/off setting.
+        "MAIL_STARTTLS": security == "starttls",
         "MAIL_USERNAME": environ.get("FLAGPAL_MAIL_USERNAME") or None,
         "MAIL_PASSWORD": environ.get("FLAGPAL_MAIL_PASSWORD") or None,
         "MAIL_FROM": sender,
+        "MAIL_CA_FILE": _mail_ca_file(environ, security),
     }
+
+
+def _mail_security(environ: Mapping[str, str]) -> str:
+    """starttls, tls or none: FLAGPAL_MAIL_SECURITY, or else what the older
+    FLAGPAL_MAIL_STARTTLS says (on: starttls, off: none). Given both, they must agree:
+    STARTTLS on goes with starttls only; off with tls or none."""
+    raw = environ.get("FLAGPAL_MAIL_SECURITY", "")
+    value = raw.strip().lower()
+    starttls_given = environ.get("FLAGPAL_MAIL_STARTTLS", "").strip() != ""
+    starttls = _bool_setting(environ, "FLAGPAL_MAIL_STARTTLS", default=True)
+    if not value:
+        return "starttls" if starttls else "none"
+    if value not in MAIL_SECURITIES:
+        raise ConfigError(
+            "FLAGPAL_MAIL_SECURITY must be starttls (port 587), tls (implicit TLS, port 465) "
+            f"or none, not {raw!r}{_comment_hint(raw)}"
+        )
+    if starttls_given and starttls != (value == "starttls"):
+        raise ConfigError(
+            f"FLAGPAL_MAIL_SECURITY is {value} but FLAGPAL_MAIL_STARTTLS is "
+            f"{environ['FLAGPAL_MAIL_STARTTLS'].strip()!r}: they disagree. Remove "
+            "FLAGPAL_MAIL_STARTTLS (FLAGPAL_MAIL_SECURITY replaces it)"
+        )
+    return value
+
+
+def _mail_ca_file(environ: Mapping[str, str], security: str) -> str | None:
+    """The private CA that signed the mail server's certificate, checked at start: a
+    file that is missing or holds no certificate would fail every mail instead."""
+    import ssl
+
+    value = environ.get("FLAGPAL_MAIL_CA_FILE", "").strip()
+    if not value:
+        return None
+    if security == "none":
+        raise ConfigError(
+            "FLAGPAL_MAIL_CA_FILE is for checking the mail server's certificate, but "
+            "FLAGPAL_MAIL_SECURITY is none: nothing would be checked. Set "
+            "FLAGPAL_MAIL_SECURITY to starttls or tls, or remove FLAGPAL_MAIL_CA_FILE"
+        )
+    try:
+        ssl.create_default_context(cafile=value)
+    except FileNotFoundError:
+        raise ConfigError(f"FLAGPAL_MAIL_CA_FILE: there is no file {value}") from None
+    except ssl.SSLError:  # (before OSError, which it is a kind of)
+        raise ConfigError(
+            f"FLAGPAL_MAIL_CA_FILE: {value} holds no certificate in PEM form "
+            "(-----BEGIN CERTIFICATE-----)"
+        ) from None
+    except OSError as error:  # unreadable, or a folder
+        raise ConfigError(f"FLAGPAL_MAIL_CA_FILE: cannot read {value} ({error.strerror})") from None
+    return value
 
 
 def int_setting(

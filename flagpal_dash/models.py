@@ -385,6 +385,21 @@ class JobRun(db.Model):
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class MailFailure(db.Model):
+    """A message that could not be sent (mail.py), for the admin's Mail page: when, to
+    whom, what about and why, kept 30 days (core/mail_failures.py). Never the body:
+    invitation and password reset mails carry secret links."""
+
+    __tablename__ = "mail_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(200))
+    # Why, in a line of plain words (mail.NotSent.reason).
+    error: Mapped[str] = mapped_column(String(500))
+
+
 # How the audit log names whoever reported a leaked token: they have no account.
 LEAK_REPORT_ACTOR = "leak report"
 

@@ -88,6 +88,8 @@ ADMIN_ROUTES = [
     ("GET", "/admin/projects/new", {}),
     ("POST", "/admin/projects/new", {"name": "Heist", "owner": "dev@example.com"}),
     ("GET", "/admin/audit", {}),
+    ("GET", "/admin/mail", {}),
+    ("POST", "/admin/mail/test", {}),
 ]
 ROUTE_IDS = [f"{method} {url}" for method, url, _ in ADMIN_ROUTES]
 

@@ -1,6 +1,7 @@
 """Settings from FLAGPAL_* variables, with a one-command start when none are set."""
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -90,6 +91,115 @@ def test_a_mail_starttls_value_that_is_neither_on_nor_off_is_refused(tmp_path, v
         match=f"FLAGPAL_MAIL_STARTTLS must be 1 or 0 \\(on or off\\), not '{value}'",
     ):
         config.from_environment({**MAIL, "FLAGPAL_MAIL_STARTTLS": value}, str(tmp_path))
+
+
+def mail_settings(tmp_path, **environ) -> tuple:
+    chosen = config.from_environment({**MAIL, **environ}, str(tmp_path))
+    return chosen["MAIL_SECURITY"], chosen["MAIL_PORT"], chosen["MAIL_STARTTLS"]
+
+
+@pytest.mark.parametrize(
+    "environ, chosen",
+    [
+        ({}, ("starttls", 587, True)),
+        ({"FLAGPAL_MAIL_SECURITY": "starttls"}, ("starttls", 587, True)),
+        ({"FLAGPAL_MAIL_SECURITY": " TLS "}, ("tls", 465, False)),
+        ({"FLAGPAL_MAIL_SECURITY": "none"}, ("none", 587, False)),
+        ({"FLAGPAL_MAIL_SECURITY": "none", "FLAGPAL_MAIL_PORT": "25"}, ("none", 25, False)),
+        ({"FLAGPAL_MAIL_SECURITY": "tls", "FLAGPAL_MAIL_PORT": "2465"}, ("tls", 2465, False)),
+        (
+            {"FLAGPAL_MAIL_SECURITY": "starttls", "FLAGPAL_MAIL_PORT": "465"},
+            ("starttls", 465, True),
+        ),
+        # The older switch alone, as settings files written before FLAGPAL_MAIL_SECURITY say it.
+        ({"FLAGPAL_MAIL_STARTTLS": "1"}, ("starttls", 587, True)),
+        ({"FLAGPAL_MAIL_STARTTLS": "off", "FLAGPAL_MAIL_PORT": "25"}, ("none", 25, False)),
+        # Both, agreeing.
+        (
+            {"FLAGPAL_MAIL_SECURITY": "starttls", "FLAGPAL_MAIL_STARTTLS": "on"},
+            ("starttls", 587, True),
+        ),
+        ({"FLAGPAL_MAIL_SECURITY": "tls", "FLAGPAL_MAIL_STARTTLS": "0"}, ("tls", 465, False)),
+        ({"FLAGPAL_MAIL_SECURITY": "none", "FLAGPAL_MAIL_STARTTLS": "no"}, ("none", 587, False)),
+    ],
+)
+def test_mail_security_and_its_usual_port(tmp_path, environ, chosen):
+    assert mail_settings(tmp_path, **environ) == chosen
+
+
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        (
+            {"FLAGPAL_MAIL_SECURITY": "ssl"},
+            "FLAGPAL_MAIL_SECURITY must be starttls (port 587), tls (implicit TLS, port 465) "
+            "or none, not 'ssl'",
+        ),
+        (
+            {"FLAGPAL_MAIL_SECURITY": "tls # port 465"},
+            "FLAGPAL_MAIL_SECURITY must be starttls (port 587), tls (implicit TLS, port 465) "
+            "or none, not 'tls # port 465': put comments on their own line",
+        ),
+        (
+            {"FLAGPAL_MAIL_SECURITY": "tls", "FLAGPAL_MAIL_STARTTLS": "1"},
+            "FLAGPAL_MAIL_SECURITY is tls but FLAGPAL_MAIL_STARTTLS is '1': they disagree. "
+            "Remove FLAGPAL_MAIL_STARTTLS",
+        ),
+        (
+            {"FLAGPAL_MAIL_SECURITY": "none", "FLAGPAL_MAIL_STARTTLS": "on"},
+            "FLAGPAL_MAIL_SECURITY is none but FLAGPAL_MAIL_STARTTLS is 'on': they disagree",
+        ),
+        (
+            {"FLAGPAL_MAIL_SECURITY": "starttls", "FLAGPAL_MAIL_STARTTLS": "off"},
+            "FLAGPAL_MAIL_SECURITY is starttls but FLAGPAL_MAIL_STARTTLS is 'off': they disagree",
+        ),
+        (
+            {"FLAGPAL_MAIL_PORT": "465"},
+            "FLAGPAL_MAIL_PORT is 465, the port for implicit TLS: set FLAGPAL_MAIL_SECURITY=tls",
+        ),
+        (
+            {"FLAGPAL_MAIL_SECURITY": "tls", "FLAGPAL_MAIL_PORT": "0"},
+            "FLAGPAL_MAIL_PORT must be between 1 and 65535, not 0",
+        ),
+    ],
+)
+def test_a_mail_security_that_cannot_be_used_is_refused(tmp_path, environ, message):
+    with pytest.raises(config.ConfigError, match=re.escape(message)):
+        config.from_environment({**MAIL, **environ}, str(tmp_path))
+
+
+def test_a_private_ca_for_the_mail_server(tmp_path, mail_certificates):
+    chosen = config.from_environment(
+        {**MAIL, "FLAGPAL_MAIL_CA_FILE": str(mail_certificates.ca_file)}, str(tmp_path)
+    )
+    assert chosen["MAIL_CA_FILE"] == str(mail_certificates.ca_file)
+    assert config.from_environment(MAIL, str(tmp_path))["MAIL_CA_FILE"] is None
+
+
+@pytest.mark.parametrize(
+    "make, security, message",
+    [
+        (None, "tls", "FLAGPAL_MAIL_CA_FILE: there is no file {path}"),
+        ("not a certificate\n", "starttls", "FLAGPAL_MAIL_CA_FILE: {path} holds no certificate"),
+        (
+            "ca",
+            "none",
+            "FLAGPAL_MAIL_CA_FILE is for checking the mail server's certificate, but "
+            "FLAGPAL_MAIL_SECURITY is none",
+        ),
+    ],
+)
+def test_a_mail_ca_file_that_cannot_be_used_is_refused(
+    tmp_path, mail_certificates, make, security, message
+):
+    path = tmp_path / "ca.pem"
+    if make == "ca":
+        path = mail_certificates.ca_file
+    elif make is not None:
+        path.write_text(make)
+    environ = {**MAIL, "FLAGPAL_MAIL_SECURITY": security, "FLAGPAL_MAIL_CA_FILE": str(path)}
+    with pytest.raises(config.ConfigError, match=re.escape(message.format(path=path))):
+        config.from_environment(environ, str(tmp_path))
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])

@@ -102,7 +102,7 @@ def case_for(request: pytest.FixtureRequest, endpoint: str, method: str) -> tupl
     """The request the matrix allows for the route, sent by the most entitled person;
     the routes that the matrix shows refusing everyone get the one situation where
     they work: setup on a fresh install, an invitation or password reset link that is
-    real, "Forgot your password?" with mail set up."""
+    real, "Forgot your password?" and the admin's test mail with mail set up."""
     if (endpoint, method) == ("auth.setup", "POST"):
         case = Case(
             "anonymous",
@@ -126,6 +126,12 @@ def case_for(request: pytest.FixtureRequest, endpoint: str, method: str) -> tupl
         return Case(
             "anonymous", "/forgot-password", data, None, lambda: count(PasswordReset), 302
         ), None
+    if (endpoint, method) == ("admin.send_test_mail", "POST"):
+        # Only with mail set up; what it does is a mail arriving.
+        mail_server = request.getfixturevalue("mail_server")
+        request.getfixturevalue("csrf_client").application.config.update(mail_server.settings())
+        case = Case("admin", "/admin/mail/test", None, None, lambda: len(mail_server.messages), 303)
+        return case, person("admin", team, targets)
     if (endpoint, method) == ("recovery.reset_password", "POST"):
         _, secret = create_reset(team.owner, by=None, now=utcnow(), how="test")
         db.session.commit()

@@ -190,7 +190,7 @@ class FakeSMTP:
     def __exit__(self, *exc_info):
         return False
 
-    def starttls(self):
+    def starttls(self, context=None):
         self.steps.append("starttls")
 
     def login(self, user, password):

@@ -163,7 +163,7 @@ class Outbox:
     def __exit__(self, *exc_info):
         return False
 
-    def starttls(self):
+    def starttls(self, context=None):
         pass
 
     def send_message(self, message):

@@ -36,7 +36,7 @@ from flagpal_dash.permissions import Role
 from .support import PASSWORD, add_user, issue_token, setup_code, snapshot
 
 OK, CREATED, ACCEPTED, REDIRECT = 200, 201, 202, 302
-UNAUTHORIZED, FORBIDDEN, NOT_FOUND = 401, 403, 404
+UNAUTHORIZED, FORBIDDEN, NOT_FOUND, CONFLICT = 401, 403, 404, 409
 # A 302 to the sign-in page, which names the page asked for as ``next``.
 SIGN_IN = "302 to sign in"
 
@@ -275,6 +275,15 @@ ROUTES: dict[tuple[str, str], Route] = {
         state=lambda: count(Project),
     ),
     ("audit.instance_log", "GET"): admin_route("/admin/audit", OK),
+    ("admin.mail_settings", "GET"): admin_route("/admin/mail", OK),
+    # Without mail set up (as here) there is nothing to send with, even for an admin:
+    # 409, nothing kept (test_mail.py: with mail, as admin and not).
+    ("admin.send_test_mail", "POST"): Route(
+        "/admin/mail/test",
+        {},
+        {"anonymous": SIGN_IN, "admin": CONFLICT}
+        | dict.fromkeys(["other_owner", *MEMBERS], NOT_FOUND),
+    ),
     # The token API takes bearer tokens only: a signed-in session is not one.
     ("api.describe_token", "GET"): nobody(
         "/api/v1/token", UNAUTHORIZED, check=a_session_is_not_a_token

@@ -1,5 +1,6 @@
 """Instance admin: accounts (create, deactivate, reactivate, confirm their address, send
-a password reset link) and new projects.
+a password reset link), new projects, and mail (how it is set up, the latest failures,
+a test mail).
 
 Anyone who is not an admin gets 404 here, as for a project they are not on.
 """
@@ -24,7 +25,7 @@ from wtforms.validators import ValidationError
 
 from .. import links, mail, validation
 from ..auth.recovery import mail_reset_link
-from ..core import accounts, password_resets, projects, rows
+from ..core import accounts, mail_failures, password_resets, projects, rows
 from ..core.errors import Conflict
 from ..extensions import db
 from ..models import User, utcnow
@@ -213,3 +214,41 @@ def new_project():
         flash(f"Created {project.name}; {form.owner.data} owns it.", "success")
         return redirect(url_for("admin.new_project"))
     return render_template("admin/new_project.html", form=form), 422 if form.errors else 200
+
+
+def mail_page(status=200):
+    return render_template(
+        "admin/mail.html",
+        settings=mail.MailSettings.from_config(current_app.config),
+        security_words=mail.SECURITY_WORDS,
+        failures=mail_failures.recent(),
+        shown=mail_failures.SHOWN,
+        kept_days=mail_failures.KEPT.days,
+    ), status
+
+
+@bp.get("/mail")
+@admin_route
+def mail_settings():
+    """Whether mail is set up and how (never the password), the latest mail that could
+    not be sent and why, and a button to send a test mail."""
+    return mail_page()
+
+
+@bp.post("/mail/test")
+@admin_route
+def send_test_mail():
+    """Mail the signed-in admin a test message now and say how it went."""
+    if not mail.configured():
+        flash(f"{mail.NOT_CONFIGURED}.", "error")
+        return mail_page(status=409)
+    address = current_user.email
+    try:
+        settings = mail.send_test(address)
+    except mail.NotSent as failure:
+        flash(
+            f"The test mail to {address} was not sent: {failure.reason}. {failure.check}", "error"
+        )
+    else:
+        flash(f"Sent a test mail to {address} through {settings.describe()}.", "success")
+    return redirect(url_for("admin.mail_settings"), 303)

@@ -1,5 +1,5 @@
 """Jobs that run by themselves: pruning unused tokens, warning of expiring ones, removing
-usage rows no page reads, and (SQLite) a nightly backup kept some days.
+usage rows (and mail failures) no page reads, and (SQLite) a nightly backup kept some days.
 
 Each job runs once a period (a day by default, counted from 00:00 UTC), once per
 instance however many servers and processes share its database: a run first claims the
@@ -28,8 +28,8 @@ from ..config import DEFAULT_BACKUP_KEEP_DAYS
 from ..extensions import db
 from ..health import first_line
 from ..models import AuditEvent, AuditKind, JobRun, utcnow
+from . import mail_failures, usage
 from . import tokens as token_rules
-from . import usage
 
 logger = logging.getLogger(__name__)
 # Each run is a line of the log, whatever level the rest of the process logs at.
@@ -141,8 +141,13 @@ def warn_of_expiring_tokens(
 
 
 def remove_old_usage(now: datetime, settings: JobSettings, last_success: datetime | None) -> str:
+    """Usage counts no page reads, and mail failures the Mail page no longer lists (said
+    only when there were some: most instances never have one)."""
     hours, days = usage.remove_old(now)
-    return f"removed {plural(hours, 'hourly usage row')} and {plural(days, 'daily usage row')}"
+    summary = f"removed {plural(hours, 'hourly usage row')} and {plural(days, 'daily usage row')}"
+    if failures := mail_failures.remove_old(now):
+        summary += f"; {plural(failures, 'mail failure')} older than {mail_failures.KEPT.days} days"
+    return summary
 
 
 def back_up_nightly(now: datetime, settings: JobSettings, last_success: datetime | None) -> str:
@@ -169,7 +174,11 @@ JOBS: dict[str, Job] = {
     for job in (
         Job("prune-tokens", "revoke tokens unused past their project's policy", prune_tokens),
         Job("expiry-warnings", "log tokens that expire within 7 days", warn_of_expiring_tokens),
-        Job("usage-cleanup", "delete usage counts older than any page shows", remove_old_usage),
+        Job(
+            "usage-cleanup",
+            "delete usage counts and mail failures older than any page shows",
+            remove_old_usage,
+        ),
         Job(
             "backup",
             "copy the SQLite database, keep the last days",
