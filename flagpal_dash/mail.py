@@ -209,6 +209,12 @@ def explained(error: Exception, settings: MailSettings, to: str) -> NotSent:
                 "A 4xx answer is a passing problem: try again later. A 5xx answer says "
                 "why the server refuses.",
             )
+        case smtplib.SMTPServerDisconnected() if "timed out" in str(error):
+            # (How smtplib words a read that timed out, such as a greeting that never came.)
+            return NotSent(
+                f"{where} did not answer within {TIMEOUT} seconds",
+                f"{SECURITY_HINT}. {reach}",
+            )
         case smtplib.SMTPServerDisconnected():
             return NotSent(
                 f"{where} closed the connection before the mail was sent",

@@ -164,6 +164,17 @@ def test_tls_against_a_plain_server_says_to_check_the_security_setting(
     assert "FLAGPAL_MAIL_SECURITY must match the port" in failure.check
 
 
+def test_starttls_on_the_implicit_tls_port_says_to_check_the_security_setting(
+    tls_server, monkeypatch
+):
+    """Each side waits for the other to speak first (a greeting, a TLS hello) until one
+    gives up: the mistake a copied "port 465" makes."""
+    monkeypatch.setattr(mail, "TIMEOUT", 1)
+    failure = send_and_explain(tls_server.settings(MAIL_SECURITY="starttls"))
+    assert failure.reason == f"127.0.0.1 port {tls_server.port} did not answer within 1 seconds"
+    assert "FLAGPAL_MAIL_SECURITY must match the port: tls for implicit TLS" in failure.check
+
+
 def test_starttls_against_a_server_without_it_says_to_check_the_security_setting(mail_server):
     failure = send_and_explain(mail_server.settings(MAIL_SECURITY="starttls"))
     assert failure.reason == f"127.0.0.1 port {mail_server.port} does not offer STARTTLS"
