@@ -163,11 +163,15 @@ class MailServer:
         )
 
     def stop(self) -> None:
-        """Close the port: from now on a connection is refused."""
+        """Close the port: from now on a connection is refused. (Closed by the loop's own
+        thread: asyncio's server is not safe to touch from another.)"""
         if self._server is not None:
-            self._server.close()
-            asyncio.run_coroutine_threadsafe(self._server.wait_closed(), self._loop).result(10)
-            self._server = None
+            server, self._server = self._server, None
+
+            async def close() -> None:
+                server.close()
+
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(10)
 
     def close(self) -> None:
         self.stop()
