@@ -26,7 +26,6 @@ from flask import current_app
 from .core import mail_failures
 from .models import utcnow
 
-SECURITIES = ("starttls", "tls", "none")
 # How each is named to a person.
 SECURITY_WORDS = {
     "starttls": "STARTTLS",
