@@ -15,6 +15,7 @@ from .accounts import setup_link, users
 from .audit import audit
 from .database import backup, copy_to
 from .jobs import jobs
+from .mail import mail
 from .projects import members, projects
 from .tokens import tokens
 from .version import version, version_option
@@ -97,6 +98,7 @@ def register(app: Flask) -> None:
         tokens,
         audit,
         jobs,
+        mail,
         copy_to,
         backup,
         version,
