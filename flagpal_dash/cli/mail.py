@@ -24,9 +24,8 @@ def send_queued() -> None:
         waiting = outbox.waiting()
         if waiting:
             raise click.ClickException(
-                f"Mail is not configured (FLAGPAL_MAIL_SERVER), so {waiting} "
-                f"mail{'' if waiting == 1 else 's'} wait; each is given up a day after it "
-                "was queued."
+                f"Mail is not configured (FLAGPAL_MAIL_SERVER), so {mails_wait(waiting)}; "
+                "each is given up a day after it was queued."
             )
         click.echo("Mail is not configured (FLAGPAL_MAIL_SERVER); no mail waits.")
         return
@@ -34,5 +33,9 @@ def send_queued() -> None:
     waiting = outbox.waiting()
     click.echo(
         f"Sent {sent} mail{'' if sent == 1 else 's'} through {current_app.config['MAIL_SERVER']}; "
-        f"{waiting} wait{'s' if waiting == 1 else ''} for a later attempt."
+        f"{mails_wait(waiting)} for a later attempt."
     )
+
+
+def mails_wait(count: int) -> str:
+    return "1 mail waits" if count == 1 else f"{count} mails wait"

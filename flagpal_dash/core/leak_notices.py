@@ -96,11 +96,11 @@ abilities: {abilities}. {last_used}
 What to do now:
 1. Make a new token on the project's API Tokens page (the same abilities if it does \
 the same work) and put it in the apps that used the revoked one.
-2. Remove the value from where it was found. In a code repository, its history keeps \
-it too: the revoked value can no longer be used, but the new one must not go there.
-3. Check on the API Tokens page when the revoked token was last used and its use over \
-the last 30 days: use you do not recognise, since it was published, was someone else's.
-   The project's audit log shows what was done in the project.
+2. Remove the revoked value from where it was found, so it is not reported again, and \
+keep the new one out of public places (a code repository keeps old versions of files).
+3. On the API Tokens page, see when the revoked token was last used and its use over \
+the last 30 days: use since it was published that you do not recognise may have been \
+someone else's. The project's audit log shows what was done in the project.
 
 The project's API Tokens page:
 {page}

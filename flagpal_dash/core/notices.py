@@ -166,8 +166,9 @@ refused.
 {listed}
 
 To keep an app working, rotate its token before it expires: on the project's API \
-Tokens page, choose Rotate beside the token, put the new value in the app, and the old \
-one stops when you chose. A token no longer needed can simply be left to expire.
+Tokens page, choose Rotate beside the token and put the new value in the app; the old \
+one keeps working for the grace period you choose. A token no longer needed can simply \
+be left to expire.
 
 The project's API Tokens page:
 {page}
