@@ -73,12 +73,15 @@ def claim(token: ApiToken, days: int, now: datetime) -> bool:
     ever, however many try at once (the others' inserts do nothing). The caller
     commits, with the mails."""
     insert = sqlite.insert if db.engine.dialect.name == "sqlite" else postgresql.insert
+    # RETURNING, not the row count, says whether the row was made: through the session
+    # on PostgreSQL (psycopg) the count did not tell a made row from a conflict.
     made = db.session.execute(
         insert(ExpiryNotice)
         .values(token_id=token.id, days=days, noticed_at=now)
         .on_conflict_do_nothing(index_elements=[ExpiryNotice.token_id, ExpiryNotice.days])
-    ).rowcount
-    return made == 1
+        .returning(ExpiryNotice.token_id)
+    ).first()
+    return made is not None
 
 
 def recipients(project: Project) -> list[User]:
