@@ -28,6 +28,7 @@ database for days.
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
 WAITING, SENT, GIVEN_UP = "waiting", "sent", "given up"
+# Longer than one attempt can take (smtplib's timeout is 10 seconds a step).
+LEASE = timedelta(minutes=5)
 # After the first failed attempt, the second, …; the last one repeats.
 RETRIES = (
     timedelta(minutes=1),
@@ -52,10 +55,10 @@ RETRIES = (
     timedelta(hours=6),
 )
 KEEP_TRYING = timedelta(days=1)
-# Longer than one attempt can take (smtplib's timeout is 10 seconds a step).
-LEASE = timedelta(minutes=5)
-# At most this many mails a call, so one call ends soon and the next picks up the rest.
+# At most this many mails a call, and no more claims after BATCH_TIME, so one call ends
+# soon and the next picks up the rest.
 BATCH = 100
+BATCH_TIME = LEASE / 2
 # Sent and given-up rows are kept this long, for someone asking "was it sent?".
 KEEP_DAYS = 7
 NOT_CONFIGURED = "mail is not configured (FLAGPAL_MAIL_SERVER)"
@@ -122,8 +125,12 @@ def send_due(now: datetime) -> int:
         )
     )
     db.session.commit()  # (ends the read, so each claim sees what others did since)
-    sent = 0
+    sent, started = 0, time.monotonic()
     for mail_id in ids:
+        if time.monotonic() - started > BATCH_TIME.total_seconds():
+            # Leases are counted from ``now``: past this, a mail claimed now would be free
+            # for another process while this one sends it. The next call takes the rest.
+            break
         if not claim(mail_id, now):
             continue
         row = db.session.get(OutgoingMail, mail_id, populate_existing=True)
