@@ -64,6 +64,9 @@ KEEP_DAYS = 7
 NOT_CONFIGURED = "mail is not configured (FLAGPAL_MAIL_SERVER)"
 SUBJECT_LENGTH = 300
 APP_LOGGER = "flagpal_dash"
+# Set in the info of a session that queued a mail, for whoever sends mail right after a
+# commit (a delivery thread) to know there is some, without a query.
+QUEUED = "flagpal_mail_queued"
 ERROR_LENGTH = 500
 
 
@@ -79,6 +82,7 @@ def queue(to: str, subject: str, body: str, *, now: datetime) -> OutgoingMail:
         attempts=0,
     )
     db.session.add(row)
+    db.session.info[QUEUED] = True
     return row
 
 
