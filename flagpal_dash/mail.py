@@ -248,15 +248,21 @@ def send(to: str, subject: str, body: str) -> bool:
     """Send a plain-text message; False when it could not be sent, which the log and the
     admins' Mail page then say. Never raises: whatever the mail was about (an
     invitation) is saved already, and the caller shows its link instead."""
+    return why_not_sent(to, subject, body) is None
+
+
+def why_not_sent(to: str, subject: str, body: str) -> str | None:
+    """Send a plain-text message, like ``send``; None when it went, else why not in a
+    line (the outbox keeps it on the mail's row, to say why it waits)."""
     settings = MailSettings.from_config(current_app.config)
     if settings is None:
-        return False
+        return NOT_CONFIGURED
     try:
         deliver(settings, to, subject, body)
     except NotSent as failure:
         note_failure(to, subject, failure)
-        return False
-    return True
+        return failure.reason
+    return None
 
 
 def note_failure(to: str, subject: str, failure: NotSent) -> None:

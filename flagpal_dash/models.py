@@ -23,8 +23,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Text,
     false,
     select,
+    true,
     types,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -111,6 +113,9 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the address was shown to be this person's (core/accounts.py); None: not yet.
     email_proven_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Mail before a token of one of their projects expires (core/notices.py); each
+    # person turns it off on their Account page.
+    expiry_mail: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
 
@@ -398,6 +403,43 @@ class MailFailure(db.Model):
     subject: Mapped[str] = mapped_column(String(200))
     # Why, in a line of plain words (mail.NotSent.reason).
     error: Mapped[str] = mapped_column(String(500))
+class ExpiryNotice(db.Model):
+    """A token's owners were told it expires within ``days`` days (core/notices.py). The
+    row is the decision: whoever inserts it first (INSERT … ON CONFLICT DO NOTHING)
+    sends that notice, so each is sent once whatever runs the job again."""
+
+    __tablename__ = "expiry_notices"
+
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), primary_key=True
+    )
+    days: Mapped[int] = mapped_column(primary_key=True)
+    noticed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutgoingMail(db.Model):
+    """A mail waiting to be sent, sent, or given up (core/outbox.py). Queued in the
+    transaction of what it tells of, sent afterwards by whichever process claims it.
+    Never holds a secret: no token value, no link that signs anyone in."""
+
+    __tablename__ = "outgoing_mails"
+    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    # "waiting" (to be sent at next_attempt_at), "sent" or "given up".
+    status: Mapped[str] = mapped_column(String(10))
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # While a process sends it; a process that died frees it when this passes.
+    sending_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # Why the last attempt failed, or why it was given up.
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    # When it was sent or given up.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # How the audit log names whoever reported a leaked token: they have no account.

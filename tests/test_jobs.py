@@ -112,25 +112,32 @@ def expiring(team):
         issue_token(team.other_project, "Forever")
 
 
-def test_expiry_warnings_warn_of_each_token_once_as_it_comes_within_a_week(expiring, caplog):
+def test_expiry_warnings_notice_each_token_once_per_threshold(expiring, caplog):
+    """The audit events and log lines (the mails are in test_expiry_notices.py)."""
     caplog.set_level(logging.INFO, logger="flagpal_dash.core.jobs")
     outcome = run("expiry-warnings")
 
-    assert outcome.summary == "1 token newly expiring within 7 days (1 in all)"
-    [event] = events("token.expiring")
-    assert event.target.endswith("“In 3 days”")
-    assert (event.actor, event.project.slug) == ("job expiry-warnings", "shop")
-    assert event.details["expires_at"] == (NOW + 3 * DAY).isoformat()
+    assert outcome.summary == (
+        "noticed 2 expiring tokens (1 within 14 days, 1 within 7 days); queued 2 mails"
+    ), "the owner and the developer of Shop, one mail each listing both"
+    in_3_days, in_7_and_a_half = sorted(events("token.expiring"), key=lambda event: event.id)
+    assert in_3_days.target.endswith("“In 3 days”")
+    assert (in_3_days.actor, in_3_days.project.slug) == ("job expiry-warnings", "shop")
+    assert in_3_days.details == {"expires_at": (NOW + 3 * DAY).isoformat(), "days": 7}
+    assert in_7_and_a_half.target.endswith("“In 7 and a half days”")
+    assert in_7_and_a_half.details["days"] == 14
     warned = [record.getMessage() for record in caplog.records if "expires at" in record.message]
-    assert warned == [f"{event.target} of shop expires at {(NOW + 3 * DAY).isoformat()}"]
+    assert warned[0] == f"{in_3_days.target} of shop expires at {(NOW + 3 * DAY).isoformat()}"
+    assert len(warned) == 2
 
     outcome = run("expiry-warnings", NOW + DAY)
 
-    assert outcome.summary == "1 token newly expiring within 7 days (2 in all)"
-    assert sorted(event.target.split("“")[1] for event in events("token.expiring")) == [
-        "In 3 days”",
-        "In 7 and a half days”",
-    ], "the 3-day one is not warned of again"
+    assert outcome.summary == ("noticed 1 expiring token (1 within 7 days); queued 2 mails"), (
+        "the 7-and-a-half-day one is now within 7 days; the 3-day one has nothing new"
+    )
+    assert sorted(
+        (event.target.split("“")[1], event.details["days"]) for event in events("token.expiring")
+    ) == [("In 3 days”", 7), ("In 7 and a half days”", 7), ("In 7 and a half days”", 14)]
 
 
 # usage-cleanup -----------------------------------------------------------------------

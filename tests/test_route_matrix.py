@@ -236,6 +236,12 @@ ROUTES: dict[tuple[str, str], Route] = {
         },
         state=lambda: sorted(db.session.scalars(select(User.password_hash))),
     ),
+    # The box unticked (sent as nothing): expiry mail off for whoever sends it.
+    ("account.change_expiry_mail", "POST"): account_route(
+        "/account/expiry-mail",
+        REDIRECT,
+        state=lambda: db.session.scalar(select(func.count()).where(User.expiry_mail)),
+    ),
     # The owner's session in another browser: anyone else's own list does not have it.
     ("account.end_session", "POST"): Route(
         "/account/sessions/{session}/sign-out",

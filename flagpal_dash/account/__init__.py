@@ -1,10 +1,11 @@
-"""Your account: your name, your password (which signs out your other sessions), and
-the browsers where you are signed in, each of which you can sign out."""
+"""Your account: your name, your password (which signs out your other sessions), whether
+you are mailed before your projects' tokens expire, and the browsers where you are
+signed in, each of which you can sign out."""
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, login_required, logout_user
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, ValidationError
 
 from .. import limits, validation
@@ -42,6 +43,11 @@ class PasswordForm(FlaskForm):
             raise ValidationError(WRONG_CURRENT_PASSWORD)
 
 
+class ExpiryMailForm(FlaskForm):
+    # An unticked box sends nothing, which reads as False: the form is the whole choice.
+    expiry_mail = BooleanField("Email me before my projects' tokens expire")
+
+
 def sessions_context() -> dict:
     return {
         "user_sessions": sessions.of(current_user, utcnow()),
@@ -54,6 +60,7 @@ def account_page(name_form=None, password_form=None, status=200):
         "account/index.html",
         name_form=name_form or NameForm(name=current_user.name, formdata=None),
         password_form=password_form or PasswordForm(formdata=None),
+        expiry_mail_form=ExpiryMailForm(expiry_mail=current_user.expiry_mail, formdata=None),
         **sessions_context(),
     ), status
 
@@ -76,6 +83,28 @@ def change_name():
     db.session.commit()
     flash("Your name is changed.", "success")
     return redirect(url_for("account.index"))
+
+
+@bp.post("/expiry-mail")
+@login_required
+def change_expiry_mail():
+    """Turn on or off the mail sent before a token of your projects expires
+    (core/notices.py). A plain form: the page reloads with the box as saved."""
+    form = ExpiryMailForm()
+    if not form.validate_on_submit():
+        # Only the CSRF token can be wrong (a box is either ticked or not).
+        return account_page(status=422)
+    user = current_user._get_current_object()
+    on = bool(form.expiry_mail.data)
+    changed = accounts.set_expiry_mail(user, on, actor=user, now=utcnow())
+    db.session.commit()
+    if not changed:
+        flash("Nothing changed.", "info")
+    elif on:
+        flash("You will be mailed before your projects' tokens expire.", "success")
+    else:
+        flash("You will no longer be mailed before your projects' tokens expire.", "success")
+    return redirect(url_for("account.index", _anchor="notices-heading"))
 
 
 @bp.post("/password")

@@ -1,14 +1,18 @@
 """The command line's ``mail`` group: ``mail test ADDRESS`` sends a test mail now and says
-in plain words how it went, for the day mail is set up (or stops arriving)."""
+in plain words how it went, for the day mail is set up (or stops arriving); ``mail
+send-queued`` sends the outbox of notices (core/outbox.py) from cron or by hand, for when
+no server's delivery thread runs."""
 
 import click
 from flask import current_app
 
 from .. import mail as mailer
 from .. import validation
+from ..core import outbox
+from ..models import utcnow
 from .base import Group, checked
 
-mail = Group("mail", help="Mail from this instance: send a test mail.")
+mail = Group("mail", help="Mail from this instance: send a test mail, send the queued notices.")
 
 
 @mail.command("test")
@@ -32,3 +36,31 @@ def send_test_mail(address: str) -> None:
         ) from None
     click.echo(f"Sent a test mail to {address} through {settings.describe()}.")
     click.echo("It should arrive within a minute; look in the spam folder too.")
+
+@mail.command("send-queued")
+def send_queued() -> None:
+    """Send the queued notices whose time has come (expiry and leak notices), once each.
+
+    A mail that fails is tried again later (after 1 minute, 5, 30, 2 hours, then every
+    6 hours) and given up a day after it was queued. Exits 1 when mail is not
+    configured and mails wait."""
+    if not mailer.configured():
+        outbox.send_due(utcnow())  # (gives up those waiting for more than a day)
+        waiting = outbox.waiting()
+        if waiting:
+            raise click.ClickException(
+                f"Mail is not configured (FLAGPAL_MAIL_SERVER), so {mails_wait(waiting)}; "
+                "each is given up a day after it was queued."
+            )
+        click.echo("Mail is not configured (FLAGPAL_MAIL_SERVER); no mail waits.")
+        return
+    sent = outbox.send_due(utcnow())
+    waiting = outbox.waiting()
+    click.echo(
+        f"Sent {sent} mail{'' if sent == 1 else 's'} through {current_app.config['MAIL_SERVER']}; "
+        f"{mails_wait(waiting)} for a later attempt."
+    )
+
+
+def mails_wait(count: int) -> str:
+    return "1 mail waits" if count == 1 else f"{count} mails wait"

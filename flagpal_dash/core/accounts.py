@@ -146,6 +146,20 @@ def set_active(user: User, active: bool, *, actor: User | None) -> bool:
     return True
 
 
+def set_expiry_mail(user: User, on: bool, *, actor: User | None, now: datetime) -> bool:
+    """Turn ``user``'s expiry mail (core/notices.py) on or off; False when it already
+    was. ``actor`` is the person themselves (the Account page) and ``now`` when.
+
+    Not in the audit log: it is a person's own choice about their own mailbox, like
+    their name, and changes no one's access; the Account page shows how it stands.
+    (A project's audit events are published to its webhooks, and this is not the
+    project's business.)"""
+    if user.expiry_mail == on:
+        return False
+    user.expiry_mail = on
+    return True
+
+
 def has_any_account() -> bool:
     return db.session.scalar(select(exists().select_from(User)))
 

@@ -1,5 +1,6 @@
-"""Jobs that run by themselves: pruning unused tokens, warning of expiring ones, removing
-usage rows (and mail failures) no page reads, and (SQLite) a nightly backup kept some days.
+"""Jobs that run by themselves: pruning unused tokens, mailing notices of expiring ones,
+removing usage rows no page reads (and old mails and mail failures), and (SQLite) a
+nightly backup kept some days.
 
 Each job runs once a period (a day by default, counted from 00:00 UTC), once per
 instance however many servers and processes share its database: a run first claims the
@@ -28,7 +29,7 @@ from ..config import DEFAULT_BACKUP_KEEP_DAYS
 from ..extensions import db
 from ..health import first_line
 from ..models import AuditEvent, AuditKind, JobRun, utcnow
-from . import mail_failures, usage
+from . import mail_failures, notices, outbox, usage
 from . import tokens as token_rules
 
 logger = logging.getLogger(__name__)
@@ -110,16 +111,12 @@ def prune_tokens(now: datetime, settings: JobSettings, last_success: datetime | 
 def warn_of_expiring_tokens(
     now: datetime, settings: JobSettings, last_success: datetime | None
 ) -> str:
-    """Each token that came within EXPIRES_SOON of its expiry since the last good run
-    (all of them, the first time) gets one warning: a log line and an audit event."""
-    expiring = token_rules.expiring(now)
-    soon = token_rules.EXPIRES_SOON
-    new = [
-        token
-        for token in expiring
-        if last_success is None or token.expires_at > last_success + soon
-    ]
-    for token in new:
+    """Each active token that came within 14, 7 or 1 day of its expiry gets its notice
+    (core/notices.py): a mail to its project's owners and developers, queued in the
+    outbox, a log line and an audit event with ``days``. The ``expiry_notices`` rows,
+    not ``last_success``, say what was sent, so a forced run sends nothing again."""
+    noticed, mails = notices.send_expiry_notices(now)
+    for token, days in noticed:
         AuditEvent.record(
             AuditKind.TOKEN_EXPIRING,
             project=token.project,
@@ -127,6 +124,7 @@ def warn_of_expiring_tokens(
             actor=None,
             actor_label=JOBS["expiry-warnings"].actor,
             expires_at=token.expires_at.isoformat(),
+            days=days,
         )
         logger.warning(
             "%s of %s expires at %s",
@@ -134,17 +132,25 @@ def warn_of_expiring_tokens(
             token.project.slug,
             token.expires_at.isoformat(),
         )
-    return (
-        f"{plural(len(new), 'token')} newly expiring within {soon.days} days "
-        f"({len(expiring)} in all)"
+    if not noticed:
+        return "no token newly within 14, 7 or 1 days of its expiry"
+    by_threshold = ", ".join(
+        f"{count} within {days} day{'' if days == 1 else 's'}"
+        for days in notices.THRESHOLDS
+        if (count := sum(1 for _, noticed_days in noticed if noticed_days == days))
     )
+    tokens = plural(len(noticed), "expiring token")
+    return f"noticed {tokens} ({by_threshold}); queued {plural(mails, 'mail')}"
 
 
 def remove_old_usage(now: datetime, settings: JobSettings, last_success: datetime | None) -> str:
-    """Usage counts no page reads, and mail failures the Mail page no longer lists (said
-    only when there were some: most instances never have one)."""
+    """Usage counts no page shows any more, the outbox's mails sent or given up days ago,
+    and mail failures the Mail page no longer lists (these two named only when there
+    were some: most instances have none)."""
     hours, days = usage.remove_old(now)
     summary = f"removed {plural(hours, 'hourly usage row')} and {plural(days, 'daily usage row')}"
+    if mails := outbox.remove_old(now):
+        summary += f"; deleted {plural(mails, 'old mail')} from the outbox"
     if failures := mail_failures.remove_old(now):
         summary += f"; {plural(failures, 'mail failure')} older than {mail_failures.KEPT.days} days"
     return summary
@@ -173,10 +179,14 @@ JOBS: dict[str, Job] = {
     job.name: job
     for job in (
         Job("prune-tokens", "revoke tokens unused past their project's policy", prune_tokens),
-        Job("expiry-warnings", "log tokens that expire within 7 days", warn_of_expiring_tokens),
+        Job(
+            "expiry-warnings",
+            "mail owners and developers of tokens that expire within 14, 7 and 1 days",
+            warn_of_expiring_tokens,
+        ),
         Job(
             "usage-cleanup",
-            "delete usage counts and mail failures older than any page shows",
+            "delete usage counts, sent mails and mail failures older than any page shows",
             remove_old_usage,
         ),
         Job(

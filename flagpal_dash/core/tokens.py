@@ -25,7 +25,7 @@ from .. import token_format
 from ..extensions import db
 from ..models import LEAK_REPORT_ACTOR, ApiToken, AuditEvent, AuditKind, Project, User
 from ..validation import Invalid
-from . import rows
+from . import leak_notices, rows
 from .errors import Conflict
 
 # An active token this close to its expiry is "expiring": flagged on its row, offered by
@@ -447,6 +447,9 @@ def revoke_as_leaked(
     person, or by a report a moment ago) or expired. A token in a rotation's grace
     period still works, so it is revoked. ``url``, ``source`` and ``secret_type`` are
     the report's, already checked and shortened; never the token value.
+
+    Revoking queues a mail to each active owner of the project (core/leak_notices.py),
+    committed with the revoke by the caller.
     """
     if not is_active(token, now):
         return False
@@ -472,4 +475,5 @@ def revoke_as_leaked(
         source=source,
         type=secret_type,
     )
+    leak_notices.queue(token, url, source, secret_type, now)
     return True

@@ -36,7 +36,7 @@ from wtforms.fields.core import UnboundField
 
 import flagpal_dash
 from flagpal_dash import abilities, token_format, validation
-from flagpal_dash.account import NameForm, PasswordForm
+from flagpal_dash.account import ExpiryMailForm, NameForm, PasswordForm
 from flagpal_dash.admin import NewProjectForm, NewUserForm
 from flagpal_dash.api import leak_reports
 from flagpal_dash.api.verification import TOKEN_QUERY_NAMES
@@ -408,6 +408,18 @@ def check_name(scene: Scene, data: dict, changes: Changes) -> None:
     assert differing(before, after) == {"name"} and after["name"] == name
 
 
+def check_expiry_mail(scene: Scene, data: dict, changes: Changes) -> None:
+    """The box as sent (a missing or "false"/empty value is unticked), and nothing else:
+    the choice is not audited."""
+    sent = first(data.get("expiry_mail", ""))
+    on = bool(sent) and sent not in ("false", "")
+    assert db.session.get(User, scene.team.owner.id, populate_existing=True).expiry_mail is on
+    if changes:
+        assert changes.tables() == {"users"}
+        [(before, after)] = changes.only("users", changed=1)
+        assert differing(before, after) == {"expiry_mail"}
+
+
 def check_password(scene: Scene, data: dict, changes: Changes) -> None:
     assert first(data["current_password"]) == PASSWORD
     new = validation.password(first(data["new_password"]))
@@ -695,6 +707,15 @@ FORM_TARGETS = [
         {"name": SOME_NAME},
         frozenset({302}),
         check_name,
+    ),
+    FormTarget(
+        ExpiryMailForm,
+        "owner",
+        "account.change_expiry_mail",
+        lambda scene: "/account/expiry-mail",
+        {"expiry_mail": st.sampled_from(["y", "on", "true", "false", ""])},
+        frozenset({302}),
+        check_expiry_mail,
     ),
     FormTarget(
         PasswordForm,
