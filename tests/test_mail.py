@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from flagpal_dash import mail
-from flagpal_dash.core import jobs, mail_failures
+from flagpal_dash.core import jobs, mail_failures, outbox
 from flagpal_dash.extensions import db
 from flagpal_dash.models import Invitation, MailFailure, User, utcnow
 
@@ -413,6 +413,29 @@ def test_the_mail_page_lists_the_latest_20_failures_newest_first(app, client, si
     assert shown == [
         (f"person{n}@example.com", f"Subject {n}", f"reason {n}") for n in range(24, 4, -1)
     ]
+
+
+def test_the_mail_page_says_how_many_notices_wait_and_were_given_up(app, sign_in, client, admin):
+    now = utcnow()
+    sign_in(admin)
+
+    def said() -> str:
+        response = client.get("/admin/mail")
+        assert response.status_code == 200
+        return text_of(page(response).find(id="mail-notices"))
+
+    assert said() == "No notice waits to be sent."
+    for n in range(3):
+        outbox.queue(f"person{n}@example.com", f"Notice {n}", "Body", now=now - timedelta(days=2))
+    db.session.commit()
+    assert said() == "3 notices wait to be sent."
+
+    outbox.send_due(now)  # mail is not configured: a day later they are given up
+
+    assert said() == (
+        "No notice waits to be sent. 3 notices were given up in the last 7 days: "
+        "the people they were for did not get them."
+    )
 
 
 def test_send_a_test_mail_mails_the_admin_and_says_so(app, client, sign_in, admin, tls_server):

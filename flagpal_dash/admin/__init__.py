@@ -25,7 +25,7 @@ from wtforms.validators import ValidationError
 
 from .. import links, mail, validation
 from ..auth.recovery import mail_reset_link
-from ..core import accounts, mail_failures, password_resets, projects, rows
+from ..core import accounts, mail_failures, outbox, password_resets, projects, rows
 from ..core.errors import Conflict
 from ..extensions import db
 from ..models import User, utcnow
@@ -224,6 +224,9 @@ def mail_page(status=200):
         failures=mail_failures.recent(),
         shown=mail_failures.SHOWN,
         kept_days=mail_failures.KEPT.days,
+        notices_waiting=outbox.waiting(),
+        notices_given_up=outbox.given_up(),
+        notices_kept_days=outbox.KEEP_DAYS,
     ), status
 
 

@@ -189,6 +189,13 @@ def waiting() -> int:
     )
 
 
+def given_up() -> int:
+    """How many mails were given up in the last ``KEEP_DAYS`` days (the rows kept)."""
+    return db.session.scalar(
+        select(func.count()).select_from(OutgoingMail).where(OutgoingMail.status == GIVEN_UP)
+    )
+
+
 def remove_old(now: datetime) -> int:
     """Delete mails sent or given up more than ``KEEP_DAYS`` ago; how many. The
     caller commits."""
