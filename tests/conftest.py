@@ -60,6 +60,8 @@ def make_app(database_url: str, **overrides):
             "USAGE_FLUSH_SECONDS": 3600,
             # Jobs run when a test runs them, never from a thread of their own.
             "JOBS": False,
+            # Webhook deliveries likewise: a test delivers what is due when it says.
+            "DELIVERIES": False,
             # As a server started on http://localhost hands it over (links.py).
             "SERVED_AT": "http://localhost",
             **overrides,

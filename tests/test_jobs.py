@@ -151,7 +151,9 @@ def test_usage_cleanup_removes_rows_older_than_the_window_and_its_margin(team):
 
     outcome = run("usage-cleanup")
 
-    assert outcome.summary == "removed 1 hourly usage row and 1 daily usage row"
+    assert outcome.summary == (
+        "removed 1 hourly usage row and 1 daily usage row, and 0 old webhook deliveries"
+    )
     db.session.expire_all()
     assert list(db.session.scalars(select(TokenUsage.hour).order_by(TokenUsage.hour))) == hours[1:]
     assert list(db.session.scalars(select(TokenUsageDay.day).order_by(TokenUsageDay.day))) == [

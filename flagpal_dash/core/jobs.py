@@ -29,7 +29,7 @@ from ..extensions import db
 from ..health import first_line
 from ..models import AuditEvent, AuditKind, JobRun, utcnow
 from . import tokens as token_rules
-from . import usage
+from . import usage, webhooks
 
 logger = logging.getLogger(__name__)
 # Each run is a line of the log, whatever level the rest of the process logs at.
@@ -124,6 +124,7 @@ def warn_of_expiring_tokens(
             AuditKind.TOKEN_EXPIRING,
             project=token.project,
             target=token_rules.label(token),
+            token=token,
             actor=None,
             actor_label=JOBS["expiry-warnings"].actor,
             expires_at=token.expires_at.isoformat(),
@@ -142,7 +143,12 @@ def warn_of_expiring_tokens(
 
 def remove_old_usage(now: datetime, settings: JobSettings, last_success: datetime | None) -> str:
     hours, days = usage.remove_old(now)
-    return f"removed {plural(hours, 'hourly usage row')} and {plural(days, 'daily usage row')}"
+    # Webhook deliveries done a day ago are as unread as old usage: the same daily sweep.
+    deliveries = webhooks.remove_old(now)
+    return (
+        f"removed {plural(hours, 'hourly usage row')} and {plural(days, 'daily usage row')}, "
+        f"and {plural(deliveries, 'old webhook delivery', 'old webhook deliveries')}"
+    )
 
 
 def back_up_nightly(now: datetime, settings: JobSettings, last_success: datetime | None) -> str:

@@ -119,7 +119,12 @@ def add_member(project: Project, user: User, role: Role, *, actor: User | None) 
     membership = Membership(project=project, user=user, role=role)
     db.session.add(membership)
     AuditEvent.record(
-        AuditKind.MEMBER_ADDED, project=project, target=user.label, role=role.value, actor=actor
+        AuditKind.MEMBER_ADDED,
+        project=project,
+        target=user.label,
+        member=user,
+        role=role.value,
+        actor=actor,
     )
     return membership
 
@@ -150,6 +155,7 @@ def change_role(membership: Membership, role: Role, *, actor: User | None) -> bo
         AuditKind.MEMBER_ROLE_CHANGED,
         project=membership.project,
         target=membership.user.label,
+        member=membership.user,
         role=role.value,
         previous_role=before.value,
         actor=actor,
@@ -165,6 +171,7 @@ def remove_member(membership: Membership, *, actor: User | None) -> None:
         AuditKind.MEMBER_REMOVED,
         project=membership.project,
         target=membership.user.label,
+        member=membership.user,
         role=membership.role.value,
         actor=actor,
     )
