@@ -121,7 +121,7 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(answer[4][0] for answer in answers))
 
 
-def resolve(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> Target:
+def resolve(url: str, *, allow_private: bool, resolver: Resolver | None = None) -> Target:
     """``url``'s target, with the address to connect to, or ``AddressRefused``.
 
     Every address the host resolves to must be public (unless ``allow_private``): a
@@ -129,6 +129,8 @@ def resolve(url: str, *, allow_private: bool, resolver: Resolver = system_resolv
     handed either. The first address is the one to connect to.
     """
     scheme, host, port, path = parse(url, allow_private=allow_private)
+    # (Looked up at each call, so a test can stand in for DNS.)
+    resolver = resolver or system_resolver
     try:
         literal = ipaddress.ip_address(host.strip("[]"))
     except ValueError:

@@ -26,6 +26,7 @@ from flagpal_dash.permissions import Role
 
 from .mail_server import MailServer
 from .support import PASSWORD, add_user, issue_token
+from .webhook_receiver import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +128,18 @@ def mail_server():
     """A real SMTP server on localhost (tests/mail_server.py); its ``settings()`` point
     an app's mail at it."""
     server = MailServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    """A real HTTP receiver on loopback for webhooks (tests/webhook_receiver.py)."""
+    server = Receiver()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server

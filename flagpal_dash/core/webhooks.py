@@ -38,7 +38,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, event, func, or_, select, update
@@ -113,13 +113,13 @@ DELIVERIES_ACTOR = "webhook deliveries"
 @dataclass(frozen=True)
 class WebhookSettings:
     """What deliveries are told (README, Webhooks): the app's secret key (secrets are
-    derived from it), whether private addresses are allowed, how names resolve (tests
-    swap it), and the User-Agent."""
+    derived from it), whether private addresses are allowed, the User-Agent, and how
+    names resolve (None: the system's resolver)."""
 
     secret_key: str
     allow_private: bool = False
     user_agent: str = "FlagPal-Dash"
-    resolver: addresses.Resolver = field(default=addresses.system_resolver)
+    resolver: addresses.Resolver | None = None
 
 
 class AddressInvalid(Invalid):
