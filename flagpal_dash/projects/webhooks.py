@@ -25,8 +25,9 @@ from ..validation import Invalid
 bp = Blueprint("webhooks", __name__, url_prefix="/projects/<slug>/settings/webhooks")
 
 
-class EventsForm(FlaskForm):
-    """Which events a webhook is sent, and in what form."""
+class EventFields:
+    """Which events a webhook is sent, and in what form: the fields both webhook forms
+    share (not a form of its own, so nothing posts it alone)."""
 
     all_events = BooleanField("All events, including kinds added later", default=True)
     # Unknown values are judged by the rule, whose message does not echo them back.
@@ -49,7 +50,7 @@ class EventsForm(FlaskForm):
         return None if self.all_events.data else list(self.events.data or [])
 
 
-class NewWebhookForm(EventsForm):
+class NewWebhookForm(EventFields, FlaskForm):
     # A reload of the page showing the secret is recognised by it (submissions.py).
     submission = HiddenField(filters=[submissions.key_or_new])
     url = StringField(
@@ -58,7 +59,7 @@ class NewWebhookForm(EventsForm):
     )
 
 
-class WebhookForm(EventsForm):
+class WebhookForm(EventFields, FlaskForm):
     enabled = BooleanField("On: send events to this webhook")
 
     @classmethod
