@@ -92,6 +92,23 @@ def test_a_mail_starttls_value_that_is_neither_on_nor_off_is_refused(tmp_path, v
         config.from_environment({**MAIL, "FLAGPAL_MAIL_STARTTLS": value}, str(tmp_path))
 
 
+@pytest.mark.parametrize(
+    ("name", "key", "default"),
+    [
+        ("FLAGPAL_DELIVERIES", "DELIVERIES", True),
+        ("FLAGPAL_WEBHOOK_ALLOW_PRIVATE", "WEBHOOK_ALLOW_PRIVATE", False),
+    ],
+)
+def test_the_webhook_switches_default_and_refuse_other_words(tmp_path, name, key, default):
+    assert config.from_environment({}, str(tmp_path))[key] is default
+    assert config.from_environment({name: "on"}, str(tmp_path))[key] is True
+    assert config.from_environment({name: "off"}, str(tmp_path))[key] is False
+    with pytest.raises(
+        config.ConfigError, match=f"{name} must be 1 or 0 \\(on or off\\), not 'private'"
+    ):
+        config.from_environment({name: "private"}, str(tmp_path))
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_an_in_memory_sqlite_database_is_refused(tmp_path, url):
     with pytest.raises(config.ConfigError, match="in-memory SQLite database"):

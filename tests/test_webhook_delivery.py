@@ -228,3 +228,14 @@ def create_tokens(owner, port: int, csrf_token: str, count: int) -> float:
         )
         assert response.status == 201, text[:500]
     return time.perf_counter() - started
+
+
+def test_the_deliver_command_sends_what_is_due(app, team, hook, receiver, runner):
+    issue_token(team.project, "App")
+    result = runner.invoke(args=["webhooks", "deliver"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Attempted 1 webhook delivery.\n"
+    assert len(receiver.requests) == 1
+    assert runner.invoke(args=["webhooks", "deliver"]).output == (
+        "Attempted 0 webhook deliveries.\n"
+    )

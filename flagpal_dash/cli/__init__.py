@@ -18,6 +18,7 @@ from .jobs import jobs
 from .projects import members, projects
 from .tokens import tokens
 from .version import version, version_option
+from .webhooks import webhooks
 
 
 def _load_settings_file(ctx: click.Context, param: click.Parameter, path: str | None) -> None:
@@ -97,6 +98,7 @@ def register(app: Flask) -> None:
         tokens,
         audit,
         jobs,
+        webhooks,
         copy_to,
         backup,
         version,
