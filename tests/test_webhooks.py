@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -288,3 +289,42 @@ def test_a_bad_url_is_a_form_error_not_a_500(app, client, team, sign_in):
     )
     assert response.status_code == 422
     assert db.session.scalar(select(db.func.count(Webhook.id))) == 0
+
+
+def readme_receiver() -> str:
+    """The receiver example in the README's Webhooks section, as printed there."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("### Webhooks", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_receiver_accepts_a_real_delivery_and_refuses_a_forged_one(
+    app, private, client, team, sign_in, receiver
+):
+    sign_in(team.owner)
+    _, secret = add_webhook(client, receiver.url)
+    issue_token(team.project, "App")
+    deliver_due(app)
+    [request] = receiver.wait_for(1)
+    example: dict = {}
+    exec(readme_receiver(), example)
+    example["SECRET"] = secret.encode()
+    headers = {
+        "X-FlagPal-Timestamp": request.headers["x-flagpal-timestamp"],
+        "X-FlagPal-Signature": request.headers["x-flagpal-signature"],
+    }
+
+    assert example["verify"](headers, request.body)["type"] == "token.created"
+    with pytest.raises(ValueError, match="not signed"):
+        example["verify"](headers, request.body.replace(b"App", b"Ape"))
+    with pytest.raises(ValueError, match="not signed"):
+        example["SECRET"] = b"whsec_" + b"0" * 64
+        example["verify"](headers, request.body)
+    example["SECRET"] = secret.encode()
+    old = str(int(headers["X-FlagPal-Timestamp"]) - 600)
+    replayed = {
+        "X-FlagPal-Timestamp": old,
+        "X-FlagPal-Signature": webhooks.signature(secret, int(old), request.body),
+    }
+    with pytest.raises(ValueError, match="too old"):
+        example["verify"](replayed, request.body)
