@@ -387,7 +387,10 @@ def test_jobs_list_shows_each_job_its_schedule_and_last_run(runner, app):
         "2026-06-01 12:00 UTC",
     ]
     assert cells[4] == ["backup", f"off: {backup_off_because(app)}", "-", "-", "-", "-"]
-    assert lines[6:] == ["usage-cleanup: removed 0 hourly usage rows and 0 daily usage rows"]
+    assert lines[6:] == [
+        "usage-cleanup: removed 0 hourly usage rows and 0 daily usage rows, "
+        "and 0 old webhook deliveries"
+    ]
 
 
 # Settings ----------------------------------------------------------------------------

@@ -175,7 +175,11 @@ JOBS: dict[str, Job] = {
     for job in (
         Job("prune-tokens", "revoke tokens unused past their project's policy", prune_tokens),
         Job("expiry-warnings", "log tokens that expire within 7 days", warn_of_expiring_tokens),
-        Job("usage-cleanup", "delete usage counts older than any page shows", remove_old_usage),
+        Job(
+            "usage-cleanup",
+            "delete usage counts and webhook deliveries no page shows",
+            remove_old_usage,
+        ),
         Job(
             "backup",
             "copy the SQLite database, keep the last days",
