@@ -1618,11 +1618,13 @@ def test_url_path_parameters(scene, database_url):
         project, "invitee@example.com", Role.VIEWER, by=None, now=utcnow(), by_mail=False
     )
     db.session.commit()
+    a_webhook(scene)
     real = {
         "slug": project.slug,
         "token_id": str(token.id),
         "membership_id": str(membership_of(scene.team.developer, project).id),
         "invitation_id": str(invitation.id),
+        "webhook_id": str(scene.webhook_id),
         "user_id": str(scene.team.developer.id),
         "action": "deactivate",
         "secret": secret,
