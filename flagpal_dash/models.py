@@ -569,3 +569,11 @@ class WebhookDelivery(db.Model):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     webhook: Mapped[Webhook] = relationship()
+
+    @property
+    def status_label(self) -> str:
+        """How the Webhooks page names the status: a pending delivery that was tried
+        already is being retried."""
+        if self.status == "pending":
+            return "Retrying" if self.attempts else "Waiting"
+        return self.status.capitalize()
