@@ -13,6 +13,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, update
 
+from flagpal_dash import deliverer
 from flagpal_dash.core import webhooks
 from flagpal_dash.deliverer import webhook_settings
 from flagpal_dash.extensions import db
@@ -239,3 +240,16 @@ def test_the_deliver_command_sends_what_is_due(app, team, hook, receiver, runner
     assert runner.invoke(args=["webhooks", "deliver"]).output == (
         "Attempted 0 webhook deliveries.\n"
     )
+
+
+def test_the_deliverer_thread_sends_at_once_after_a_commit_that_queued(app, team, hook, receiver):
+    """Its look every minute would be too late: the commit that queued wakes it."""
+    thread = deliverer.Deliverer(app, look_every=60)
+    try:
+        time.sleep(0.5)  # its first look, at start, found nothing
+        issue_token(team.project, "App")
+        arrived = receiver.wait_for(1, timeout=10)
+    finally:
+        thread.stop(timeout=10)
+    assert len(arrived) == 1
+    assert not thread.thread.is_alive()
