@@ -132,6 +132,20 @@ def test_a_receiver_that_never_answers_in_time_fails_the_attempt(
     assert delivery.error == "no answer within 0.5 seconds"
 
 
+def test_an_attempt_is_cut_off_after_its_limit_whatever_each_read_takes(
+    app, team, hook, receiver, monkeypatch
+):
+    monkeypatch.setattr(webhooks, "ATTEMPT_LIMIT", 0.5)
+    receiver.sleep = 3  # under the 10 s a read may take
+    issue_token(team.project, "App")
+    started = time.monotonic()
+    deliver_due(app)
+    assert time.monotonic() - started < 2.5
+    delivery = the_delivery()
+    assert (delivery.status, delivery.response_code) == ("pending", None)
+    assert delivery.error == "the answer took longer than 0.5 seconds"
+
+
 def test_two_claimants_never_send_one_delivery_twice(app, team, hook, receiver):
     for number in range(4):
         issue_token(team.project, f"App {number}")

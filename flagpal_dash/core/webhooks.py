@@ -35,6 +35,7 @@ import math
 import secrets
 import socket
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -98,6 +99,9 @@ GIVE_UP_AFTER = timedelta(days=1)
 SWITCH_OFF_AFTER = timedelta(days=1)
 # Seconds to connect, and then to each read of the answer.
 TIMEOUT = 10.0
+# Seconds an attempt may take in all: a receiver answering a byte at a time stays under
+# TIMEOUT at each read, and this cuts it off, well within LEASE.
+ATTEMPT_LIMIT = 30.0
 # Longer than any attempt takes: an attempt whose server died frees its delivery after it.
 LEASE = timedelta(minutes=2)
 # Done deliveries are deleted this long after they are done; the page shows at most SHOWN.
@@ -538,6 +542,20 @@ def post(target: addresses.Target, body: bytes, headers: dict, timeout: float) -
         return socket.create_connection((target.address, target.port), timeout, source_address)
 
     connection._create_connection = connect_to_checked
+    cut = []
+
+    def cut_off() -> None:
+        # Shutting the socket down ends a read blocked in another thread (close does not).
+        cut.append(True)
+        if connection.sock is not None:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    limit = threading.Timer(ATTEMPT_LIMIT, cut_off)
+    limit.daemon = True
+    limit.start()
     try:
         connection.request("POST", target.path, body=body, headers=headers)
         response = connection.getresponse()
@@ -563,10 +581,13 @@ def post(target: addresses.Target, body: bytes, headers: dict, timeout: float) -
             False, None, f"the secure connection failed ({error.reason or error})"[:ERROR_LENGTH]
         )
     except (OSError, http.client.HTTPException) as error:
+        if cut:
+            return Attempt(False, None, f"the answer took longer than {ATTEMPT_LIMIT:g} seconds")
         return Attempt(
             False, None, f"sending failed ({type(error).__name__}: {error})"[:ERROR_LENGTH]
         )
     finally:
+        limit.cancel()
         connection.close()
 
 
