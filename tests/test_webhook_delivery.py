@@ -5,6 +5,7 @@ does not slow a token action through a real gunicorn server."""
 
 import json
 import logging
+import statistics
 import threading
 import time
 from datetime import timedelta
@@ -190,6 +191,9 @@ def test_old_deliveries_are_deleted_by_the_daily_cleanup(app, team, hook, receiv
     assert webhooks.remove_old(utcnow() + timedelta(days=1, minutes=1)) == 1
 
 
+ROUNDS = 4
+
+
 def test_a_slow_receiver_does_not_slow_token_creation_through_a_real_server(
     app, database_url, team, hook, receiver, tmp_path
 ):
@@ -208,16 +212,19 @@ def test_a_slow_receiver_does_not_slow_token_creation_through_a_real_server(
         _, text = owner.send(server.port, "GET", "/projects/shop/tokens/new")
         csrf_token = soup(text).find("input", attrs={"name": "csrf_token"})["value"]
         create_tokens(owner, server.port, csrf_token, 2)  # warm up
-        timings = {False: 0.0, True: 0.0}
-        for _ in range(3):
+        rounds: dict[bool, list[float]] = {False: [], True: []}
+        for _ in range(ROUNDS):
             for enabled in (False, True):
                 switch(hook, enabled)
-                timings[enabled] += create_tokens(owner, server.port, csrf_token, 3)
-        arrived = receiver.wait_for(9, timeout=60)
+                rounds[enabled].append(create_tokens(owner, server.port, csrf_token, 3))
+        arrived = receiver.wait_for(ROUNDS * 3, timeout=90)
     finally:
         log = server.stop()
-    assert timings[True] / timings[False] < 1.5, (timings, log[-2000:])
-    assert len(arrived) == 9
+    # The median round of each: one round slowed by the machine's other work does not
+    # decide. Sent inline, each creation would wait 2 s: a ratio in the hundreds.
+    ratio = statistics.median(rounds[True]) / statistics.median(rounds[False])
+    assert ratio < 2, (rounds, log[-2000:])
+    assert len(arrived) == ROUNDS * 3
     assert {json.loads(request.body)["type"] for request in arrived} == {"token.created"}
 
 

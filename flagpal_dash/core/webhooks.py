@@ -192,8 +192,7 @@ def stored_events(events: Iterable[str] | None) -> str:
         raise Invalid("Choose at least one event, or all events.")
     if chosen - set(EVENT_TYPES):
         raise Invalid("Choose events from the list.")
-    if chosen == set(EVENT_TYPES):
-        return ALL_EVENTS
+    # Every box ticked is still a list: only "all events" takes kinds added later.
     return " ".join(kind for kind in EVENT_TYPES if kind in chosen)
 
 
