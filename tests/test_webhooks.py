@@ -9,6 +9,7 @@ proves the refusals with the setting off."""
 import hashlib
 import hmac
 import json
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def deliver_due(app, now=None) -> int:
 
 def add_webhook(client, url: str, events=None, format: str = "json") -> tuple[int, str]:
     """Add a webhook through the page, as an owner does; its id and the secret shown."""
-    data = {"url": url, "format": format, "submission": "k" * 22}
+    data = {"url": url, "format": format, "submission": secrets.token_urlsafe(16)}
     if events is None:
         data["all_events"] = "y"
     else:
@@ -328,3 +329,14 @@ def test_the_readme_receiver_accepts_a_real_delivery_and_refuses_a_forged_one(
     }
     with pytest.raises(ValueError, match="too old"):
         example["verify"](replayed, request.body)
+
+
+def test_every_box_ticked_is_a_list_and_only_all_events_takes_kinds_added_later(
+    app, private, client, team, sign_in, receiver
+):
+    sign_in(team.owner)
+    add_webhook(client, receiver.url, events=list(webhooks.EVENT_TYPES))
+    add_webhook(client, receiver.url)
+    listed, everything = db.session.scalars(select(Webhook.events).order_by(Webhook.id))
+    assert listed.split() == list(webhooks.EVENT_TYPES)
+    assert everything == webhooks.ALL_EVENTS
