@@ -151,9 +151,7 @@ def test_usage_cleanup_removes_rows_older_than_the_window_and_its_margin(team):
 
     outcome = run("usage-cleanup")
 
-    assert outcome.summary == (
-        "removed 1 hourly usage row and 1 daily usage row, and 0 old webhook deliveries"
-    )
+    assert outcome.summary == "removed 1 hourly usage row and 1 daily usage row"
     db.session.expire_all()
     assert list(db.session.scalars(select(TokenUsage.hour).order_by(TokenUsage.hour))) == hours[1:]
     assert list(db.session.scalars(select(TokenUsageDay.day).order_by(TokenUsageDay.day))) == [
@@ -387,10 +385,7 @@ def test_jobs_list_shows_each_job_its_schedule_and_last_run(runner, app):
         "2026-06-01 12:00 UTC",
     ]
     assert cells[4] == ["backup", f"off: {backup_off_because(app)}", "-", "-", "-", "-"]
-    assert lines[6:] == [
-        "usage-cleanup: removed 0 hourly usage rows and 0 daily usage rows, "
-        "and 0 old webhook deliveries"
-    ]
+    assert lines[6:] == ["usage-cleanup: removed 0 hourly usage rows and 0 daily usage rows"]
 
 
 # Settings ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import time_machine
 from sqlalchemy import func, select, update
 
 from flagpal_dash import deliverer
-from flagpal_dash.core import webhooks
+from flagpal_dash.core import jobs, webhooks
 from flagpal_dash.deliverer import webhook_settings
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, Webhook, WebhookDelivery, utcnow
@@ -188,7 +188,12 @@ def test_old_deliveries_are_deleted_by_the_daily_cleanup(app, team, hook, receiv
     issue_token(team.project, "App")
     deliver_due(app)
     assert webhooks.remove_old(utcnow() + timedelta(hours=23)) == 0
-    assert webhooks.remove_old(utcnow() + timedelta(days=1, minutes=1)) == 1
+    job_settings = jobs.JobSettings()
+    outcome = jobs.run(
+        "usage-cleanup", utcnow() + timedelta(days=1, minutes=1), job_settings, runner="test"
+    )
+    assert outcome.summary.endswith("; deleted 1 old webhook delivery")
+    assert db.session.scalar(select(func.count(WebhookDelivery.id))) == 0
 
 
 ROUNDS = 4

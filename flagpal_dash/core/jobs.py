@@ -142,13 +142,15 @@ def warn_of_expiring_tokens(
 
 
 def remove_old_usage(now: datetime, settings: JobSettings, last_success: datetime | None) -> str:
+    """Usage counts no page shows any more, and webhook deliveries done a day ago (these
+    named only when there were some: most instances have no webhooks)."""
     hours, days = usage.remove_old(now)
-    # Webhook deliveries done a day ago are as unread as old usage: the same daily sweep.
-    deliveries = webhooks.remove_old(now)
-    return (
-        f"removed {plural(hours, 'hourly usage row')} and {plural(days, 'daily usage row')}, "
-        f"and {plural(deliveries, 'old webhook delivery', 'old webhook deliveries')}"
-    )
+    summary = f"removed {plural(hours, 'hourly usage row')} and {plural(days, 'daily usage row')}"
+    if deliveries := webhooks.remove_old(now):
+        summary += (
+            f"; deleted {plural(deliveries, 'old webhook delivery', 'old webhook deliveries')}"
+        )
+    return summary
 
 
 def back_up_nightly(now: datetime, settings: JobSettings, last_success: datetime | None) -> str:
