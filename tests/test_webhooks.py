@@ -289,6 +289,9 @@ def test_a_bad_url_is_a_form_error_not_a_500(app, client, team, sign_in):
         PAGE, data={"url": "https://93.184.215.14/", "format": "xml", "all_events": "y"}
     )
     assert response.status_code == 422
+    [error] = page(response).select(".field-errors")
+    assert error["id"] == "format-errors"
+    assert text_of(error) == "Choose one of the listed formats."
     assert db.session.scalar(select(db.func.count(Webhook.id))) == 0
 
 

@@ -130,6 +130,10 @@ class AddressInvalid(Invalid):
     """A webhook URL refused by its form or by where it leads (addresses.py)."""
 
 
+class FormatInvalid(Invalid):
+    """A format that is not one of FORMATS (a forged form)."""
+
+
 # The secret and the signature.
 
 
@@ -213,7 +217,7 @@ def checked_url(url: str, settings: WebhookSettings) -> str:
 
 def checked_format(format: str) -> str:
     if format not in FORMATS:
-        raise Invalid("Choose one of the listed formats.")
+        raise FormatInvalid("Choose one of the listed formats.")
     return format
 
 

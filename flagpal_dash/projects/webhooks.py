@@ -80,6 +80,15 @@ class NewSecretForm(FlaskForm):
     submission = HiddenField(filters=[submissions.key_or_new])
 
 
+def error_field(form, error: Invalid):
+    """The field whose rule ``error`` broke, to show it beside."""
+    if isinstance(error, webhooks.AddressInvalid):
+        return form.url
+    if isinstance(error, webhooks.FormatInvalid):
+        return form.format
+    return form.events
+
+
 def settings():
     return webhook_settings(current_app.config)
 
@@ -168,7 +177,7 @@ def create_webhook(access: ProjectAccess):
         )
     except Invalid as error:
         db.session.rollback()
-        field = form.url if isinstance(error, webhooks.AddressInvalid) else form.events
+        field = error_field(form, error)
         field.errors = [*field.errors, str(error)]
         return list_page(access, form, 422)
     db.session.commit()
@@ -202,7 +211,8 @@ def save_webhook(access: ProjectAccess, webhook_id: int):
         )
     except Invalid as error:
         db.session.rollback()
-        form.events.errors = [*form.events.errors, str(error)]
+        field = error_field(form, error)
+        field.errors = [*field.errors, str(error)]
         return webhook_page(access, hook, form, 422)
     if changed:
         db.session.commit()
