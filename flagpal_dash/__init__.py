@@ -59,6 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         METRICS_ALLOW=config.metrics_allow({}),
         RATELIMIT_STORAGE_URI=config.DEFAULT_RATELIMIT_STORAGE_URI,
         JOBS=True,
+        DELIVERIES=True,
+        WEBHOOK_ALLOW_PRIVATE=False,
         JOBS_PERIOD_SECONDS=config.DEFAULT_JOBS_PERIOD_SECONDS,
         BACKUP_DIR=None,
         BACKUP_KEEP_DAYS=config.DEFAULT_BACKUP_KEEP_DAYS,
@@ -120,6 +122,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .core import tokens as token_rules
     from .members import joining
     from .projects import settings as project_settings
+    from .projects import webhooks as project_webhooks
 
     app.jinja_env.globals.update(
         Permission=Permission, Role=Role, ability_descriptions=abilities.DESCRIPTIONS
@@ -154,6 +157,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(recovery.bp)
     app.register_blueprint(projects.bp)
     app.register_blueprint(project_settings.bp)
+    app.register_blueprint(project_webhooks.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(members.bp)
     app.register_blueprint(joining.bp)

@@ -41,8 +41,9 @@ GROUPS = {
     "account": "Accounts",
     "user": "Users",
     "project": "Projects",
+    "webhook": "Webhooks",
 }
-PROJECT_GROUPS = ("token", "member", "invitation", "project")
+PROJECT_GROUPS = ("token", "member", "invitation", "project", "webhook")
 
 
 @bp.app_template_filter("audit_detail")

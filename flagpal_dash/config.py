@@ -92,6 +92,14 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         "METRICS": metrics_on(environ),
         "METRICS_ALLOW": metrics_allow(environ),
         "JOBS": _bool_setting(environ, "FLAGPAL_JOBS", default=True),
+        # Webhook deliveries (deliverer.py): sent by a thread of each server process
+        # unless off (then by `flagpal-dash webhooks deliver` from a timer).
+        "DELIVERIES": _bool_setting(environ, "FLAGPAL_DELIVERIES", default=True),
+        # Webhooks may go to loopback and private networks (and plain http): for a
+        # receiver on the same machine or network, which the operator vouches for.
+        "WEBHOOK_ALLOW_PRIVATE": _bool_setting(
+            environ, "FLAGPAL_WEBHOOK_ALLOW_PRIVATE", default=False
+        ),
         "JOBS_PERIOD_SECONDS": int_setting(
             environ,
             "FLAGPAL_JOBS_PERIOD_SECONDS",

@@ -164,12 +164,14 @@ def when_ready(server) -> None:
 
 def post_worker_init(worker) -> None:
     """Each worker runs the jobs' thread (unless FLAGPAL_JOBS=off): the claim in the
-    database lets one of them run each job a period."""
-    from flagpal_dash import scheduler
+    database lets one of them run each job a period. And the deliverer's thread (unless
+    FLAGPAL_DELIVERIES=off), whose claims let one of them send each delivery."""
+    from flagpal_dash import deliverer, scheduler
 
     app = getattr(worker, "wsgi", None)
     if hasattr(app, "config"):  # a Flask app: wsgi:app, or flagpal_dash:create_app()
         scheduler.start(app)
+        deliverer.start(app)
 
 
 def child_exit(server, worker) -> None:

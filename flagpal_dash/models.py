@@ -472,6 +472,10 @@ class AuditKind(enum.StrEnum):
     USER_CLAIMED = "user.claimed"
     PROJECT_CREATED = "project.created"
     PROJECT_POLICY_CHANGED = "project.policy_changed"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_CHANGED = "webhook.changed"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_DISABLED = "webhook.disabled"
 
 
 class AuditEvent(db.Model):
@@ -502,6 +506,10 @@ class AuditEvent(db.Model):
         """``member.role_changed`` reads "Member role changed"."""
         return self.kind.replace(".", " ").replace("_", " ").capitalize()
 
+    # What the event is about, for webhooks (``record``); not columns.
+    token = None
+    member = None
+
     # Where the action being recorded came from. The web door installs a reader of the
     # request's address (audit.py); off the web (the command line, a job) there is none.
     # Looked up only when an event is recorded, so requests that record nothing (the
@@ -517,6 +525,8 @@ class AuditEvent(db.Model):
         project: Project | None = None,
         target: str | None = None,
         actor_label: str | None = None,
+        token: "ApiToken | None" = None,
+        member: User | None = None,
         **details,
     ) -> "AuditEvent":
         """Add an event to the session, to be committed with the action it records (a
@@ -526,6 +536,10 @@ class AuditEvent(db.Model):
         where no account acts (the command line, a job, a failed sign-in). Then the
         actor is what ``actor_label`` names (someone without an account, like a leak
         report), else "anonymous" on the web and "command line" off it.
+
+        ``token`` and ``member`` name the token or person the event is about, for the
+        project's webhooks (core/webhooks.py publishes every event as it is flushed):
+        not stored in the audit row, whose ``target`` names them already.
         """
         address = cls.address_of_door()
         if actor is not None:
@@ -541,5 +555,82 @@ class AuditEvent(db.Model):
             target=target,
             details=details,
         )
+        event.token, event.member = token, member
         db.session.add(event)
         return event
+
+
+class Webhook(db.Model):
+    """Where a project's events are sent (core/webhooks.py): a URL its owners chose, the
+    event types it wants, the body's format, on or off.
+
+    Its signing secret is never stored: ``secret_nonce`` is random, and the secret is
+    the HMAC of it under the app's secret key, so the database alone never yields it.
+    """
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    # Space-separated event types, or "*" for every type (those added later included).
+    events: Mapped[str] = mapped_column(String(400))
+    # "json" (FlagPal's payload) or "slack" (a sentence for a Slack incoming webhook).
+    format: Mapped[str] = mapped_column(String(10))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    secret_nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Since when every attempt has failed (None while the last one succeeded); a day of
+    # that switches it off, saying why in ``disabled_reason``.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(String(400))
+
+    project: Mapped[Project] = relationship()
+
+
+class WebhookDelivery(db.Model):
+    """One event on its way to one webhook: the bytes to send (and sign), and how
+    sending has gone. Claimed by a conditional UPDATE of ``claimed_until`` before each
+    attempt, so of several servers one sends it at a time."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # The owners' list (newest of a webhook), and the deliverer's question (due ones).
+        Index(None, "webhook_id", "created_at"),
+        Index(None, "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(40))
+    # Exactly the body sent, and signed: the event's JSON, or the Slack message's.
+    body: Mapped[str] = mapped_column(types.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # "pending" (to be tried at next_attempt_at), "delivered" or "failed" (given up).
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_code: Mapped[int | None]
+    # Why the last attempt failed, in a short line (never a secret).
+    error: Mapped[str | None] = mapped_column(String(300))
+    # While an attempt holds it; an attempt that died frees it when this passes.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    webhook: Mapped[Webhook] = relationship()
+
+    @property
+    def status_label(self) -> str:
+        """How the Webhooks page names the status: a pending delivery that was tried
+        already is being retried."""
+        if self.status == "pending":
+            return "Retrying" if self.attempts else "Waiting"
+        return self.status.capitalize()

@@ -10,6 +10,7 @@ from empty tables.
 
 import contextvars
 import os
+import threading
 from dataclasses import dataclass
 
 import flask_migrate
@@ -25,6 +26,7 @@ from flagpal_dash.permissions import Role
 
 from .mail_server import Certificates, MailServer
 from .support import PASSWORD, add_user, issue_token
+from .webhook_receiver import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +61,8 @@ def make_app(database_url: str, **overrides):
             "USAGE_FLUSH_SECONDS": 3600,
             # Jobs run when a test runs them, never from a thread of their own.
             "JOBS": False,
+            # Webhook deliveries likewise: a test delivers what is due when it says.
+            "DELIVERIES": False,
             # As a server started on http://localhost hands it over (links.py).
             "SERVED_AT": "http://localhost",
             **overrides,
@@ -131,6 +135,18 @@ def mail_server():
 def mail_certificates(tmp_path_factory) -> Certificates:
     """A private CA and a certificate it signed for 127.0.0.1, for mail servers with TLS."""
     return Certificates.make(tmp_path_factory.mktemp("mail-certificates"))
+
+
+@pytest.fixture
+def receiver():
+    """A real HTTP receiver on loopback for webhooks (tests/webhook_receiver.py)."""
+    server = Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join()
+    server.server_close()
 
 
 @pytest.fixture

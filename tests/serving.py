@@ -110,13 +110,15 @@ def serve(
     (``FLAGPAL_BIND``, ``FLAGPAL_WORKERS`` and ``FLAGPAL_THREADS`` set here unless
     ``env`` has them); otherwise bare gunicorn with the same on its command line, for
     tests of the app without the settings file's logging and proxy handling. Jobs are
-    off (``FLAGPAL_JOBS``) unless ``env`` turns them on. Its stdout
+    off (``FLAGPAL_JOBS``), and webhook deliveries (``FLAGPAL_DELIVERIES``), unless ``env``
+    turns them on. Its stdout
     and stderr go to ``log`` (added to what is there), which ``Server.stop`` returns."""
     port = port or free_port()
     environment = {key: value for key, value in env.items() if key != "GUNICORN_CMD_ARGS"}
     # No jobs at some moment of the test (audit events, revoked tokens, deleted usage),
     # unless the test asks for them.
     environment.setdefault("FLAGPAL_JOBS", "off")
+    environment.setdefault("FLAGPAL_DELIVERIES", "off")
     if gunicorn_args:
         environment["GUNICORN_CMD_ARGS"] = gunicorn_args
     if configured:

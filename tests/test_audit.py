@@ -699,6 +699,6 @@ def test_people_s_addresses_in_the_log_follow_the_members_page_rule(app, team):
         "Member added: Vic Viewer role: viewer",
     }
     offered = [o["value"] for o in page(log).select("select[name=kind] option")]
-    assert offered == ["", "token", "member", "project"]
+    assert offered == ["", "token", "member", "project", "webhook"]
     assert developer.get("/projects/shop/audit?kind=invitation").status_code == 404
     assert owner.get("/projects/shop/audit?kind=invitation").status_code == 200

@@ -200,6 +200,21 @@ def test_a_mail_ca_file_that_cannot_be_used_is_refused(
     environ = {**MAIL, "FLAGPAL_MAIL_SECURITY": security, "FLAGPAL_MAIL_CA_FILE": str(path)}
     with pytest.raises(config.ConfigError, match=re.escape(message.format(path=path))):
         config.from_environment(environ, str(tmp_path))
+@pytest.mark.parametrize(
+    ("name", "key", "default"),
+    [
+        ("FLAGPAL_DELIVERIES", "DELIVERIES", True),
+        ("FLAGPAL_WEBHOOK_ALLOW_PRIVATE", "WEBHOOK_ALLOW_PRIVATE", False),
+    ],
+)
+def test_the_webhook_switches_default_and_refuse_other_words(tmp_path, name, key, default):
+    assert config.from_environment({}, str(tmp_path))[key] is default
+    assert config.from_environment({name: "on"}, str(tmp_path))[key] is True
+    assert config.from_environment({name: "off"}, str(tmp_path))[key] is False
+    with pytest.raises(
+        config.ConfigError, match=f"{name} must be 1 or 0 \\(on or off\\), not 'private'"
+    ):
+        config.from_environment({name: "private"}, str(tmp_path))
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])

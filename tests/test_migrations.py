@@ -32,6 +32,8 @@ def test_migrations_run_from_empty_to_head_on_sqlite_and_match_the_models(tmp_pa
             "mail_failures",
             "expiry_notices",
             "outgoing_mails",
+            "webhooks",
+            "webhook_deliveries",
         }
         token_hash_unique = [
             c["column_names"] for c in inspector.get_unique_constraints("api_tokens")

@@ -14,6 +14,7 @@ from .support import imported_modules
 
 PLAIN = [
     "flagpal_dash.abilities",
+    "flagpal_dash.addresses",
     "flagpal_dash.api.forward_auth",
     "flagpal_dash.dates",
     "flagpal_dash.json_logs",

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from flask import current_app
 from sqlalchemy import func, select
 
-from flagpal_dash.core import sessions
+from flagpal_dash.core import sessions, webhooks
 from flagpal_dash.core.invitations import create_invitation
 from flagpal_dash.core.projects import add_member
+from flagpal_dash.deliverer import webhook_settings
 from flagpal_dash.extensions import db
 from flagpal_dash.models import (
     ApiToken,
@@ -29,6 +31,8 @@ from flagpal_dash.models import (
     Project,
     User,
     UserSession,
+    Webhook,
+    WebhookDelivery,
     utcnow,
 )
 from flagpal_dash.permissions import Role
@@ -46,12 +50,13 @@ PEOPLE = ["anonymous", "viewer", "developer", "owner", "other_owner", "admin"]
 SIGNED_IN = PEOPLE[1:]
 MEMBERS = ["viewer", "developer", "owner"]
 IGNORED_METHODS = {"HEAD", "OPTIONS"}  # added by Flask to every rule
-IDS = ("{token}", "{membership}", "{invitation}")
+IDS = ("{token}", "{membership}", "{invitation}", "{webhook}")
 
 
 @dataclass
 class Route:
-    path: str  # {token}, {membership}, {invitation}, {user}, {setup_code}, {session}: see `targets`
+    # {token}, {membership}, {invitation}, {webhook}, {user}, {setup_code}, {session}: `targets`
+    path: str
     # Who gets what. Those `allowed` do what the route does (a row with a `state`
     # changes it); for everyone else nothing in the database changes.
     allowed: dict[str, int | str]
@@ -211,6 +216,47 @@ ROUTES: dict[tuple[str, str], Route] = {
         "/projects/shop/audit", {"developer": OK, "owner": OK}
     ),
     ("settings.policy", "GET"): project_route("/projects/shop/settings", {"owner": OK}),
+    ("webhooks.list_webhooks", "GET"): project_route(
+        "/projects/shop/settings/webhooks", {"owner": OK}
+    ),
+    # Its secret is shown on the answer: 201.
+    ("webhooks.create_webhook", "POST"): project_route(
+        "/projects/shop/settings/webhooks",
+        {"owner": CREATED},
+        data={"url": "http://127.0.0.1:9/new", "all_events": "y", "format": "json"},
+        state=lambda: count(Webhook),
+    ),
+    ("webhooks.webhook", "GET"): project_route(
+        "/projects/shop/settings/webhooks/{webhook}", {"owner": OK}
+    ),
+    ("webhooks.save_webhook", "POST"): project_route(
+        "/projects/shop/settings/webhooks/{webhook}",
+        {"owner": REDIRECT},
+        data={"all_events": "y", "format": "slack", "enabled": "y"},
+        state=lambda: db.session.scalar(select(Webhook.format)),
+    ),
+    # Sent at once to port 9 of this machine, which refuses it: a delivery to retry.
+    ("webhooks.send_test", "POST"): project_route(
+        "/projects/shop/settings/webhooks/{webhook}/test",
+        {"owner": REDIRECT},
+        state=lambda: count(WebhookDelivery),
+    ),
+    ("webhooks.new_secret", "POST"): project_route(
+        "/projects/shop/settings/webhooks/{webhook}/secret",
+        {"owner": OK},
+        state=lambda: db.session.scalar(select(Webhook.secret_nonce)),
+    ),
+    ("webhooks.secret_shown", "GET"): project_route(
+        "/projects/shop/settings/webhooks/{webhook}/secret", {"owner": OK}
+    ),
+    ("webhooks.confirm_delete", "GET"): project_route(
+        "/projects/shop/settings/webhooks/{webhook}/delete", {"owner": OK}
+    ),
+    ("webhooks.delete_webhook", "POST"): project_route(
+        "/projects/shop/settings/webhooks/{webhook}/delete",
+        {"owner": REDIRECT},
+        state=lambda: count(Webhook),
+    ),
     ("settings.save_policy", "POST"): project_route(
         "/projects/shop/settings",
         {"owner": REDIRECT},
@@ -380,8 +426,20 @@ def make_targets(team) -> dict:
         )
         if user is team.owner:
             owners_other_browser = other_browser
+    # A webhook to loopback (refused unless allowed, as here): port 9, where nothing listens.
+    current_app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    webhook, _ = webhooks.create(
+        team.project,
+        "http://127.0.0.1:9/hook",
+        None,
+        "json",
+        actor=None,
+        now=utcnow(),
+        settings=webhook_settings(current_app.config),
+    )
     db.session.commit()
     return {
+        "webhook": webhook.id,
         "admin": admin,
         "token": token.id,
         "token_value": value,
@@ -424,7 +482,7 @@ def test_each_row_names_everyone_once_and_reaches_its_route(app):
     for (endpoint, method), route in ROUTES.items():
         assert sorted([*route.allowed, *route.refused]) == sorted(PEOPLE), endpoint
         path = route.path.format(
-            token=1, membership=1, invitation=1, user=1, setup_code="x", session=1
+            token=1, membership=1, invitation=1, webhook=1, user=1, setup_code="x", session=1
         )
         assert adapter.match(path.partition("?")[0], method)[0] == endpoint
         assert route.state or method == "GET" or not route.allowed, (

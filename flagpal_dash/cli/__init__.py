@@ -19,6 +19,7 @@ from .mail import mail
 from .projects import members, projects
 from .tokens import tokens
 from .version import version, version_option
+from .webhooks import webhooks
 
 
 def _load_settings_file(ctx: click.Context, param: click.Parameter, path: str | None) -> None:
@@ -99,6 +100,7 @@ def register(app: Flask) -> None:
         audit,
         jobs,
         mail,
+        webhooks,
         copy_to,
         backup,
         version,

@@ -29,7 +29,7 @@ from ..config import DEFAULT_BACKUP_KEEP_DAYS
 from ..extensions import db
 from ..health import first_line
 from ..models import AuditEvent, AuditKind, JobRun, utcnow
-from . import mail_failures, notices, outbox, usage
+from . import mail_failures, notices, outbox, usage, webhooks
 from . import tokens as token_rules
 
 logger = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ def warn_of_expiring_tokens(
             AuditKind.TOKEN_EXPIRING,
             project=token.project,
             target=token_rules.label(token),
+            token=token,
             actor=None,
             actor_label=JOBS["expiry-warnings"].actor,
             expires_at=token.expires_at.isoformat(),
@@ -145,12 +146,16 @@ def warn_of_expiring_tokens(
 
 def remove_old_usage(now: datetime, settings: JobSettings, last_success: datetime | None) -> str:
     """Usage counts no page shows any more, the outbox's mails sent or given up days ago,
-    and mail failures the Mail page no longer lists (these two named only when there
-    were some: most instances have none)."""
+    webhook deliveries done a day ago and mail failures the Mail page no longer lists
+    (these three named only when there were some: most instances have none)."""
     hours, days = usage.remove_old(now)
     summary = f"removed {plural(hours, 'hourly usage row')} and {plural(days, 'daily usage row')}"
     if mails := outbox.remove_old(now):
         summary += f"; deleted {plural(mails, 'old mail')} from the outbox"
+    if deliveries := webhooks.remove_old(now):
+        summary += (
+            f"; deleted {plural(deliveries, 'old webhook delivery', 'old webhook deliveries')}"
+        )
     if failures := mail_failures.remove_old(now):
         summary += f"; {plural(failures, 'mail failure')} older than {mail_failures.KEPT.days} days"
     return summary
@@ -186,7 +191,7 @@ JOBS: dict[str, Job] = {
         ),
         Job(
             "usage-cleanup",
-            "delete usage counts, sent mails and mail failures older than any page shows",
+            "delete usage counts, sent mails, webhook deliveries and mail failures no page shows",
             remove_old_usage,
         ),
         Job(

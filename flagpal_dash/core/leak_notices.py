@@ -15,30 +15,10 @@ core/notices.py reads core/tokens.py's rules.
 
 from datetime import datetime
 
-from sqlalchemy import select
-
 from .. import abilities as ability
 from .. import dates, links, token_format
-from ..extensions import db
-from ..models import ApiToken, Membership, User
-from ..permissions import Role
-from . import outbox
-
-
-def owners_to_mail(token: ApiToken) -> list[User]:
-    """The active owners of ``token``'s project, by name."""
-    return list(
-        db.session.scalars(
-            select(User)
-            .join(Membership)
-            .where(
-                Membership.project_id == token.project_id,
-                Membership.role == Role.OWNER,
-                User.active,
-            )
-            .order_by(User.name, User.id)
-        )
-    )
+from ..models import ApiToken, User
+from . import outbox, projects
 
 
 def queue(
@@ -46,7 +26,7 @@ def queue(
 ) -> int:
     """Queue the leak notice of ``token`` (revoked at ``now``) to each active owner of
     its project; how many. The caller commits, with the revoke."""
-    owners = owners_to_mail(token)
+    owners = projects.owners_of(token.project, active=True)
     for owner in owners:
         subject, body = leak_mail(token, url, source, secret_type, owner, now)
         outbox.queue(owner.email, subject, body, now=now)

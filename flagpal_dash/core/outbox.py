@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, update
 
-from .. import mail
+from .. import mail, queued_work
 from ..extensions import db
 from ..models import OutgoingMail
 
@@ -60,9 +60,6 @@ BATCH_TIME = LEASE / 2
 KEEP_DAYS = 7
 NOT_CONFIGURED = "mail is not configured (FLAGPAL_MAIL_SERVER)"
 SUBJECT_LENGTH = 300
-# Set in the info of a session that queued a mail, for whoever sends mail right after a
-# commit (a delivery thread) to know there is some, without a query.
-QUEUED = "flagpal_mail_queued"
 ERROR_LENGTH = 500
 
 
@@ -78,7 +75,7 @@ def queue(to: str, subject: str, body: str, *, now: datetime) -> OutgoingMail:
         attempts=0,
     )
     db.session.add(row)
-    db.session.info[QUEUED] = True
+    queued_work.mark(db.session)
     return row
 
 

@@ -55,16 +55,18 @@ def members_of(project: Project) -> list[Membership]:
     )
 
 
-def owners_of(project: Project) -> list[User]:
-    """The project's owners, by name."""
-    return list(
-        db.session.scalars(
-            select(User)
-            .join(Membership)
-            .where(Membership.project_id == project.id, Membership.role == Role.OWNER)
-            .order_by(User.name)
-        )
+def owners_of(project: Project, *, active: bool = False) -> list[User]:
+    """The project's owners, by name; with ``active``, only those whose account can sign
+    in (the ones worth mailing)."""
+    query = (
+        select(User)
+        .join(Membership)
+        .where(Membership.project_id == project.id, Membership.role == Role.OWNER)
+        .order_by(User.name, User.id)
     )
+    if active:
+        query = query.where(User.active)
+    return list(db.session.scalars(query))
 
 
 def membership_by_id(project: Project, membership_id: int) -> Membership | None:
@@ -119,7 +121,12 @@ def add_member(project: Project, user: User, role: Role, *, actor: User | None) 
     membership = Membership(project=project, user=user, role=role)
     db.session.add(membership)
     AuditEvent.record(
-        AuditKind.MEMBER_ADDED, project=project, target=user.label, role=role.value, actor=actor
+        AuditKind.MEMBER_ADDED,
+        project=project,
+        target=user.label,
+        member=user,
+        role=role.value,
+        actor=actor,
     )
     return membership
 
@@ -150,6 +157,7 @@ def change_role(membership: Membership, role: Role, *, actor: User | None) -> bo
         AuditKind.MEMBER_ROLE_CHANGED,
         project=membership.project,
         target=membership.user.label,
+        member=membership.user,
         role=role.value,
         previous_role=before.value,
         actor=actor,
@@ -165,6 +173,7 @@ def remove_member(membership: Membership, *, actor: User | None) -> None:
         AuditKind.MEMBER_REMOVED,
         project=membership.project,
         target=membership.user.label,
+        member=membership.user,
         role=membership.role.value,
         actor=actor,
     )

@@ -332,6 +332,7 @@ def issue(
         AuditKind.TOKEN_CREATED,
         project=project,
         target=label(token),
+        token=token,
         actor=actor,
         abilities=ability.ordered(token.abilities),
         expires_at=token.expires_at.isoformat() if token.expires_at else None,
@@ -386,6 +387,7 @@ def rotate(
         AuditKind.TOKEN_ROTATED,
         project=token.project,
         target=label(token),
+        token=token,
         actor=actor,
         replaced_by=label(new),
         stops_working_at=(token.revoked_at or token.expires_at).isoformat(),
@@ -400,7 +402,11 @@ def revoke(token: ApiToken, *, actor: User | None, now: datetime) -> bool:
     token.revoked_at = now
     token.revoked_by = actor
     AuditEvent.record(
-        AuditKind.TOKEN_REVOKED, project=token.project, target=label(token), actor=actor
+        AuditKind.TOKEN_REVOKED,
+        project=token.project,
+        target=label(token),
+        token=token,
+        actor=actor,
     )
     return True
 
@@ -431,6 +437,7 @@ def revoke_as_unused(
         AuditKind.TOKEN_PRUNED,
         project=token.project,
         target=label(token),
+        token=token,
         actor=None,
         actor_label=actor_label,
         reason=token.revoked_reason,
@@ -469,6 +476,7 @@ def revoke_as_leaked(
         AuditKind.TOKEN_REVOKED_AS_LEAKED,
         project=token.project,
         target=label(token),
+        token=token,
         actor=None,
         actor_label=LEAK_REPORT_ACTOR,
         url=url,

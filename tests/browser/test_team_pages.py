@@ -3,6 +3,7 @@ removing with a confirm, and axe-core plus the 390 px layout on every new page."
 
 from datetime import timedelta
 
+from flagpal_dash.core import webhooks
 from flagpal_dash.core.invitations import create_invitation
 from flagpal_dash.core.password_resets import create_reset
 from flagpal_dash.core.projects import add_member
@@ -106,6 +107,19 @@ def open_state(page, team, state: str) -> None:
         db.session.commit()
         page.goto(f"/password-reset/{secret}")
         return
+    if state in ("webhooks", "webhook"):
+        # A public address: nothing is sent (the live server's deliveries are off).
+        hook, _ = webhooks.create(
+            team.project,
+            "https://93.184.215.14/hooks/flagpal",
+            ["token.created", "token.revoked"],
+            "json",
+            actor=admin,
+            now=utcnow(),
+            settings=webhooks.WebhookSettings(secret_key="x"),
+        )
+        db.session.commit()
+        issue_token(team.project, "Shop backend")  # a delivery, waiting
     who = {"members (viewer)": team.viewer, "audit log": team.developer}.get(state, admin)
     sign_in(page, who)
     path = {
@@ -118,11 +132,20 @@ def open_state(page, team, state: str) -> None:
         "audit log": "/projects/shop/audit",
         "instance audit log": "/admin/audit",
         "token policy": "/projects/shop/settings",
+        "webhooks": "/projects/shop/settings/webhooks",
+        "webhook": "/projects/shop/settings/webhooks/1",
+        "webhook secret": "/projects/shop/settings/webhooks",
     }[state]
+    if state == "webhook":
+        path = f"/projects/shop/settings/webhooks/{hook.id}"
     page.goto(path)
     if state == "admin reset link":
         page.get_by_role("button", name=f"Make a reset link for {team.developer.email}").click()
         page.get_by_label("Password reset link").wait_for()
+    if state == "webhook secret":
+        page.get_by_label("Address (URL)").fill("https://93.184.215.14/hooks/flagpal")
+        page.get_by_role("button", name="Add webhook").click()
+        page.get_by_role("heading", name="Webhook added").wait_for()
 
 
 STATES = [
@@ -135,6 +158,9 @@ STATES = [
     "audit log",
     "instance audit log",
     "token policy",
+    "webhooks",
+    "webhook",
+    "webhook secret",
     "forgot password",
     "reset password",
 ]

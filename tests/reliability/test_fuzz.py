@@ -42,6 +42,7 @@ from flagpal_dash.api import leak_reports
 from flagpal_dash.api.verification import TOKEN_QUERY_NAMES
 from flagpal_dash.audit import GROUPS, PROJECT_GROUPS
 from flagpal_dash.auth.forms import ForgotPasswordForm, NewPasswordForm, SetupForm, SignInForm
+from flagpal_dash.core import webhooks
 from flagpal_dash.core.invitations import create_invitation, pending, revoke_invitation
 from flagpal_dash.core.password_resets import create_reset
 from flagpal_dash.core.projects import (
@@ -50,6 +51,7 @@ from flagpal_dash.core.projects import (
     membership_of,
     remove_member,
 )
+from flagpal_dash.deliverer import webhook_settings
 from flagpal_dash.extensions import db
 from flagpal_dash.members.forms import (
     CreateAccountToJoinForm,
@@ -62,6 +64,7 @@ from flagpal_dash.models import User, utcnow
 from flagpal_dash.paging import MAX_PAGE
 from flagpal_dash.permissions import Role
 from flagpal_dash.projects.settings import PolicyForm
+from flagpal_dash.projects.webhooks import ButtonForm, NewSecretForm, NewWebhookForm, WebhookForm
 from flagpal_dash.tokens.forms import (
     EXPIRATION_CHOICES,
     GRACE_PERIODS,
@@ -257,6 +260,7 @@ class Scene:
     # Per example, made by a target's ``prepare``.
     secret: str = ""
     token_id: int = 0
+    webhook_id: int = 0
     invited_email: str = ""
 
     def client(self, who: str | None = None):
@@ -672,7 +676,120 @@ TOKEN_FIELDS = {
         st.integers(0, 100).map(lambda days: offered_day(days).isoformat()),
     ),
 }
+
+
+def a_webhook(scene: Scene) -> None:
+    """Shop's webhook, to port 9 of this machine (where nothing listens: Send test fails
+    at once), which the scene's app allows."""
+    scene.app.config["WEBHOOK_ALLOW_PRIVATE"] = True
+    if scene.webhook_id:
+        return
+    hook, _ = webhooks.create(
+        scene.team.project,
+        "http://127.0.0.1:9/hook",
+        None,
+        "json",
+        actor=None,
+        now=utcnow(),
+        settings=webhook_settings(scene.app.config),
+    )
+    db.session.commit()
+    scene.webhook_id = hook.id
+
+
+def check_new_webhook(scene: Scene, data: dict, changes: Changes) -> None:
+    [hook] = changes.only("webhooks", added=1)
+    assert hook["url"] == first(data["url"]).strip()
+    assert hook["format"] in webhooks.FORMATS
+    assert hook["events"] == webhooks.ALL_EVENTS or set(hook["events"].split()) <= set(
+        webhooks.EVENT_TYPES
+    )
+    assert changes.tables() == {"webhooks", "audit_events"}
+    assert changes.audit_kinds() == ["webhook.created"]
+
+
+def check_webhook_saved(scene: Scene, data: dict, changes: Changes) -> None:
+    assert changes.tables() <= {"webhooks", "audit_events"}
+    if changes:
+        [(before, after)] = changes.only("webhooks", changed=1)
+        assert differing(before, after) <= {"events", "format", "enabled", "failing_since"}
+        assert changes.audit_kinds() == ["webhook.changed"]
+
+
+def check_test_sent(scene: Scene, data: dict, changes: Changes) -> None:
+    [delivery] = changes.only("webhook_deliveries", added=1)
+    assert (delivery["event_type"], delivery["attempts"]) == ("webhook.test", 1)
+    assert changes.tables() <= {"webhook_deliveries", "webhooks"}
+
+
+def check_new_secret(scene: Scene, data: dict, changes: Changes) -> None:
+    if not changes:  # (303: this form was posted before, its secret shown then)
+        return
+    [(before, after)] = changes.only("webhooks", changed=1)
+    assert differing(before, after) == {"secret_nonce"}
+    assert changes.audit_kinds() == ["webhook.changed"]
+
+
+WEBHOOK_EVENTS = st.lists(st.sampled_from(sorted(webhooks.EVENT_TYPES)), max_size=4)
+WEBHOOK_FIELDS = {
+    "all_events": st.sampled_from(["y", ""]),
+    "events": WEBHOOK_EVENTS,
+    "format": st.sampled_from(sorted(webhooks.FORMATS)),
+}
 FORM_TARGETS = [
+    FormTarget(
+        NewWebhookForm,
+        "owner",
+        "webhooks.create_webhook",
+        lambda scene: "/projects/shop/settings/webhooks",
+        {
+            **WEBHOOK_FIELDS,
+            "url": st.sampled_from(
+                [
+                    "http://127.0.0.1:9/hook",
+                    "https://93.184.215.14/x",
+                    " https://[::1]:8443/a?b=c ",
+                    "https://169.254.169.254/",
+                    "ftp://example.com/",
+                    "https://no-such-host.invalid/",
+                    "",
+                ]
+            ),
+        },
+        frozenset({201}),
+        check_new_webhook,
+        prepare=a_webhook,
+    ),
+    FormTarget(
+        WebhookForm,
+        "owner",
+        "webhooks.save_webhook",
+        lambda scene: f"/projects/shop/settings/webhooks/{scene.webhook_id}",
+        {**WEBHOOK_FIELDS, "enabled": st.sampled_from(["y", ""])},
+        frozenset({302}),
+        check_webhook_saved,
+        prepare=a_webhook,
+    ),
+    FormTarget(
+        ButtonForm,
+        "owner",
+        "webhooks.send_test",
+        lambda scene: f"/projects/shop/settings/webhooks/{scene.webhook_id}/test",
+        {},
+        frozenset({302}),
+        check_test_sent,
+        prepare=a_webhook,
+    ),
+    FormTarget(
+        NewSecretForm,
+        "owner",
+        "webhooks.new_secret",
+        lambda scene: f"/projects/shop/settings/webhooks/{scene.webhook_id}/secret",
+        {},
+        frozenset({200, 303}),
+        check_new_secret,
+        prepare=a_webhook,
+    ),
     FormTarget(
         SignInForm,
         None,
@@ -1522,11 +1639,13 @@ def test_url_path_parameters(scene, database_url):
         project, "invitee@example.com", Role.VIEWER, by=None, now=utcnow(), by_mail=False
     )
     db.session.commit()
+    a_webhook(scene)
     real = {
         "slug": project.slug,
         "token_id": str(token.id),
         "membership_id": str(membership_of(scene.team.developer, project).id),
         "invitation_id": str(invitation.id),
+        "webhook_id": str(scene.webhook_id),
         "user_id": str(scene.team.developer.id),
         "action": "deactivate",
         "secret": secret,

@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 
 from flagpal_dash import token_format
 from flagpal_dash.extensions import db
-from flagpal_dash.models import ApiToken, utcnow
+from flagpal_dash.models import ApiToken, Webhook, utcnow
 
 from ..serving import FLASK, ROOT, Server, serve
 from ..support import HTMX, PASSWORD, add_user, issue_token, soup
@@ -245,12 +245,17 @@ def start_server(database_url: str, folder: Path) -> Server:
         "FLAGPAL_USAGE_FLUSH_SECONDS": "1",
         "FLAGPAL_ACCESS_LOG": str(folder / "access.log"),
         "FLAGPAL_ERROR_LOG": str(folder / "error.log"),
+        # Webhook deliveries from the servers' thread, to a receiver on this machine.
+        "FLAGPAL_DELIVERIES": "on",
+        "FLAGPAL_WEBHOOK_ALLOW_PRIVATE": "on",
     }
     # The most an operator would turn on: gunicorn logs every request's path too.
     return serve(env, folder / "output.log", workers=2, gunicorn_args="--log-level debug")
 
 
-def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tmp_path, caplog):
+def test_no_secret_is_left_anywhere_after_a_full_run(
+    app, team, database_url, tmp_path, caplog, receiver
+):
     caplog.set_level(logging.DEBUG)
     kind = database_kind(database_url)
     scanner = Scanner()
@@ -285,6 +290,29 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
         # The form gives the person back what they typed, to correct it: only to them.
         run.shown_once(typed, PASSWORD)
         assert owner.sign_in(team.owner.email, PASSWORD).status == 302
+
+        # A webhook for every event, its secret shown once; then its page, Send test and
+        # a new secret, shown once too. Every event that follows is delivered to it.
+        owner.get("/projects/shop/settings/webhooks")
+        added = owner.post(
+            "/projects/shop/settings/webhooks",
+            {"url": receiver.url, "all_events": "y", "format": "json"},
+        )
+        assert added.status == 201
+        first_secret = soup(added.text).find(id="webhook-secret")["value"]
+        run.shown_once(added, first_secret)
+        scanner.add("a webhook secret", first_secret)
+        webhook_page = "/projects/shop/settings/webhooks/" + str(
+            db.session.scalar(select(Webhook.id))
+        )
+        owner.get(webhook_page)
+        assert owner.post(webhook_page + "/test", {}).status == 302
+        owner.get(webhook_page)
+        renewed = owner.post(webhook_page + "/secret", {})
+        assert renewed.status == 200
+        webhook_secret = soup(renewed.text).find(id="webhook-secret")["value"]
+        run.shown_once(renewed, webhook_secret)
+        scanner.add("a new webhook secret", webhook_secret)
 
         # Tokens made in the dashboard, each shown once.
         owner.get("/projects/shop/tokens")
@@ -458,6 +486,8 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
             f"/projects/shop/tokens/{token_id('Nightly job')}/revoke",
             "/projects/shop/audit",
             "/projects/shop/members",
+            "/projects/shop/settings/webhooks",
+            webhook_page,
             "/projects/shop",
             "/account",
             "/",
@@ -485,10 +515,16 @@ def test_no_secret_is_left_anywhere_after_a_full_run(app, team, database_url, tm
             )
             assert done.returncode == 0, done.stderr
             cli_output.append(done.stdout + done.stderr)
+        # The events of the run reached the receiver (the tokens' four, at least).
+        delivered = receiver.wait_for(6, timeout=60)
     finally:
         server.stop()
 
     # The search. First, that there was something to search.
+    assert len(delivered) >= 6
+    for number, request in enumerate(receiver.requests, 1):
+        scanner.text(f"webhook delivery {number}", request.body.decode())
+        scanner.text(f"webhook delivery {number}'s headers", str(request.headers))
     access_log = (folder / "access.log").read_text()
     started = access_log.count('"GET /healthz HTTP/1.1" 200')  # waiting for the server
     assert scanner.log("the access log", access_log) == run.requests + started
