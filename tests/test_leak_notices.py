@@ -3,6 +3,10 @@ each active owner of its project at once (developers and viewers get none), in t
 revoke's transaction; run through the outbox, it arrives at a real SMTP server naming
 the token and where it was found, never its value. The report's answer is unchanged."""
 
+import json
+import time
+import urllib.request
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
@@ -14,8 +18,14 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import OutgoingMail, utcnow
 from flagpal_dash.permissions import Role
 
+from .serving import instance_environment, serve
 from .support import add_user, issue_token
 from .test_leak_reports import FOUND_AT, github_alert, report, unknown_token
+from .test_leak_reports import URL as LEAK_URL
+
+# Sent by the server's delivery thread, woken by the report's commit; generous for a
+# busy machine, and still far below the outbox's first retry (a minute).
+ARRIVES_WITHIN = 15
 
 
 @pytest.fixture
@@ -111,3 +121,41 @@ def test_a_report_that_fails_queues_no_mail(client, team, mailing, monkeypatch):
     assert waiting_mails() == []
     assert report(client, [value]).status_code == 202, "still good, so revoked now"
     assert len(waiting_mails()) == 1
+
+
+def test_through_a_server_the_owners_mail_arrives_within_seconds(
+    app, team, database_url, tmp_path, mail_server
+):
+    """A real gunicorn server with its delivery thread on (as production runs): the
+    report is answered at once, and the owner's mail arrives without anyone running
+    the outbox by hand."""
+    token, value = issue_token(team.project, "Shop backend")
+    env = instance_environment(
+        database_url,
+        tmp_path,
+        DELIVERIES="on",
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(mail_server.port),
+        MAIL_SECURITY="none",
+        MAIL_FROM="flags@example.com",
+    )
+    server = serve(env, tmp_path / "server.log")
+    try:
+        answer = urllib.request.urlopen(
+            urllib.request.Request(
+                f"http://127.0.0.1:{server.port}{LEAK_URL}",
+                data=json.dumps([github_alert(value)]).encode(),
+                headers={"Content-Type": "application/json"},
+            ),
+            timeout=30,
+        )
+        assert (answer.status, answer.read()) == (202, ACCEPTED_BODY)
+        deadline = time.monotonic() + ARRIVES_WITHIN
+        while not mail_server.messages:
+            assert time.monotonic() < deadline, "the leak notice did not arrive"
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    assert [message["To"] for message in mail_server.messages] == [team.owner.email]
+    assert "“Shop backend”" in mail_server.messages[0]["Subject"]
+    assert value not in mail_server.messages[0].get_content()
