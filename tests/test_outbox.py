@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from flagpal_dash.core import jobs, outbox
 from flagpal_dash.extensions import db
 from flagpal_dash.models import OutgoingMail
+from flagpal_dash.retries import Backoff
 
 from .conftest import make_app
 from .mail_server import MailServer
@@ -230,3 +231,17 @@ def test_mail_send_queued_without_mail_configured_says_what_waits(app, runner):
         "Error: Mail is not configured (FLAGPAL_MAIL_SERVER), so 1 mail waits; each is "
         "given up a day after it was queued.\n"
     )
+
+
+def test_webhooks_and_mail_back_off_by_one_rule():
+    """The rule both follow (retries.py): longer waits, one last attempt at the deadline,
+    then give up."""
+    backoff = Backoff(waits=(timedelta(minutes=1), timedelta(hours=6)), give_up_after=DAY)
+    started = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    assert backoff.next_attempt(1, started, started) == started + timedelta(minutes=1)
+    later = started + timedelta(minutes=1)
+    assert backoff.next_attempt(2, started, later) == later + timedelta(hours=6)
+    assert backoff.next_attempt(5, started, later) == later + timedelta(hours=6), "the last repeats"
+    near_the_end = started + timedelta(hours=22)
+    assert backoff.next_attempt(3, started, near_the_end) == started + DAY, "one last at the end"
+    assert backoff.next_attempt(4, started, started + DAY) is None

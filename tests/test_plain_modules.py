@@ -20,6 +20,7 @@ PLAIN = [
     "flagpal_dash.json_logs",
     "flagpal_dash.permissions",
     "flagpal_dash.redaction",
+    "flagpal_dash.retries",
     "flagpal_dash.token_format",
 ]
 WEB = ("flask", "flask_login", "flask_sqlalchemy", "flask_wtf", "flask_limiter", "werkzeug")

@@ -15,7 +15,7 @@ is first claimed with one conditional UPDATE that takes a lease (like core/jobs.
 process that dies while sending frees the mail when its lease ends; the mail may then
 go twice, which is better than never for a notice.
 
-A failed attempt keeps its error and is tried again after ``RETRIES`` (1 minute,
+A failed attempt keeps its error and is tried again after ``BACKOFF`` (1 minute,
 5 minutes, 30 minutes, 2 hours, then every 6 hours) until ``KEEP_TRYING`` after it was
 queued, when it is given up: a notice a day late tells of what has happened already.
 Without mail configured rows wait the same day, then are given up (``mail
@@ -35,6 +35,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from .. import mail, queued_work
 from ..extensions import db
 from ..models import OutgoingMail
+from ..retries import Backoff
 
 logger = logging.getLogger(__name__)
 # Each sent or given-up mail is a line of the log, whatever level the rest logs at.
@@ -43,15 +44,19 @@ logger.setLevel(logging.INFO)
 WAITING, SENT, GIVEN_UP = "waiting", "sent", "given up"
 # Longer than one attempt can take (smtplib's timeout is 10 seconds a step).
 LEASE = timedelta(minutes=5)
-# After the first failed attempt, the second, …; the last one repeats.
-RETRIES = (
-    timedelta(minutes=1),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-    timedelta(hours=6),
+# After the first failed attempt, the second, …; the last repeats; given up a day after
+# it was queued (a notice a day late tells of what has happened already).
+BACKOFF = Backoff(
+    waits=(
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=6),
+    ),
+    give_up_after=timedelta(days=1),
 )
-KEEP_TRYING = timedelta(days=1)
+KEEP_TRYING = BACKOFF.give_up_after
 # At most this many mails a call, and no more claims after BATCH_TIME, so one call ends
 # soon and the next picks up the rest.
 BATCH = 100
@@ -101,11 +106,6 @@ def claim(mail_id: int, now: datetime) -> bool:
     return claimed == 1
 
 
-def retry_after(attempts: int) -> timedelta:
-    """How long after its ``attempts``-th failed attempt a mail is tried again."""
-    return RETRIES[min(attempts, len(RETRIES)) - 1]
-
-
 def send_due(now: datetime) -> int:
     """Send the mails due at ``now`` (up to ``BATCH``); how many were sent. Each is
     claimed first, then marked sent, or kept with its error for a later attempt, or
@@ -146,15 +146,14 @@ def failed(row: OutgoingMail, now: datetime, error: str) -> None:
     """After a failed attempt: try again later, or give up when a day has passed."""
     row.last_error = error[:ERROR_LENGTH]
     row.sending_until = None
-    last_chance = row.queued_at + KEEP_TRYING
-    if now >= last_chance:
+    retry_at = BACKOFF.next_attempt(row.attempts, row.queued_at, now)
+    if retry_at is None:
         finish(row, GIVEN_UP, now)
         logger.warning(
             "Gave up mail %s to %s after %s attempts: %s", row.id, row.to, row.attempts, error
         )
         return
-    # One last attempt at the day's end, however the backoff falls.
-    row.next_attempt_at = min(now + retry_after(row.attempts), last_chance)
+    row.next_attempt_at = retry_at
 
 
 def finish(row: OutgoingMail, status: str, now: datetime) -> None:

@@ -57,6 +57,7 @@ from ..models import (
     WebhookDelivery,
     utcnow,
 )
+from ..retries import Backoff
 from ..validation import Invalid
 from . import outbox, projects, rows
 
@@ -82,17 +83,19 @@ ALL_EVENTS = "*"
 FORMATS = {"json": "FlagPal JSON (signed)", "slack": "Slack message"}
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-# After each failed attempt, the wait before the next (the last repeats), until
-# GIVE_UP_AFTER from the first attempt, when one last attempt is made.
-BACKOFF = (
-    timedelta(minutes=1),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-    timedelta(hours=6),
-    timedelta(hours=12),
+# After each failed attempt, the wait before the next, until a day after the first
+# attempt, when one last attempt is made.
+BACKOFF = Backoff(
+    waits=(
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=6),
+        timedelta(hours=12),
+    ),
+    give_up_after=timedelta(days=1),
 )
-GIVE_UP_AFTER = timedelta(days=1)
 # A webhook whose every attempt failed this long is switched off.
 SWITCH_OFF_AFTER = timedelta(days=1)
 # Seconds to connect, and then to each read of the answer.
@@ -693,12 +696,11 @@ def record_attempt(delivery_id: int, now: datetime, outcome: Attempt) -> None:
         webhook.failing_since = None
         webhook.last_success_at = now
     else:
-        deadline = delivery.first_attempt_at + GIVE_UP_AFTER
-        if now >= deadline:
+        retry_at = BACKOFF.next_attempt(delivery.attempts, delivery.first_attempt_at, now)
+        if retry_at is None:
             give_up(delivery, now, outcome)
         else:
-            wait = BACKOFF[min(delivery.attempts, len(BACKOFF)) - 1]
-            delivery.next_attempt_at = min(now + wait, deadline)
+            delivery.next_attempt_at = retry_at
         webhook.failing_since = webhook.failing_since or now
         if webhook.enabled and now - webhook.failing_since >= SWITCH_OFF_AFTER:
             switch_off(webhook, now, outcome)
