@@ -9,26 +9,21 @@ one line: ``@token_required("read")``.
 """
 
 import orjson
-from flask import Blueprint, Response, current_app, request
-from sqlalchemy.exc import SQLAlchemyError
+from flask import Blueprint, Response, current_app, render_template, request
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from .. import abilities as ability
 from .. import limits
 from ..core import tokens
 from ..extensions import db
-from ..health import first_line
 from ..models import utcnow
-from . import forward_auth, leak_reports, self_rotation
+from . import forward_auth, leak_reports, openapi, self_rotation
 from .errors import MEDIA_TYPE, ApiError, unauthorized
-from .verification import REFUSALS, VerifiedToken, install, malformed, token_required, unavailable
+from .verification import REFUSALS, VerifiedToken, install, malformed, token_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 __all__ = ["bp", "install", "token_required"]
-
-# What a proxy configuration may name in the auth URL: /api/v1/auth/read, … (not
-# ``rotate``: no request through a proxy is a rotation; only POST /api/v1/token/rotate is.)
-FIXED_ABILITIES = (ability.READ, ability.WRITE, ability.METRICS)
 
 
 # Times as RFC 3339 in UTC to the second: "2026-11-28T10:18:49Z".
@@ -76,10 +71,6 @@ def rotate_token(token: VerifiedToken):
         # Revoked or expired between its check and now: answered as the check would.
         db.session.rollback()
         raise unauthorized(*REFUSALS[error.state]) from None
-    except SQLAlchemyError as error:
-        db.session.rollback()
-        current_app.logger.error("Self-rotation failed: %s", first_line(error))
-        raise unavailable() from None
     db.session.commit()
     document = {"data": token_resource(new, token.project_slug), "meta": {"value": value}}
     return Response(
@@ -130,7 +121,7 @@ def needed_for_forward_auth() -> str | tuple[str, str]:
     provide_automatic_options=False,
 )
 @bp.route(
-    f"/auth/<any({', '.join(FIXED_ABILITIES)}):fixed>",
+    f"/auth/<any({', '.join(forward_auth.FIXED_ABILITIES)}):fixed>",
     methods=["GET", "OPTIONS"],
     endpoint="forward_auth",
     provide_automatic_options=False,
@@ -155,6 +146,31 @@ def revoke_leaked_tokens():
     return leak_reports.accepted()
 
 
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of this API (openapi.py), for clients and tools."""
+    return Response(orjson.dumps(openapi.document()), mimetype="application/json")
+
+
+@bp.get("/docs")
+def api_docs():
+    """The same document as a page people read: each operation, its parameters, body
+    and answers, rendered here (no script from elsewhere)."""
+    return render_template(
+        "api/docs.html", document=openapi.document(), operations=openapi.operations()
+    )
+
+
+@bp.app_template_filter()
+def inline_code(text: str) -> Markup:
+    """The document's `backticked` words as <code>, the rest escaped (api/docs.html)."""
+    parts = escape(text).split("`")
+    return Markup("").join(
+        Markup("<code>{}</code>").format(part) if index % 2 else part
+        for index, part in enumerate(parts)
+    )
+
+
 @bp.errorhandler(ApiError)
 def api_error(error: ApiError):
     return error.response()
@@ -173,10 +189,14 @@ def too_many_requests(error: HTTPException):
 
 
 def http_error_document(error: HTTPException) -> Response:
-    """Routing errors under /api/ (404, 405, …) as JSON:API documents, not HTML pages."""
+    """Routing errors under /api/ (404, 405, …) as JSON:API documents, not HTML pages.
+    A 405 keeps the ``Allow`` header the HTTP standard requires (what a client may
+    send instead)."""
+    allowed = getattr(error, "valid_methods", None)
     return ApiError(
         error.code or 500,
         error.name.lower().replace(" ", "_"),
         error.name,
         error.description or error.name,
+        {"Allow": ", ".join(sorted(allowed))} if allowed else None,
     ).response()

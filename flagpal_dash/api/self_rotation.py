@@ -21,10 +21,15 @@ RESOURCE_TYPE = "api-tokens"
 # Far more than the one attribute needs.
 MAX_BYTES = 4096
 JSON_MEDIA_TYPES = frozenset({"application/json", MEDIA_TYPE})
-GRACE_PATTERN = re.compile(r"(?P<count>[0-9]{1,4})(?P<unit>[mh])")
+GRACE_PATTERN = re.compile(r"(?P<count>[1-9][0-9]{0,3})(?P<unit>[mh])")
+# Exactly the graces accepted (at most 24 hours), for the OpenAPI document: a client
+# can check its value before sending it. tests/test_openapi.py proves both agree.
+ACCEPTED_GRACE = (
+    r"^(now|([1-9]|1[0-9]|2[0-4])h|([1-9][0-9]{0,2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m)$"
+)
 UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1)}
 # The forms a grace may take, as the OpenAPI document and the errors state them.
-GRACE_FORMS = "`now`, minutes like `30m`, or hours like `1h` or `24h`"
+GRACE_FORMS = "`now`, minutes like `30m`, or hours like `1h` or `24h` (no leading zeros)"
 ATTRIBUTES = frozenset({"grace"})
 
 

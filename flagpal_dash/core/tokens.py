@@ -413,9 +413,10 @@ class AlreadyRotated(Conflict):
     """The token was rotated already: its replacement exists, and only that one may
     rotate again."""
 
+    code = "token_already_rotated"
+
     def __init__(self, token: ApiToken):
         super().__init__(
-            "token_already_rotated",
             message=f"This token was rotated already; its replacement "
             f"{token_format.display_hint(token.replaced_by.hint)} exists. Rotate with the "
             "replacement's value instead.",
