@@ -40,6 +40,14 @@ FORWARD_AUTH_HEADERS = {
     },
 }
 
+# An original request as a proxy describes it: reading FlagPal's features.
+ORIGINAL_EXAMPLES = {
+    "X-Original-Method": "GET",
+    "X-Original-URI": "/api/v1/features",
+    "X-Forwarded-Method": "GET",
+    "X-Forwarded-Uri": "/api/v1/features",
+}
+
 # Schemas.
 
 
@@ -277,6 +285,7 @@ def forward_auth_operation(method: str, fixed: bool) -> dict:
             "required": False,
             "description": text,
             "schema": {"type": "string"},
+            **({"example": ORIGINAL_EXAMPLES[name]} if name in ORIGINAL_EXAMPLES else {}),
         }
         for name, text in FORWARD_AUTH_HEADERS.items()
     ]
