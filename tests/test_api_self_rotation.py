@@ -2,6 +2,7 @@
 replaces itself, with no person involved. The new value once, the old one working for
 the grace asked (1 hour by default, 24 hours at most) and not a moment longer."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -358,3 +359,35 @@ def test_audited_as_a_self_rotation_and_published_to_webhooks(client, team, rota
     assert delivery.event_type == "token.rotated"
     assert (payload["actor"], payload["token"]["id"]) == (actor, old.id)
     assert value not in delivery.body
+
+
+def test_rotate_is_no_forward_auth_ability(client, team):
+    """No request through a proxy is a rotation: the auth URL cannot name it."""
+    _, value = issue_token(team.project, "Rotator", abilities=frozenset({"rotate"}))
+    response = client.get("/api/v1/auth/rotate", headers=bearer(value))
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "not_found"
+
+
+def test_two_rotations_at_once_make_one_replacement(app, rotating):
+    """The project's row is held while the token is replaced: of two requests at the same
+    moment, one rotates and the other is told the replacement exists."""
+    old, value = rotating
+    start = threading.Barrier(2)
+    statuses = []
+
+    def rotate_now():
+        client = app.test_client()
+        start.wait()
+        statuses.append(rotate(client, value, body("1h")).status_code)
+
+    threads = [threading.Thread(target=rotate_now) for _ in range(2)]
+    with time_machine.travel(NOW):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(statuses) == [201, 409]
+    db.session.expire_all()
+    named = db.session.scalars(select(ApiToken).where(ApiToken.name == "CI deploy")).all()
+    assert len(named) == 2
