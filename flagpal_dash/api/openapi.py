@@ -329,11 +329,6 @@ def forward_auth_operation(method: str, fixed: bool) -> dict:
                 ["ability_in_query", "method_unknown", "uri_unknown", "method_invalid"],
             ),
             "401": token_refused(),
-            **(
-                {"404": refusal(404, "The path names no forward-auth ability.", ["not_found"])}
-                if fixed
-                else {}
-            ),
             "403": insufficient(
                 [
                     "original_request_conflict",
@@ -343,6 +338,11 @@ def forward_auth_operation(method: str, fixed: bool) -> dict:
                 ],
                 " Or the original request cannot be read one way only, or names another "
                 "method to use.",
+            ),
+            **(
+                {"404": refusal(404, "The path names no forward-auth ability.", ["not_found"])}
+                if fixed
+                else {}
             ),
             "503": UNAVAILABLE,
         },
