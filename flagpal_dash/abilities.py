@@ -8,6 +8,8 @@ FULL_ACCESS = "*"
 READ = "read"
 WRITE = "write"
 METRICS = "metrics"
+# Only for the token's own replacement: POST /api/v1/token/rotate (core/tokens.py).
+ROTATE = "rotate"
 
 # In the order the dashboard offers them.
 LABELS: dict[str, str] = {
@@ -15,12 +17,14 @@ LABELS: dict[str, str] = {
     READ: "Read",
     WRITE: "Write",
     METRICS: "Metrics",
+    ROTATE: "Rotate itself",
 }
 DESCRIPTIONS: dict[str, str] = {
     FULL_ACCESS: "Everything, including abilities added later",
     READ: "Read features, funnels and actors",
     WRITE: "Save actors",
     METRICS: "Send metric time series",
+    ROTATE: "Replace itself with a new token, so an app or CI job can renew its own",
 }
 ALL = frozenset(LABELS)
 

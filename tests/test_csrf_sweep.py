@@ -18,9 +18,9 @@ from sqlalchemy import select
 
 from flagpal_dash.core.password_resets import create_reset
 from flagpal_dash.extensions import csrf, db
-from flagpal_dash.models import Membership, PasswordReset, User, utcnow
+from flagpal_dash.models import ApiToken, Membership, PasswordReset, User, utcnow
 
-from .support import HTMX, PASSWORD, page, setup_code, snapshot, text_of
+from .support import HTMX, PASSWORD, issue_token, page, setup_code, snapshot, text_of
 from .test_route_matrix import (
     IGNORED_METHODS,
     NEW_ACCOUNT,
@@ -37,6 +37,9 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 EXEMPT = {
     ("api.revoke_leaked_tokens", "POST"): "the token API: secret scanners post JSON "
     "reports with no session and no form; a report only revokes the tokens it names",
+    ("api.rotate_token", "POST"): "the token API: an app or CI job rotates its own token "
+    "with the token as a bearer header, which a browser never adds by itself; a session "
+    "cookie is not read (401 without the header)",
 }
 # Who sends each request: the first of these whom the matrix allows to use the route.
 MOST_ENTITLED = ["owner", "admin", "developer", "viewer", "other_owner", "anonymous"]
@@ -96,6 +99,7 @@ class Case:
     body: object  # JSON
     state: object  # a callable
     status: int
+    headers: dict | None = None
 
 
 def case_for(request: pytest.FixtureRequest, endpoint: str, method: str) -> tuple[Case, object]:
@@ -143,6 +147,15 @@ def case_for(request: pytest.FixtureRequest, endpoint: str, method: str) -> tupl
             return db.session.scalar(select(User.password_hash).where(User.id == team.owner.id))
 
         return Case("anonymous", f"/password-reset/{secret}", data, None, password_hash, 302), None
+    if (endpoint, method) == ("api.rotate_token", "POST"):
+        # Only with its bearer token (the matrix shows a session alone refused).
+        _, value = issue_token(team.project, "Rotates itself", abilities=frozenset({"rotate"}))
+        body = {"data": {"type": "api-tokens", "attributes": {"grace": "1h"}}}
+        headers = {"Authorization": f"Bearer {value}"}
+        case = Case(
+            "owner", "/api/v1/token/rotate", None, body, lambda: count(ApiToken), 201, headers
+        )
+        return case, person("owner", team, targets)
     route = ROUTES[endpoint, method]
     who = next(who for who in MOST_ENTITLED if who in route.allowed)
     case = Case(
@@ -184,7 +197,7 @@ def send(client, case: Case, method: str, transport: str, token: str | None):
     """The request as a form posts it (the token in its hidden field) or as htmx does
     (the token in the X-CSRFToken header); ``None``: without a token."""
     if case.body is not None:  # JSON: no form to carry a field
-        return client.open(case.path, method=method, json=case.body)
+        return client.open(case.path, method=method, json=case.body, headers=case.headers)
     if transport == "form":
         data = (case.data or {}) | ({"csrf_token": token} if token else {})
         return client.open(case.path, method=method, data=data)

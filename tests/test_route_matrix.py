@@ -130,6 +130,15 @@ def a_session_is_not_a_token(response) -> None:
     assert (error["status"], error["code"]) == ("401", "token_missing")
 
 
+def openapi_document(response) -> None:
+    assert response.mimetype == "application/json"
+    assert response.json["openapi"] == "3.1.0"
+
+
+def html_page(response) -> None:
+    assert response.mimetype == "text/html"
+
+
 def stylesheet(response) -> None:
     assert response.mimetype == "text/css"
 
@@ -340,6 +349,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("api.describe_token", "GET"): nobody(
         "/api/v1/token", UNAUTHORIZED, check=a_session_is_not_a_token
     ),
+    # Self-rotation takes the token rotating itself, as a bearer header.
+    ("api.rotate_token", "POST"): nobody(
+        "/api/v1/token/rotate", UNAUTHORIZED, check=a_session_is_not_a_token
+    ),
     ("api.forward_auth", "GET"): nobody(
         "/api/v1/auth/read", UNAUTHORIZED, check=a_session_is_not_a_token
     ),
@@ -351,6 +364,10 @@ ROUTES: dict[tuple[str, str], Route] = {
         json=lambda targets: [targets["token_value"]],
         state=revoked_tokens,
     ),
+    # What the token API is, for clients and for people: public, like the API's own
+    # answers to a request without a token.
+    ("api.openapi_document", "GET"): public("/api/v1/openapi.json", OK, check=openapi_document),
+    ("api.api_docs", "GET"): public("/api/v1/docs", OK, check=html_page),
     ("health.healthz", "GET"): public("/healthz", OK, check=alive),
     ("health.readyz", "GET"): public("/readyz", OK, check=ready),
     ("static", "GET"): public("/static/app.css", OK, check=stylesheet),

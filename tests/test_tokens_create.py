@@ -46,13 +46,18 @@ def test_new_api_token_opens_a_dialog_form_loaded_by_htmx(client, team, sign_in)
     abilities = {
         text_of(label): label["for"] for label in form.select("fieldset")[0].find_all("label")
     }
-    assert list(abilities) == ["Full access", "Read", "Write", "Metrics"]
+    assert list(abilities) == ["Full access", "Read", "Write", "Metrics", "Rotate itself"]
     assert [form.find(id=ident)["value"] for ident in abilities.values()] == [
         "*",
         "read",
         "write",
         "metrics",
+        "rotate",
     ]
+    rotate_hint = form.find(id=abilities["Rotate itself"]).find_parent("li").select_one(".hint")
+    assert text_of(rotate_hint) == (
+        "Replace itself with a new token, so an app or CI job can renew its own"
+    )
     expirations = [text_of(label) for label in form.select("fieldset")[1].select(".choices label")]
     assert expirations == [
         "No expiration",
@@ -181,7 +186,7 @@ BAD_INPUT = [
     ({"abilities": []}, "Choose at least one ability."),
     (
         {"abilities": ["read", "admin"]},
-        "Choose abilities from the list: Full access, Read, Write, Metrics.",
+        "Choose abilities from the list: Full access, Read, Write, Metrics, Rotate itself.",
     ),
     ({"expiration": "365"}, "Choose one of the expiration options."),
     ({"expiration": "custom"}, "Pick the date the token should expire."),

@@ -3,50 +3,83 @@
 ``GET /api/v1/token`` describes the presented token; ``GET /api/v1/auth`` (and
 ``/api/v1/auth/<ability>``) answers a reverse proxy's forward-auth subrequest (the rule
 is in forward_auth.py); ``POST /api/v1/tokens/revoke`` takes reports of leaked tokens
-(see leak_reports.py). Any future FlagPal API route is guarded with one
-line: ``@token_required("read")``.
+(see leak_reports.py); ``POST /api/v1/token/rotate`` lets a token with the ``rotate``
+ability replace itself (self_rotation.py). Any future FlagPal API route is guarded with
+one line: ``@token_required("read")``.
 """
 
 import orjson
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, render_template, request
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from .. import abilities as ability
 from .. import limits
-from . import forward_auth, leak_reports
-from .errors import MEDIA_TYPE, ApiError
-from .verification import VerifiedToken, install, malformed, token_required
+from ..core import tokens
+from ..extensions import db
+from ..models import utcnow
+from . import forward_auth, leak_reports, openapi, self_rotation
+from .errors import MEDIA_TYPE, ApiError, unauthorized
+from .verification import REFUSALS, VerifiedToken, install, malformed, token_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 __all__ = ["bp", "install", "token_required"]
-
-# What a proxy configuration may name in the auth URL: /api/v1/auth/read, …
-FIXED_ABILITIES = (ability.READ, ability.WRITE, ability.METRICS)
 
 
 # Times as RFC 3339 in UTC to the second: "2026-11-28T10:18:49Z".
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
 
 
+def token_resource(token, project_slug: str) -> dict:
+    """A token (a ``VerifiedToken`` or an ``ApiToken``) as a JSON:API ``api-tokens``
+    resource: what ``GET /api/v1/token`` and a rotation answer."""
+    return {
+        "type": self_rotation.RESOURCE_TYPE,
+        "id": str(token.id),
+        "attributes": {
+            "name": token.name,
+            "abilities": ability.ordered(token.abilities),
+            "created_at": token.created_at,
+            "expires_at": token.expires_at,
+            "last_used_at": token.last_used_at,
+        },
+        "relationships": {"project": {"data": {"type": "projects", "id": project_slug}}},
+    }
+
+
 @bp.get("/token")
 @token_required()
 def describe_token(token: VerifiedToken):
     """The presented token as a JSON:API ``api-tokens`` resource."""
-    document = {
-        "data": {
-            "type": "api-tokens",
-            "id": str(token.id),
-            "attributes": {
-                "name": token.name,
-                "abilities": ability.ordered(token.abilities),
-                "created_at": token.created_at,
-                "expires_at": token.expires_at,
-                "last_used_at": token.last_used_at,
-            },
-            "relationships": {"project": {"data": {"type": "projects", "id": token.project_slug}}},
-        }
-    }
+    document = {"data": token_resource(token, token.project_slug)}
     return Response(orjson.dumps(document, option=JSON_OPTIONS), mimetype=MEDIA_TYPE)
+
+
+@bp.post("/token/rotate")
+@token_required(ability.ROTATE)
+def rotate_token(token: VerifiedToken):
+    """The presented token replaces itself (``core.tokens.rotate_itself``): ``201`` with
+    the replacement, its value in ``meta.value`` this once. The old value keeps working
+    for the grace asked (``grace``: see self_rotation.py; 1 hour when not given)."""
+    grace = self_rotation.requested_grace()
+    try:
+        new, value = tokens.rotate_itself(token.id, grace, now=utcnow())
+    except tokens.AlreadyRotated as error:
+        db.session.rollback()
+        raise ApiError(409, error.code, "Token already rotated", str(error)) from None
+    except tokens.StoppedWorking as error:
+        # Revoked or expired between its check and now: answered as the check would.
+        db.session.rollback()
+        raise unauthorized(*REFUSALS[error.state]) from None
+    db.session.commit()
+    document = {"data": token_resource(new, token.project_slug), "meta": {"value": value}}
+    return Response(
+        orjson.dumps(document, option=JSON_OPTIONS),
+        201,
+        mimetype=MEDIA_TYPE,
+        # The value is in this answer only: no cache may keep it.
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 def needed_for_forward_auth() -> str | tuple[str, str]:
@@ -88,7 +121,7 @@ def needed_for_forward_auth() -> str | tuple[str, str]:
     provide_automatic_options=False,
 )
 @bp.route(
-    f"/auth/<any({', '.join(FIXED_ABILITIES)}):fixed>",
+    f"/auth/<any({', '.join(forward_auth.FIXED_ABILITIES)}):fixed>",
     methods=["GET", "OPTIONS"],
     endpoint="forward_auth",
     provide_automatic_options=False,
@@ -113,6 +146,31 @@ def revoke_leaked_tokens():
     return leak_reports.accepted()
 
 
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 document of this API (openapi.py), for clients and tools."""
+    return Response(orjson.dumps(openapi.document()), mimetype="application/json")
+
+
+@bp.get("/docs")
+def api_docs():
+    """The same document as a page people read: each operation, its parameters, body
+    and answers, rendered here (no script from elsewhere)."""
+    return render_template(
+        "api/docs.html", document=openapi.document(), operations=openapi.operations()
+    )
+
+
+@bp.app_template_filter()
+def inline_code(text: str) -> Markup:
+    """The document's `backticked` words as <code>, the rest escaped (api/docs.html)."""
+    parts = escape(text).split("`")
+    return Markup("").join(
+        Markup("<code>{}</code>").format(part) if index % 2 else part
+        for index, part in enumerate(parts)
+    )
+
+
 @bp.errorhandler(ApiError)
 def api_error(error: ApiError):
     return error.response()
@@ -131,10 +189,14 @@ def too_many_requests(error: HTTPException):
 
 
 def http_error_document(error: HTTPException) -> Response:
-    """Routing errors under /api/ (404, 405, …) as JSON:API documents, not HTML pages."""
+    """Routing errors under /api/ (404, 405, …) as JSON:API documents, not HTML pages.
+    A 405 keeps the ``Allow`` header the HTTP standard requires (what a client may
+    send instead)."""
+    allowed = getattr(error, "valid_methods", None)
     return ApiError(
         error.code or 500,
         error.name.lower().replace(" ", "_"),
         error.name,
         error.description or error.name,
+        {"Allow": ", ".join(sorted(allowed))} if allowed else None,
     ).response()

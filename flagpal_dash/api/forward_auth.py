@@ -32,6 +32,9 @@ from urllib.parse import parse_qsl, unquote_to_bytes
 from .. import abilities as ability
 from .. import token_format
 
+# What a proxy configuration may name in the auth URL: /api/v1/auth/read, … (not
+# ``rotate``: no request through a proxy is a rotation; only POST /api/v1/token/rotate is.)
+FIXED_ABILITIES = (ability.READ, ability.WRITE, ability.METRICS)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Query parameters that clients put tokens in; a value shaped like a token counts too.
 TOKEN_QUERY_NAMES = frozenset({"access_token", "token", "api_token", "api_key", "apikey"})

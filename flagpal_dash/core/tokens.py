@@ -25,7 +25,7 @@ from .. import token_format
 from ..extensions import db
 from ..models import LEAK_REPORT_ACTOR, ApiToken, AuditEvent, AuditKind, Project, User
 from ..validation import Invalid
-from . import leak_notices, rows
+from . import leak_notices, locking, rows
 from .errors import Conflict
 
 # An active token this close to its expiry is "expiring": flagged on its row, offered by
@@ -304,6 +304,7 @@ def issue(
     actor: User | None,
     now: datetime,
     replaces: ApiToken | None = None,
+    actor_label: str | None = None,
 ) -> tuple[ApiToken, str]:
     """A new token for ``project`` and its value, which the caller shows once.
 
@@ -334,6 +335,7 @@ def issue(
         target=label(token),
         token=token,
         actor=actor,
+        actor_label=actor_label,
         abilities=ability.ordered(token.abilities),
         expires_at=token.expires_at.isoformat() if token.expires_at else None,
         **({"replaces": label(replaces)} if replaces else {}),
@@ -348,12 +350,14 @@ def rotate(
     *,
     actor: User | None,
     now: datetime,
+    actor_label: str | None = None,
 ) -> tuple[ApiToken, str]:
     """Replace ``token`` with a new one of the same name and abilities.
 
     The old one keeps working for ``grace`` (never longer than it would have), so apps
     can move to the new value; with no grace it is revoked at once. Raises ``Invalid``
-    unless the old token is active and not already rotated.
+    unless the old token is active and not already rotated. ``actor_label`` names who
+    rotates when no person does (``rotate_itself``).
     """
     if token.replaced_by_id is not None:
         raise Invalid(
@@ -374,6 +378,7 @@ def rotate(
         actor=actor,
         now=now,
         replaces=token,
+        actor_label=actor_label,
     )
     token.rotated_at = now
     token.replaced_by = new
@@ -389,9 +394,94 @@ def rotate(
         target=label(token),
         token=token,
         actor=actor,
+        actor_label=actor_label,
         replaced_by=label(new),
         stops_working_at=(token.revoked_at or token.expires_at).isoformat(),
     )
+    return new, value
+
+
+# Self-rotation: a token with the ``rotate`` ability replaces itself, with no person
+# involved (POST /api/v1/token/rotate). The old value keeps working for the grace asked,
+# so the app can move to the new one; a day at most, as an app that asks for a new
+# value is ready for it at once (a person rotating on the dashboard may give 7 days).
+SELF_ROTATION_GRACE_DEFAULT = timedelta(hours=1)
+SELF_ROTATION_GRACE_LONGEST = timedelta(hours=24)
+
+
+class AlreadyRotated(Conflict):
+    """The token was rotated already: its replacement exists, and only that one may
+    rotate again."""
+
+    code = "token_already_rotated"
+
+    def __init__(self, token: ApiToken):
+        super().__init__(
+            message=f"This token was rotated already; its replacement "
+            f"{token_format.display_hint(token.replaced_by.hint)} exists. Rotate with the "
+            "replacement's value instead.",
+            replacement_hint=token.replaced_by.hint,
+        )
+
+
+class StoppedWorking(Conflict):
+    """The token stopped working (revoked or expired) before it could rotate."""
+
+    def __init__(self, why: TokenState):
+        super().__init__(why.value, message=f"This token is {why.value}.", state=why)
+
+
+def self_rotation_label(token: ApiToken) -> str:
+    """The audit log's actor for a token rotating itself: ``token 12 “CI” (self-rotation)``."""
+    return f"{label(token)} (self-rotation)"
+
+
+def replacement_expiry(token: ApiToken, now: datetime) -> datetime | None:
+    """When a self-rotation's replacement stops: as long after ``now`` as the old token
+    was made to last (never, if it never expires), cut to the project's maximum
+    lifetime when the policy has tightened since. Nobody is there to choose, so the
+    policy's longest is taken rather than refusing the app."""
+    made_to_last = lifetime(token)
+    expires_at = None if made_to_last is None else now + made_to_last
+    longest = longest_expiry(token.project, now)
+    if longest is not None and (expires_at is None or expires_at > longest):
+        return longest
+    return expires_at
+
+
+def rotate_itself(token_id: int, grace: timedelta, *, now: datetime) -> tuple[ApiToken, str]:
+    """Token ``token_id`` replaces itself (``rotate``, with the same lifetime and no
+    person acting): the replacement and its value, shown once.
+
+    Holds the project's row first, so two rotations of one token at the same moment
+    make one replacement: the second raises ``AlreadyRotated``. ``StoppedWorking``
+    when it was revoked or expired since its check; ``ValueError`` for a grace
+    outside 0 to ``SELF_ROTATION_GRACE_LONGEST`` (the door checks it first). The
+    caller commits. Who checked the token's ``rotate`` ability is the door's business.
+    """
+    if not timedelta(0) <= grace <= SELF_ROTATION_GRACE_LONGEST:
+        raise ValueError(f"a self-rotation's grace is 0 to 24 hours, not {grace}")
+    project_id = db.session.scalar(select(ApiToken.project_id).where(ApiToken.id == token_id))
+    db.session.scalars(locking.locked(select(Project).where(Project.id == project_id))).one()
+    token = db.session.scalars(
+        select(ApiToken).where(ApiToken.id == token_id).execution_options(populate_existing=True)
+    ).one()
+    if token.replaced_by_id is not None:
+        raise AlreadyRotated(token)
+    why = stopped(token, now)
+    if why is not None:
+        raise StoppedWorking(why)
+    new, value = rotate(
+        token,
+        grace,
+        replacement_expiry(token, now),
+        actor=None,
+        now=now,
+        actor_label=self_rotation_label(token),
+    )
+    # The person who made the credential stays answerable for its successors (the
+    # list's "by …"); the audit log says the token rotated itself.
+    new.created_by = token.created_by
     return new, value
 
 

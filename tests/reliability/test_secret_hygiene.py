@@ -266,11 +266,15 @@ def test_no_secret_is_left_anywhere_after_a_full_run(
     _, seeded = issue_token(team.project, "Seeded backend")
     _, revoked = issue_token(team.project, "Seeded and revoked", revoked_at=utcnow())
     _, leaked = issue_token(team.project, "Leaked on GitHub")
+    _, rotates_itself = issue_token(
+        team.project, "Rotates itself", abilities=frozenset({"read", "rotate"})
+    )
     unknown = token_format.generate()  # well-formed, never issued
     for what, value in [
         ("a token issued", seeded),
         ("a revoked token", revoked),
         ("a token reported as leaked", leaked),
+        ("a token that rotates itself", rotates_itself),
         ("an unknown token sent", unknown),
     ]:
         scanner.add(what, value)
@@ -392,6 +396,23 @@ def test_no_secret_is_left_anywhere_after_a_full_run(
             ),
             ("/api/v1/token", {"Authorization": f"Bearer {seeded}", "Referer": f"/?t={seeded}"}),
         ]
+        # An app rotates its own token: the new value in that answer alone; the old one
+        # cannot rotate again (its refusal names the replacement by its hint only).
+        rotation = json.dumps({"data": {"type": "api-tokens", "attributes": {"grace": "1h"}}})
+        api_json = {"Content-Type": "application/vnd.api+json"}
+        rotated_itself = run.send(
+            "POST", "/api/v1/token/rotate", {**bearer(rotates_itself), **api_json}, rotation
+        )
+        assert rotated_itself.status == 201
+        self_replacement = json.loads(rotated_itself.text)["meta"]["value"]
+        run.shown_once(rotated_itself, self_replacement)
+        scanner.add("a token made by self-rotation", self_replacement)
+        again = run.send(
+            "POST", "/api/v1/token/rotate", {**bearer(rotates_itself), **api_json}, rotation
+        )
+        assert again.status == 409
+        for value in (rotates_itself, self_replacement):
+            assert run.api("/api/v1/token", bearer(value)) == (200, "ok")
         for path, headers in misplaced:
             assert run.send("GET", path, headers).status in (200, 401, 404), path
         # A request gunicorn cannot parse, a token in its line: refused before the app,
