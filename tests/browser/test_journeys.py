@@ -54,6 +54,7 @@ def test_create_a_token_with_the_keyboard_alone(page, team):
         ("abilities-1", True),
         ("abilities-2", False),
         ("abilities-3", True),
+        ("abilities-4", False),
     ]:
         page.keyboard.press("Tab")
         assert active_element(page)["id"] == expected
