@@ -148,7 +148,7 @@ def case_for(request: pytest.FixtureRequest, endpoint: str, method: str) -> tupl
     case = Case(
         who,
         route.path.format(**targets),
-        route.data,
+        route.form(targets),
         route.json(targets) if route.json else None,
         route.state or (lambda: None),
         route.allowed[who],

@@ -36,13 +36,19 @@ from wtforms.fields.core import UnboundField
 
 import flagpal_dash
 from flagpal_dash import abilities, token_format, validation
-from flagpal_dash.account import ExpiryMailForm, NameForm, PasswordForm
+from flagpal_dash.account import (
+    ExpiryMailForm,
+    NameForm,
+    PasswordForm,
+    PersonalTokenForm,
+    RevokeForm,
+)
 from flagpal_dash.admin import NewProjectForm, NewUserForm
 from flagpal_dash.api import leak_reports
 from flagpal_dash.api.verification import TOKEN_QUERY_NAMES
 from flagpal_dash.audit import GROUPS, PROJECT_GROUPS
 from flagpal_dash.auth.forms import ForgotPasswordForm, NewPasswordForm, SetupForm, SignInForm
-from flagpal_dash.core import webhooks
+from flagpal_dash.core import personal_tokens, webhooks
 from flagpal_dash.core.invitations import create_invitation, pending, revoke_invitation
 from flagpal_dash.core.password_resets import create_reset
 from flagpal_dash.core.projects import (
@@ -730,6 +736,40 @@ def check_new_secret(scene: Scene, data: dict, changes: Changes) -> None:
     assert changes.audit_kinds() == ["webhook.changed"]
 
 
+def check_personal_token(scene: Scene, data: dict, changes: Changes) -> None:
+    if not changes:  # (303: this form was posted before, its value shown then)
+        return
+    [token] = changes.only("personal_tokens", added=1)
+    assert token["name"] == validation.token_name(first(data["name"]))
+    assert validation.last_day(token["expires_at"]).isoformat() == first(data["expires_on"])
+    assert changes.tables() == {"personal_tokens", "audit_events"}
+    assert changes.audit_kinds() == ["personal_token.created"]
+
+
+PERSONAL_TOKEN_NAMES = (f"Script {number}" for number in itertools.count(1))
+
+
+def fresh_personal_token(scene: Scene) -> None:
+    token, _ = personal_tokens.issue(
+        scene.team.owner, next(PERSONAL_TOKEN_NAMES), utcnow() + timedelta(days=30), now=utcnow()
+    )
+    db.session.commit()
+    scene.token_id = token.id
+
+
+def check_personal_token_revoked(scene: Scene, data: dict, changes: Changes) -> None:
+    [(before, after)] = changes.only("personal_tokens", changed=1)
+    assert before["id"] == scene.token_id
+    assert differing(before, after) == {"revoked_at"}
+    assert changes.audit_kinds() == ["personal_token.revoked"]
+
+
+def personal_token_day(days: int) -> str:
+    """A day as the form's date input sends it: around the form's limits (tomorrow to a
+    year), some outside them."""
+    return (utcnow() + timedelta(days=days)).date().isoformat()
+
+
 WEBHOOK_EVENTS = st.lists(st.sampled_from(sorted(webhooks.EVENT_TYPES)), max_size=4)
 WEBHOOK_FIELDS = {
     "all_events": st.sampled_from(["y", ""]),
@@ -833,6 +873,31 @@ FORM_TARGETS = [
         {"expiry_mail": st.sampled_from(["y", "on", "true", "false", ""])},
         frozenset({302}),
         check_expiry_mail,
+    ),
+    FormTarget(
+        PersonalTokenForm,
+        "owner",
+        "account.create_personal_token",
+        lambda scene: "/account/tokens",
+        {
+            "name": SOME_NAME,
+            "expires_on": st.one_of(
+                st.integers(-2, 368).map(personal_token_day),
+                st.sampled_from(["", "2027-02-30", "tomorrow", "9999-12-31"]),
+            ),
+        },
+        frozenset({201, 303}),
+        check_personal_token,
+    ),
+    FormTarget(
+        RevokeForm,
+        "owner",
+        "account.revoke_personal_token",
+        lambda scene: f"/account/tokens/{scene.token_id}/revoke",
+        {},
+        frozenset({302}),
+        check_personal_token_revoked,
+        prepare=fresh_personal_token,
     ),
     FormTarget(
         PasswordForm,
