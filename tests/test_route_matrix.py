@@ -147,6 +147,16 @@ def a_session_is_not_a_token(response) -> None:
     assert (error["status"], error["code"]) == ("401", "token_missing")
 
 
+def a_session_is_not_a_personal_token(response) -> None:
+    """The management API reads no cookie: a signed-in browser alone gets a JSON:API 401
+    asking for a personal access token."""
+    assert response.mimetype == "application/vnd.api+json"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="flagpal"'
+    [error] = response.json["errors"]
+    assert (error["status"], error["code"]) == ("401", "token_missing")
+    assert "personal access token" in error["detail"]
+
+
 def stylesheet(response) -> None:
     assert response.mimetype == "text/css"
 
@@ -377,6 +387,22 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("api.forward_auth", "GET"): nobody(
         "/api/v1/auth/read", UNAUTHORIZED, check=a_session_is_not_a_token
+    ),
+    # The management API takes personal access tokens only, never a session: every
+    # person gets 401 here; by role, with a personal token, in test_management_api.py.
+    ("management.list_projects", "GET"): nobody(
+        "/api/v1/projects", UNAUTHORIZED, check=a_session_is_not_a_personal_token
+    ),
+    ("management.show_project", "GET"): nobody(
+        "/api/v1/projects/shop", UNAUTHORIZED, check=a_session_is_not_a_personal_token
+    ),
+    ("management.list_members", "GET"): nobody(
+        "/api/v1/projects/shop/members", UNAUTHORIZED, check=a_session_is_not_a_personal_token
+    ),
+    ("management.list_audit_events", "GET"): nobody(
+        "/api/v1/projects/shop/audit-events",
+        UNAUTHORIZED,
+        check=a_session_is_not_a_personal_token,
     ),
     # Public by nature: a leaked-token report only ever revokes the tokens it names, and
     # whoever sends one already holds them.
