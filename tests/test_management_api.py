@@ -20,7 +20,13 @@ from .support import PASSWORD, issue_token, snapshot
 
 MEDIA_TYPE = "application/vnd.api+json"
 SHOP = "/api/v1/projects/shop"
-ROUTES = ["/api/v1/projects", SHOP, f"{SHOP}/members", f"{SHOP}/audit-events"]
+ROUTES = [
+    "/api/v1/projects",
+    SHOP,
+    f"{SHOP}/members",
+    f"{SHOP}/audit-events",
+    f"{SHOP}/tokens",
+]
 
 
 def personal_token(user, name="Script", days=30) -> str:
@@ -54,24 +60,28 @@ EXPECTED = {
         SHOP: 200,
         f"{SHOP}/members": 200,
         f"{SHOP}/audit-events": 200,
+        f"{SHOP}/tokens": 200,
     },
     "developer": {
         "/api/v1/projects": 200,
         SHOP: 200,
         f"{SHOP}/members": 200,
         f"{SHOP}/audit-events": 200,
+        f"{SHOP}/tokens": 200,
     },
     "viewer": {
         "/api/v1/projects": 200,
         SHOP: 200,
         f"{SHOP}/members": 200,
         f"{SHOP}/audit-events": 403,
+        f"{SHOP}/tokens": 200,
     },
     "outsider": {
         "/api/v1/projects": 200,
         SHOP: 404,
         f"{SHOP}/members": 404,
         f"{SHOP}/audit-events": 404,
+        f"{SHOP}/tokens": 404,
     },
 }
 
@@ -366,3 +376,87 @@ def test_a_personal_token_never_opens_the_flagpal_api(client, team):
 
 def test_the_sign_in_password_is_not_a_token(client, team):
     assert refusal(client, SHOP, bearer(PASSWORD))[0] == "token_malformed"
+
+
+# Project tokens ------------------------------------------------------------------------
+
+VIEWER_FIELDS = {"name", "status", "created_at"}
+
+
+@pytest.mark.parametrize("who", list(EXPECTED))
+def test_tokens_as_each_role(client, team, who):
+    token, _ = issue_token(team.project, "Shop backend", abilities=frozenset({"read", "write"}))
+    value = personal_token(team.member(who))
+    listed = get(client, f"{SHOP}/tokens", value)
+    one = get(client, f"{SHOP}/tokens/{token.id}", value)
+    if who == "outsider":
+        assert (listed.status_code, one.status_code) == (404, 404)
+        assert listed.data == get(client, "/api/v1/projects/nope/tokens", value).data
+        return
+    assert (listed.status_code, one.status_code) == (200, 200)
+    [resource] = listed.json["data"]
+    assert resource == one.json["data"]
+    assert (resource["type"], resource["id"]) == ("api-tokens", str(token.id))
+    attributes = resource["attributes"]
+    assert (attributes["name"], attributes["status"]) == ("Shop backend", "active")
+    if who == "viewer":
+        assert set(attributes) == VIEWER_FIELDS
+        assert "relationships" not in resource
+        assert token.hint not in listed.text
+    else:
+        assert attributes["abilities"] == ["read", "write"]
+        assert attributes["hint"] == f"flagpal_…{token.hint}"
+        assert attributes["state"] == "active"
+        assert attributes["created_by"] is None
+        assert resource["relationships"] == {"replaced_by": {"data": None}}
+    assert listed.json["meta"] == {"count": 1, "pages": 1}
+
+
+def test_tokens_are_filtered_and_paged_newest_first(client, team):
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    made = []
+    for number, name in enumerate(["CI one", "CI two", "Shop", "ci three"]):
+        with time_machine.travel(start + timedelta(hours=number), tick=False):
+            made.append(issue_token(team.project, name)[0])
+    made[1].revoked_at = utcnow()
+    db.session.commit()
+    value = personal_token(team.developer)
+
+    def names(**query):
+        response = get(client, f"{SHOP}/tokens", value, query_string=query)
+        assert response.status_code == 200, response.text
+        return [t["attributes"]["name"] for t in response.json["data"]], response.json
+
+    assert names()[0] == ["ci three", "Shop", "CI two", "CI one"]
+    assert names(**{"filter[name]": "ci"})[0] == ["ci three", "CI two", "CI one"]
+    assert names(**{"filter[status]": "revoked"})[0] == ["CI two"]
+    assert names(**{"filter[status]": "active", "filter[name]": "CI"})[0] == ["ci three", "CI one"]
+    assert names(**{"filter[name]": "%"})[0] == []
+    page, body = names(**{"page[size]": "3", "page[number]": "2"})
+    assert page == ["CI one"]
+    assert body["meta"] == {"count": 4, "pages": 2}
+    assert "filter" not in body["links"]["self"]
+    assert body["links"]["prev"].endswith("page%5Bnumber%5D=1&page%5Bsize%5D=3")
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ({"filter[status]": "gone"}, "filter[status]"),
+        ({"page[size]": "1000"}, "page[size]"),
+        ({"sort": "name"}, "sort"),
+    ],
+)
+def test_bad_token_list_parameters_are_400(client, team, query, parameter):
+    response = get(client, f"{SHOP}/tokens", personal_token(team.owner), query_string=query)
+    assert response.status_code == 400
+    assert error_of(response)["source"] == {"parameter": parameter}
+
+
+def test_another_projects_token_or_an_unknown_id_is_404(client, team):
+    others, _ = issue_token(team.other_project, "Other's")
+    value = personal_token(team.owner)
+    for token_id in [others.id, 2**31, 2**63]:
+        response = get(client, f"{SHOP}/tokens/{token_id}", value)
+        assert response.status_code == 404
+        assert error_of(response)["code"] == "not_found"

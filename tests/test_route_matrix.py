@@ -399,6 +399,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("management.list_members", "GET"): nobody(
         "/api/v1/projects/shop/members", UNAUTHORIZED, check=a_session_is_not_a_personal_token
     ),
+    ("management.list_tokens", "GET"): nobody(
+        "/api/v1/projects/shop/tokens", UNAUTHORIZED, check=a_session_is_not_a_personal_token
+    ),
+    ("management.show_token", "GET"): nobody(
+        "/api/v1/projects/shop/tokens/{token}",
+        UNAUTHORIZED,
+        check=a_session_is_not_a_personal_token,
+    ),
     ("management.list_audit_events", "GET"): nobody(
         "/api/v1/projects/shop/audit-events",
         UNAUTHORIZED,

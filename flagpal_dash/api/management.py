@@ -9,11 +9,11 @@ membership afresh (``project_for``), so taking someone off a project takes it fr
 their tokens at once. A project token is never accepted here, nor a personal token by
 the FlagPal API routes (token_format.py: neither is well formed as the other).
 
-Who may read what follows the pages (permissions.py): every member reads the project
-and its members (people's email addresses only for owners, as on the Members page);
-developers and owners read the audit log, developers without invitations and without
-addresses, as on the log's page. Someone who is not a member gets the same 404 whether
-the project exists or not.
+Who may read what follows the pages (permissions.py): every member reads the project,
+its tokens (viewers: names, status and creation dates only) and its members (people's
+email addresses only for owners, as on the Members page); developers and owners read
+the audit log, developers without invitations and without addresses, as on the log's
+page. Someone who is not a member gets the same 404 whether the project exists or not.
 
 Reads change nothing but the token's ``last_used_at`` (at most once a minute), so
 nothing here is audited; the routes that change things (later) record their actor as
@@ -27,17 +27,21 @@ from typing import NamedTuple
 
 import orjson
 from flask import Blueprint, Response, current_app, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
+from .. import abilities as ability
 from .. import token_format
 from ..access import membership_in
 from ..audit import ADDRESS_IN_LABEL
 from ..core import audit as audit_log
-from ..core import personal_tokens, projects
+from ..core import personal_tokens, projects, tokens
 from ..core.personal_tokens import Refusal, Refused
 from ..extensions import db
-from ..models import Membership, PersonalToken, User, utcnow
+from ..models import ApiToken, Membership, PersonalToken, User, utcnow
 from ..paging import MAX_PAGE
 from ..permissions import Permission
+from ..tokens.listing import STATUSES, TokenFilter
 from .errors import MEDIA_TYPE, ApiError, unauthorized
 from .verification import presented_token, refuse_token_in_query
 
@@ -354,6 +358,95 @@ def list_audit_events(caller: Caller, slug: str):
         meta={"count": total, "pages": max(1, math.ceil(total / size))},
         links=paged_links("management.list_audit_events", number, size, total, slug=slug),
     )
+
+
+def token_resource(token: ApiToken, slug: str, details: bool) -> dict:
+    """A project token as ``api-tokens``: its name, status and creation for every
+    member; the rest only for those who see tokens' details (as on the page)."""
+    now = utcnow()
+    attributes = {
+        "name": token.name,
+        "status": tokens.status(token, now).value,
+        "created_at": token.created_at,
+    }
+    resource = {"type": "api-tokens", "id": str(token.id), "attributes": attributes}
+    if details:
+        attributes |= {
+            "state": tokens.state(token, now).value,
+            "hint": token_format.display_hint(token.hint),
+            "abilities": ability.ordered(token.abilities),
+            "expires_at": token.expires_at,
+            "last_used_at": token.last_used_at,
+            "created_by": token.created_by.name if token.created_by else None,
+            "revoked_at": token.revoked_at,
+            "revoked_by": token.revoked_by.name if token.revoked_by else None,
+            "revoked_reason": token.revoked_reason,
+            "rotated_at": token.rotated_at,
+        }
+        replaced_by = (
+            {"type": "api-tokens", "id": str(token.replaced_by_id)}
+            if token.replaced_by_id
+            else None
+        )
+        resource["relationships"] = {"replaced_by": {"data": replaced_by}}
+    resource["links"] = {"self": url_for("management.show_token", slug=slug, token_id=token.id)}
+    return resource
+
+
+TOKEN_PARAMETERS = frozenset({"filter[name]", "filter[status]", "page[number]", "page[size]"})
+WITH_PEOPLE = (joinedload(ApiToken.created_by), joinedload(ApiToken.revoked_by))
+
+
+@bp.get("/projects/<slug>/tokens")
+@person_required
+def list_tokens(caller: Caller, slug: str):
+    """The project's tokens, newest first, filtered as on the API Tokens page
+    (``filter[name]``: part of the name, any case; ``filter[status]``: all, active,
+    expiring, expired, revoked), a page at a time. Every member may read it; viewers
+    see names, status and creation dates only."""
+    check_parameters(TOKEN_PARAMETERS)
+    status = request.args.get("filter[status]", "all")
+    if status not in STATUSES:
+        raise bad_parameter(
+            "filter[status]", f"`filter[status]` must be one of: {', '.join(STATUSES)}."
+        )
+    name = request.args.get("filter[name]", "").strip()
+    number = whole_number("page[number]", 1, MAX_PAGE)
+    size = whole_number("page[size]", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    membership = project_for(caller.person, slug, Permission.VIEW_TOKENS)
+    details = membership.can(Permission.VIEW_TOKEN_DETAILS)
+    now = utcnow()
+    conditions = [
+        ApiToken.project_id == membership.project.id,
+        *TokenFilter(name=name, status=status).conditions(now),
+    ]
+    total = db.session.scalar(select(func.count()).select_from(ApiToken).where(*conditions))
+    shown = db.session.scalars(
+        select(ApiToken)
+        .where(*conditions)
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        .offset((number - 1) * size)
+        .limit(size)
+        .options(*(WITH_PEOPLE if details else ()))
+    )
+    return document(
+        [token_resource(token, slug, details) for token in shown],
+        meta={"count": total, "pages": max(1, math.ceil(total / size))},
+        links=paged_links("management.list_tokens", number, size, total, slug=slug),
+    )
+
+
+@bp.get("/projects/<slug>/tokens/<int:token_id>")
+@person_required
+def show_token(caller: Caller, slug: str, token_id: int):
+    """One of the project's tokens; 404 for an unknown id or another project's."""
+    check_parameters(frozenset())
+    membership = project_for(caller.person, slug, Permission.VIEW_TOKENS)
+    token = tokens.token_by_id(membership.project, token_id)
+    if token is None:
+        raise ApiError(404, "not_found", "Not found", "This project has no token with this id.")
+    resource = token_resource(token, slug, membership.can(Permission.VIEW_TOKEN_DETAILS))
+    return document(resource, links={"self": resource["links"]["self"]})
 
 
 @bp.errorhandler(ApiError)
