@@ -741,7 +741,9 @@ def check_personal_token(scene: Scene, data: dict, changes: Changes) -> None:
         return
     [token] = changes.only("personal_tokens", added=1)
     assert token["name"] == validation.token_name(first(data["name"]))
-    assert validation.last_day(token["expires_at"]).isoformat() == first(data["expires_on"])
+    # Without the field, the day the form opens with: 30 days ahead.
+    chosen = first(data.get("expires_on", personal_token_day(30)))
+    assert validation.last_day(token["expires_at"]).isoformat() == chosen
     assert changes.tables() == {"personal_tokens", "audit_events"}
     assert changes.audit_kinds() == ["personal_token.created"]
 
@@ -1305,6 +1307,75 @@ def test_authorization_headers(scene, database_url):
         for before_row, after_row in changes.changed.get("api_tokens", []):
             assert differing(before_row, after_row) == {"last_used_at"}
             assert presented in good
+
+    try:
+        present()
+    finally:
+        recorded(scene, database_url, tried)
+
+
+def test_management_authorization_headers(scene, database_url):
+    """The management API's door, whatever the header: a 401 JSON:API document with the
+    code that says why, unless it is exactly ``Bearer`` and a good personal token (a
+    project token included: ``personal_token_required``); nothing written but a good
+    token's use."""
+    team = scene.team
+
+    def personal(user, name: str, **fields) -> str:
+        token, value = personal_tokens.issue(
+            user, name, utcnow() + timedelta(days=30), now=utcnow()
+        )
+        for field_name, field_value in fields.items():
+            setattr(token, field_name, field_value)
+        db.session.commit()
+        return value
+
+    good_value = personal(team.owner, "Good")
+    revoked_value = personal(team.owner, "Revoked", revoked_at=utcnow())
+    expired_value = personal(team.owner, "Expired", expires_at=utcnow() - timedelta(days=1))
+    _, project_value = issue_token(team.project, "A project's")
+    refusals = {
+        "Bearer " + revoked_value: "token_revoked",
+        "Bearer " + expired_value: "token_expired",
+        "Bearer " + project_value: "personal_token_required",
+    }
+    codes = {
+        "token_missing",
+        "token_malformed",
+        "token_invalid",
+        "token_expired",
+        "token_revoked",
+        "personal_token_required",
+    }
+    client = scene.app.test_client()
+    tried = 0
+
+    @FUZZ
+    @given(
+        authorization_headers([good_value, revoked_value, expired_value, project_value]),
+        st.sampled_from(["/api/v1/projects", "/api/v1/projects/shop/members"]),
+    )
+    def present(header, url):
+        nonlocal tried
+        tried += 1
+        if header is not None:
+            header = as_a_server_reads_it(header)
+        headers = {} if header is None else {"Authorization": header}
+        before = snapshot()
+        response = scene.send(client.get, url, headers=headers)
+        changes = Changes.between(before, snapshot())
+        if header == "Bearer " + good_value:
+            assert response.status_code == 200, response.text
+        else:
+            assert response.status_code == 401, response.text
+            code = error_code(response)
+            assert code in codes
+            assert code == refusals.get(header, code)
+            assert response.headers["WWW-Authenticate"].startswith('Bearer realm="flagpal"')
+        assert changes.tables() <= {"personal_tokens"}
+        for before_row, after_row in changes.changed.get("personal_tokens", []):
+            assert differing(before_row, after_row) == {"last_used_at"}
+            assert header == "Bearer " + good_value
 
     try:
         present()
