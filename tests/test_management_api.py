@@ -359,6 +359,30 @@ def test_bad_query_parameters_are_400_naming_the_parameter(client, team, query, 
     assert error["source"] == {"parameter": parameter}
 
 
+@pytest.mark.parametrize(
+    ("since", "kept"),
+    [
+        # RFC 3339 (what the OpenAPI document's date-time means) allows a lower-case
+        # t and z, and a leap second; the first two were refused with 400.
+        ("2000-01-01t00:00:00z", True),
+        ("2016-12-31T23:59:60Z", True),
+        ("2016-12-31T23:59:60.5+01:00", True),
+        # Beyond what UTC can write: these were a 500 (OverflowError).
+        ("0001-01-01T00:00:00+14:00", True),
+        ("9999-12-31T23:59:59-14:00", False),
+    ],
+)
+def test_any_rfc_3339_moment_is_read(client, team, since, kept):
+    response = get(
+        client,
+        f"{SHOP}/audit-events",
+        personal_token(team.owner),
+        query_string={"filter[since]": since},
+    )
+    assert response.status_code == 200, response.text
+    assert bool(response.json["data"]) == kept
+
+
 @pytest.mark.parametrize("path", ROUTES[:3])
 def test_routes_without_parameters_refuse_any(client, team, path):
     response = get(client, path, personal_token(team.owner), query_string={"page[size]": "2"})

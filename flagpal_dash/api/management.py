@@ -22,6 +22,7 @@ nothing here is audited; the routes that change things (later) record their acto
 
 import functools
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -198,20 +199,32 @@ def whole_number(name: str, default: int, highest: int) -> int:
 
 
 def moment(name: str) -> datetime | None:
-    """An RFC 3339 date and time with its offset, like ``2026-12-01T00:00:00Z``."""
+    """An RFC 3339 date and time with its offset, like ``2026-12-01T00:00:00Z``: its
+    ``T`` and ``Z`` in either case, and a leap second (``23:59:60``, which Python cannot
+    hold) as the second before it, as RFC 3339 allows both."""
     value = request.args.get(name)
     if value is None:
         return None
+    written = LEAP_SECOND.sub(r"\g<1>59", value.upper())
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(written)
     except ValueError:
         parsed = None
-    if parsed is None or parsed.tzinfo is None or "T" not in value:
+    if parsed is None or parsed.tzinfo is None or "T" not in written:
         raise bad_parameter(
             name,
             f"`{name}` must be a date and time with its offset, like 2026-12-01T00:00:00Z.",
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # Within an offset of year 1's start or year 9999's end: before or after
+        # every event, as UTC cannot write it.
+        return datetime.min.replace(tzinfo=UTC) if parsed.year == 1 else END_OF_TIME
+
+
+LEAP_SECOND = re.compile(r"^([0-9-]+T[0-9]{2}:[0-9]{2}:)60(?=[.+Z-]|$)")
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 # Documents.
