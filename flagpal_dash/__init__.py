@@ -118,6 +118,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         security,
         tokens,
     )
+    from .api import management as management_api
     from .auth import recovery
     from .core import tokens as token_rules
     from .members import joining
@@ -143,8 +144,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api.bp)
     metrics.install(app)
     # The token API takes bearer tokens, never cookies, so cross-site forgery has
-    # nothing to ride on.
+    # nothing to ride on. Nor does the management API, which takes personal tokens.
     csrf.exempt(api.bp)
+    app.register_blueprint(management_api.bp)
+    csrf.exempt(management_api.bp)
     app.register_blueprint(probes.bp)
     probes.install(app)
     with app.app_context():

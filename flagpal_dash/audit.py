@@ -42,6 +42,7 @@ GROUPS = {
     "user": "Users",
     "project": "Projects",
     "webhook": "Webhooks",
+    "personal_token": "Personal access tokens",
 }
 PROJECT_GROUPS = ("token", "member", "invitation", "project", "webhook")
 

@@ -336,6 +336,30 @@ class ApiToken(db.Model):
     replaced_by: Mapped["ApiToken | None"] = relationship(remote_side=[id])
 
 
+class PersonalToken(db.Model):
+    """A person's token for the management API (core/personal_tokens.py): it acts as its
+    person, with whatever roles they have at the moment it is used. Stored like a
+    project token: only the SHA-256 of its value, and the last characters as a hint.
+    Every personal token expires (a year at most)."""
+
+    __tablename__ = "personal_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # SHA-256 hex of the whole token; the unique index is the lookup path.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    hint: Mapped[str] = mapped_column(String(token_format.HINT_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why it was revoked when its person did not do it ("reported as leaked …").
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
+
+    user: Mapped[User] = relationship()
+
+
 class TokenUsage(db.Model):
     """How many successful API requests a token made in one hour (UTC), approximately:
     each server process counts in memory and adds its counts every few seconds."""
@@ -403,6 +427,8 @@ class MailFailure(db.Model):
     subject: Mapped[str] = mapped_column(String(200))
     # Why, in a line of plain words (mail.NotSent.reason).
     error: Mapped[str] = mapped_column(String(500))
+
+
 class ExpiryNotice(db.Model):
     """A token's owners were told it expires within ``days`` days (core/notices.py). The
     row is the decision: whoever inserts it first (INSERT … ON CONFLICT DO NOTHING)
@@ -476,6 +502,8 @@ class AuditKind(enum.StrEnum):
     WEBHOOK_CHANGED = "webhook.changed"
     WEBHOOK_DELETED = "webhook.deleted"
     WEBHOOK_DISABLED = "webhook.disabled"
+    PERSONAL_TOKEN_CREATED = "personal_token.created"
+    PERSONAL_TOKEN_REVOKED = "personal_token.revoked"
 
 
 class AuditEvent(db.Model):

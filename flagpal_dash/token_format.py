@@ -1,11 +1,17 @@
-"""The public format of a FlagPal project API token.
+"""The public format of a FlagPal project API token, and of a personal access token.
 
     flagpal_ + 40 random base62 characters + 6 base62 characters of checksum
+    flagpal_pat_ + the same 46 (a person's token for the management API)
 
 The checksum is the CRC-32 of the random part written in base62 (most significant
 digit first, left-padded with ``0``). Secret scanners match the whole token with
 ``flagpal_[0-9A-Za-z]{46}``, and the checksum lets us reject a mistyped or made-up
 token before it costs a database lookup.
+
+The two never pass for each other: a personal token is 4 characters longer and has
+an underscore where a project token has only letters and digits, so each check refuses
+the other kind on length or alphabet alone (and a secret scanner's pattern for one
+never matches the other).
 
 Only the SHA-256 digest of a token is ever stored. This module has no Flask imports
 so the format can be read and tested on its own.
@@ -23,6 +29,9 @@ CHECKSUM_LENGTH = 6
 TOKEN_LENGTH = len(PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
 PATTERN = rf"{PREFIX}[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}"
 HINT_LENGTH = 4
+PERSONAL_PREFIX = "flagpal_pat_"
+PERSONAL_TOKEN_LENGTH = len(PERSONAL_PREFIX) + RANDOM_LENGTH + CHECKSUM_LENGTH
+PERSONAL_PATTERN = rf"{PERSONAL_PREFIX}[0-9A-Za-z]{{{RANDOM_LENGTH + CHECKSUM_LENGTH}}}"
 
 
 def to_base62(number: int, width: int) -> str:
@@ -41,8 +50,18 @@ def checksum(random_part: str) -> str:
 
 def generate() -> str:
     """A new token value. Shown to its creator once, then only its digest is kept."""
+    return PREFIX + random_body()
+
+
+def generate_personal() -> str:
+    """A new personal access token value: shown to its person once, like a project token."""
+    return PERSONAL_PREFIX + random_body()
+
+
+def random_body() -> str:
+    """40 random base62 characters and their checksum: what follows either prefix."""
     random_part = "".join(secrets.choice(ALPHABET) for _ in range(RANDOM_LENGTH))
-    return PREFIX + random_part + checksum(random_part)
+    return random_part + checksum(random_part)
 
 
 _DIGIT_VALUES = {digit: value for value, digit in enumerate(ALPHABET)}
@@ -71,6 +90,20 @@ def is_well_formed(value: str) -> bool:
     return from_base62(body[RANDOM_LENGTH:]) == zlib.crc32(body[:RANDOM_LENGTH].encode("ascii"))
 
 
+def is_well_formed_personal(value: str) -> bool:
+    """``is_well_formed`` for a personal access token (``flagpal_pat_`` + the same 46).
+
+    A function of its own rather than a prefix argument to ``is_well_formed``: that one
+    runs on every FlagPal API request, and stays exactly as it is.
+    """
+    if len(value) != PERSONAL_TOKEN_LENGTH or not value.startswith(PERSONAL_PREFIX):
+        return False
+    body = value[len(PERSONAL_PREFIX) :]
+    if not (body.isascii() and body.isalnum()):
+        return False
+    return from_base62(body[RANDOM_LENGTH:]) == zlib.crc32(body[:RANDOM_LENGTH].encode("ascii"))
+
+
 def digest(value: str) -> str:
     """The SHA-256 (hex) of a whole token: the only form in which a token is stored."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
@@ -84,3 +117,8 @@ def hint(value: str) -> str:
 def display_hint(last_chars: str) -> str:
     """How a stored hint is shown: ``flagpal_…wxyz``."""
     return f"{PREFIX}…{last_chars}"
+
+
+def display_personal_hint(last_chars: str) -> str:
+    """How a personal token's stored hint is shown: ``flagpal_pat_…wxyz``."""
+    return f"{PERSONAL_PREFIX}…{last_chars}"

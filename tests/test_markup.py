@@ -1,7 +1,12 @@
 """Markup every page and fragment must keep: no inline scripts or styles (so a strict
 Content-Security-Policy fits), labelled inputs, and no attribute left saying "None"."""
 
+from datetime import timedelta
+
 import pytest
+
+from flagpal_dash.core import personal_tokens
+from flagpal_dash.models import utcnow
 
 from .support import HTMX, issue_token, soup
 
@@ -30,6 +35,17 @@ def every_page(client, team, sign_in) -> dict[str, str]:
     pages["create error (htmx)"] = client.post(
         "/projects/shop/tokens", data={"name": ""}, headers=HTMX
     ).text
+    # The Account page's personal access tokens: the list, the one reveal, the confirm.
+    created = client.post(
+        "/account/tokens",
+        data={"name": "Script", "expires_on": (utcnow() + timedelta(days=9)).date().isoformat()},
+    )
+    assert created.status_code == 201
+    pages["personal token created"] = created.text
+    pages["/account"] = client.get("/account").text
+    [personal] = personal_tokens.list_of(team.owner)
+    pages["personal token revoke"] = client.get(f"/account/tokens/{personal.id}/revoke").text
+    pages["personal token shown once"] = client.get(f"/account/tokens/{personal.id}/created").text
     return pages
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import orjson
 
 from flagpal_dash import abilities
-from flagpal_dash.api import forward_auth, openapi, self_rotation
-from flagpal_dash.api.errors import ApiError
+from flagpal_dash.api import forward_auth, management, openapi, self_rotation
+from flagpal_dash.api.errors import MEDIA_TYPE, ApiError
 from flagpal_dash.core import tokens
+from flagpal_dash.tokens.listing import STATUSES
 
 from .support import page, text_of
 
@@ -186,3 +187,48 @@ def test_the_docs_page_lists_every_operation_with_its_answers(client):
     assert "token_already_rotated" in [text_of(code) for code in rotate.find_all("code")]
     link = html.find("a", href="/api/v1/openapi.json")
     assert link is not None
+
+
+def test_the_management_routes_take_a_personal_token_and_say_what_they_refuse(client):
+    """Its own security scheme (a project token is refused there), its query
+    parameters with the bounds the code checks, and 400s naming the parameter."""
+    document = documented(client)
+    schemes = document["components"]["securitySchemes"]
+    assert set(schemes) == {"bearer", "personalToken"}
+    assert "flagpal_pat_" in schemes["personalToken"]["description"]
+    paths = {
+        path: methods["get"]
+        for path, methods in document["paths"].items()
+        if path.startswith("/api/v1/projects")
+    }
+    assert len(paths) == 6
+    for path, operation in paths.items():
+        assert operation["security"] == [{"personalToken": []}], path
+        unauthorized = operation["responses"]["401"]["content"][MEDIA_TYPE]["schema"]
+        codes = unauthorized["properties"]["errors"]["items"]["allOf"][1]["properties"]["code"]
+        assert {"personal_token_required", "account_deactivated", "token_missing"} <= set(
+            codes["enum"]
+        )
+        assert "invalid_parameter" in text_of_codes(operation["responses"]["400"])
+    audit = paths["/api/v1/projects/{slug}/audit-events"]
+    assert set(audit["responses"]) == {"200", "400", "401", "403", "404", "503"}
+    assert "403" not in paths["/api/v1/projects/{slug}/tokens"]["responses"]
+    assert "404" not in paths["/api/v1/projects"]["responses"]
+    query = {
+        p["name"]: p["schema"]
+        for p in paths["/api/v1/projects/{slug}/tokens"]["parameters"]
+        if p["in"] == "query"
+    }
+    assert set(query) == {"filter[name]", "filter[status]", "page[number]", "page[size]"}
+    assert query["filter[status]"]["enum"] == list(STATUSES)
+    assert query["page[size]"]["maximum"] == management.MAX_PAGE_SIZE
+    source = document["components"]["schemas"]["Error"]["properties"]["source"]
+    assert set(source["properties"]) == {"pointer", "parameter"}
+    html = page(client.get("/api/v1/docs"))
+    assert "personal access token" in text_of(html.find(id="listProjects"))
+    assert "project API token" in text_of(html.find(id="describeToken"))
+
+
+def text_of_codes(response: dict) -> list[str]:
+    schema = response["content"][MEDIA_TYPE]["schema"]
+    return schema["properties"]["errors"]["items"]["allOf"][1]["properties"]["code"]["enum"]

@@ -12,12 +12,13 @@ invitation links, password reset links): no route is left to "its own tests" wit
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from flask import current_app
 from sqlalchemy import func, select
 
-from flagpal_dash.core import sessions, webhooks
+from flagpal_dash.core import personal_tokens, sessions, webhooks
 from flagpal_dash.core.invitations import create_invitation
 from flagpal_dash.core.projects import add_member
 from flagpal_dash.deliverer import webhook_settings
@@ -28,6 +29,7 @@ from flagpal_dash.models import (
     Invitation,
     Membership,
     PasswordReset,
+    PersonalToken,
     Project,
     User,
     UserSession,
@@ -69,6 +71,15 @@ class Route:
     # More to check in every answer (the JSON:API document of the token API).
     check: Callable[[object], None] | None = None
 
+    def form(self, targets: dict) -> dict | None:
+        """``data`` with the targets filled in (a date relative to today, an id)."""
+        if self.data is None:
+            return None
+        return {
+            name: value.format(**targets) if isinstance(value, str) else value
+            for name, value in self.data.items()
+        }
+
     def expected(self, who: str) -> int | str:
         return self.allowed[who] if who in self.allowed else self.refused[who]
 
@@ -91,6 +102,12 @@ def admin_route(path: str, status: int, **details) -> Route:
 def account_route(path: str, status: int, **details) -> Route:
     """Anyone signed in, for their own account."""
     return Route(path, dict.fromkeys(SIGNED_IN, status), {"anonymous": SIGN_IN}, **details)
+
+
+def own_token_route(path: str, status: int, **details) -> Route:
+    """The owner's own personal token: theirs alone; anyone else signed in gets 404."""
+    refused = {"anonymous": SIGN_IN} | {who: NOT_FOUND for who in SIGNED_IN if who != "owner"}
+    return Route(path, {"owner": status}, refused, **details)
 
 
 def public(path: str, status: int, **details) -> Route:
@@ -137,6 +154,16 @@ def openapi_document(response) -> None:
 
 def html_page(response) -> None:
     assert response.mimetype == "text/html"
+
+
+def a_session_is_not_a_personal_token(response) -> None:
+    """The management API reads no cookie: a signed-in browser alone gets a JSON:API 401
+    asking for a personal access token."""
+    assert response.mimetype == "application/vnd.api+json"
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="flagpal"'
+    [error] = response.json["errors"]
+    assert (error["status"], error["code"]) == ("401", "token_missing")
+    assert "personal access token" in error["detail"]
 
 
 def stylesheet(response) -> None:
@@ -307,6 +334,24 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("account.end_other_sessions", "POST"): account_route(
         "/account/sessions/sign-out-others", REDIRECT, state=lambda: count(UserSession)
     ),
+    ("account.create_personal_token", "POST"): account_route(
+        "/account/tokens",
+        CREATED,
+        data={"name": "New script", "expires_on": "{in_30_days}"},
+        state=lambda: count(PersonalToken),
+    ),
+    # The owner's personal token: only its person reaches it, everyone else gets 404.
+    ("account.personal_token_shown_once", "GET"): own_token_route(
+        "/account/tokens/{personal_token}/created", OK
+    ),
+    ("account.confirm_revoke_personal_token", "GET"): own_token_route(
+        "/account/tokens/{personal_token}/revoke", OK
+    ),
+    ("account.revoke_personal_token", "POST"): own_token_route(
+        "/account/tokens/{personal_token}/revoke",
+        REDIRECT,
+        state=lambda: db.session.scalar(select(func.count(PersonalToken.revoked_at))),
+    ),
     ("admin.users", "GET"): admin_route("/admin/users", OK),
     ("admin.create_user", "POST"): admin_route(
         "/admin/users",
@@ -355,6 +400,30 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("api.forward_auth", "GET"): nobody(
         "/api/v1/auth/read", UNAUTHORIZED, check=a_session_is_not_a_token
+    ),
+    # The management API takes personal access tokens only, never a session: every
+    # person gets 401 here; by role, with a personal token, in test_management_api.py.
+    ("management.list_projects", "GET"): nobody(
+        "/api/v1/projects", UNAUTHORIZED, check=a_session_is_not_a_personal_token
+    ),
+    ("management.show_project", "GET"): nobody(
+        "/api/v1/projects/shop", UNAUTHORIZED, check=a_session_is_not_a_personal_token
+    ),
+    ("management.list_members", "GET"): nobody(
+        "/api/v1/projects/shop/members", UNAUTHORIZED, check=a_session_is_not_a_personal_token
+    ),
+    ("management.list_tokens", "GET"): nobody(
+        "/api/v1/projects/shop/tokens", UNAUTHORIZED, check=a_session_is_not_a_personal_token
+    ),
+    ("management.show_token", "GET"): nobody(
+        "/api/v1/projects/shop/tokens/{token}",
+        UNAUTHORIZED,
+        check=a_session_is_not_a_personal_token,
+    ),
+    ("management.list_audit_events", "GET"): nobody(
+        "/api/v1/projects/shop/audit-events",
+        UNAUTHORIZED,
+        check=a_session_is_not_a_personal_token,
     ),
     # Public by nature: a leaked-token report only ever revokes the tokens it names, and
     # whoever sends one already holds them.
@@ -454,8 +523,13 @@ def make_targets(team) -> dict:
         now=utcnow(),
         settings=webhook_settings(current_app.config),
     )
+    personal_token, _ = personal_tokens.issue(
+        team.owner, "Owner's script", utcnow() + timedelta(days=30), now=utcnow()
+    )
     db.session.commit()
     return {
+        "personal_token": personal_token.id,
+        "in_30_days": (utcnow() + timedelta(days=30)).date().isoformat(),
         "webhook": webhook.id,
         "admin": admin,
         "token": token.id,
@@ -499,7 +573,15 @@ def test_each_row_names_everyone_once_and_reaches_its_route(app):
     for (endpoint, method), route in ROUTES.items():
         assert sorted([*route.allowed, *route.refused]) == sorted(PEOPLE), endpoint
         path = route.path.format(
-            token=1, membership=1, invitation=1, webhook=1, user=1, setup_code="x", session=1
+            token=1,
+            membership=1,
+            invitation=1,
+            webhook=1,
+            user=1,
+            setup_code="x",
+            session=1,
+            personal_token=1,
+            in_30_days="2027-01-01",
         )
         assert adapter.match(path.partition("?")[0], method)[0] == endpoint
         assert route.state or method == "GET" or not route.allowed, (
@@ -511,7 +593,7 @@ def send(client, method: str, route: Route, targets: dict, path: str | None = No
     response = client.open(
         (path or route.path).format(**targets),
         method=method,
-        data=route.data,
+        data=route.form(targets),
         json=route.json(targets) if route.json else None,
     )
     response.close()  # (a static file's handle)

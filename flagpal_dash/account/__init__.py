@@ -1,19 +1,32 @@
 """Your account: your name, your password (which signs out your other sessions), whether
-you are mailed before your projects' tokens expire, and the browsers where you are
-signed in, each of which you can sign out."""
+you are mailed before your projects' tokens expire, your personal access tokens (for
+scripts using the management API: made, shown once, revoked here), and the browsers
+where you are signed in, each of which you can sign out."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
+from datetime import date
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, logout_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, StringField
+from wtforms import BooleanField, DateField, HiddenField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, ValidationError
 
-from .. import limits, validation
-from ..core import accounts, rows, sessions
+from .. import dates, limits, submissions, token_format, validation
+from ..core import accounts, personal_tokens, rows, sessions
 from ..extensions import db
-from ..htmx import changed, redirect_page
-from ..models import AuditEvent, AuditKind, utcnow
-from ..validation import FormRule
+from ..htmx import changed, redirect_page, vary
+from ..models import AuditEvent, AuditKind, PersonalToken, utcnow
+from ..validation import FormRule, Invalid
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -48,6 +61,60 @@ class ExpiryMailForm(FlaskForm):
     expiry_mail = BooleanField("Email me before my projects' tokens expire")
 
 
+class PersonalTokenForm(FlaskForm):
+    # Posting the same form twice (a reload of the answer showing the value) is
+    # recognised by this key, as for project tokens: flagpal_dash/submissions.py.
+    submission = HiddenField(filters=[submissions.key_or_new])
+    name = StringField(
+        "Name",
+        description=(
+            'What uses it, like "Release script" or "Terraform (CI)". '
+            f"At most {validation.MAX_TOKEN_NAME_LENGTH} characters."
+        ),
+        validators=[FormRule(validation.token_name)],
+    )
+    expires_on = DateField(
+        "Expires at the end of (UTC)",
+        description="Personal access tokens always expire, within a year.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        self.now = utcnow()
+        kwargs.setdefault("expires_on", (self.now + personal_tokens.DEFAULT_LIFETIME).date())
+        super().__init__(*args, **kwargs)
+
+    @property
+    def earliest_day(self) -> date:
+        return validation.earliest_expiry_day(self.now)
+
+    @property
+    def latest_day(self) -> date:
+        return validation.latest_expiry_day(self.now, personal_tokens.latest_expiry(self.now))
+
+    def validate_expires_on(self, field) -> None:
+        if field.data is None:
+            field.errors[:] = []  # DateField's own "Not a valid date value."
+            raise ValidationError("Pick the date the token should expire, like 2027-01-31.")
+        if field.data > self.latest_day:
+            raise ValidationError(
+                f"Choose {dates.day(self.latest_day)} or earlier: personal access tokens "
+                f"last at most {personal_tokens.LONGEST_LIFETIME.days} days."
+            )
+        try:
+            personal_tokens.check_expiry(self.expires_at(), self.now)
+        except Invalid as error:
+            raise ValidationError(str(error)) from None
+
+    def expires_at(self):
+        """When the token chosen here stops: the end of the chosen day, UTC. Raises
+        ``Invalid`` for a day before tomorrow."""
+        return validation.expiry_date(self.expires_on.data, self.now)
+
+
+class RevokeForm(FlaskForm):
+    """Only the CSRF token: the confirm page's button."""
+
+
 def sessions_context() -> dict:
     return {
         "user_sessions": sessions.of(current_user, utcnow()),
@@ -55,12 +122,15 @@ def sessions_context() -> dict:
     }
 
 
-def account_page(name_form=None, password_form=None, status=200):
+def account_page(name_form=None, password_form=None, status=200, token_form=None):
     return render_template(
         "account/index.html",
         name_form=name_form or NameForm(name=current_user.name, formdata=None),
         password_form=password_form or PasswordForm(formdata=None),
         expiry_mail_form=ExpiryMailForm(expiry_mail=current_user.expiry_mail, formdata=None),
+        token_form=token_form or PersonalTokenForm(formdata=None),
+        personal_tokens=personal_tokens.list_of(current_user),
+        token_status=lambda token: personal_tokens.status(token, utcnow()),
         **sessions_context(),
     ), status
 
@@ -187,3 +257,83 @@ def end_other_sessions():
         f"Signed out {ended} other session{'' if ended == 1 else 's'}. This browser stays "
         "signed in."
     )
+
+
+# Personal access tokens.
+
+
+@bp.app_template_filter()
+def display_personal_hint(hint: str) -> str:
+    """A personal token's stored last characters as shown: ``flagpal_pat_…wxyz``."""
+    return token_format.display_personal_hint(hint)
+
+
+@bp.post("/tokens")
+@login_required
+def create_personal_token():
+    """Make a personal access token and show its value, this once, on the page that
+    answers the POST (never stored, never shown again: Cache-Control: no-store). The
+    same form posted again (a reload) is sent to a page saying the value is gone."""
+    form = PersonalTokenForm()
+    made = submissions.made_with(form.submission.data, "personal_token")
+    if made is not None:
+        return vary(redirect(url_for("account.personal_token_shown_once", token_id=made), 303))
+    if not form.validate_on_submit():
+        return account_page(token_form=form, status=422)
+    user = current_user._get_current_object()
+    try:
+        token, value = personal_tokens.issue(user, form.name.data, form.expires_at(), now=form.now)
+    except personal_tokens.NameTaken as error:
+        db.session.rollback()
+        form.name.errors.append(str(error))
+        return account_page(token_form=form, status=422)
+    db.session.commit()
+    submissions.remember(form.submission.data, "personal_token", token.id)
+    response = make_response(
+        render_template("account/personal_token_created.html", token=token, value=value), 201
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def own_token(token_id: int) -> PersonalToken:
+    """The signed-in person's token ``token_id``; 404 for anyone else's."""
+    token = personal_tokens.token_of(current_user, token_id)
+    if token is None:
+        abort(404)
+    return token
+
+
+@bp.get("/tokens/<int:token_id>/created")
+@login_required
+def personal_token_shown_once(token_id: int):
+    """Where the create form posted again lands: the token exists, its value is gone."""
+    return render_template("account/personal_token_shown_once.html", token=own_token(token_id))
+
+
+@bp.get("/tokens/<int:token_id>/revoke")
+@login_required
+def confirm_revoke_personal_token(token_id: int):
+    """Ask before revoking: scripts using the token stop working at once."""
+    return render_template(
+        "account/revoke_personal_token.html", token=own_token(token_id), form=RevokeForm()
+    )
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_personal_token(token_id: int):
+    """Revoke at once. Revoking a revoked token changes nothing and says so."""
+    user = current_user._get_current_object()
+    if not RevokeForm().validate_on_submit():
+        abort(400)
+    revoked = personal_tokens.revoke(user, token_id, actor=user, now=utcnow())
+    if revoked is None:
+        abort(404)
+    token, done = revoked
+    db.session.commit()
+    if done:
+        flash(f'"{token.name}" is revoked. Scripts using it can no longer call the API.', "success")
+    else:
+        flash(f'"{token.name}" was already revoked; nothing changed.', "info")
+    return redirect(url_for("account.index", _anchor="personal-tokens-heading"))

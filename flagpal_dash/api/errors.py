@@ -18,6 +18,7 @@ class ApiError(Exception):
         detail: str,
         headers: dict[str, str] | None = None,
         pointer: str | None = None,
+        parameter: str | None = None,
     ):
         super().__init__(detail)
         self.status = status
@@ -27,6 +28,8 @@ class ApiError(Exception):
         self.headers = headers or {}
         # Where in the request body the problem is (a JSON Pointer, like "/3/token").
         self.pointer = pointer
+        # Which query parameter is wrong (``page[size]``), for a bad query string.
+        self.parameter = parameter
 
     def response(self) -> Response:
         error = {
@@ -37,6 +40,8 @@ class ApiError(Exception):
         }
         if self.pointer is not None:
             error["source"] = {"pointer": self.pointer}
+        elif self.parameter is not None:
+            error["source"] = {"parameter": self.parameter}
         document = {"errors": [error]}
         return Response(
             orjson.dumps(document), self.status, headers=self.headers, mimetype=MEDIA_TYPE

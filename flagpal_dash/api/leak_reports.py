@@ -1,6 +1,7 @@
 """Leaked-token reports: ``POST /api/v1/tokens/revoke``, where a secret scanner (GitHub's
 partner program, or anyone who finds a FlagPal token in public) reports it so it stops
-working at once.
+working at once. Project API tokens and personal access tokens alike: each reported
+personal token is revoked and its person mailed (core/personal_tokens.py).
 
 The endpoint takes no authentication, like PyPI's and GitHub's own: whoever holds a
 token can already use it, so letting them revoke it gives them nothing more. For the
@@ -25,10 +26,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import token_format
-from ..core import tokens
+from ..core import personal_tokens, tokens
 from ..extensions import db
 from ..health import first_line
-from ..models import ApiToken, utcnow
+from ..models import ApiToken, PersonalToken, utcnow
 from .errors import MEDIA_TYPE, ApiError
 
 # 1,000 entries in GitHub's format, each with a long URL, fit; the rest of the app
@@ -41,8 +42,11 @@ MAX_VALUE_LENGTH = 2048
 MAX_URL_LENGTH = 400
 MAX_LABEL_LENGTH = 100
 JSON_MEDIA_TYPES = frozenset({"application/json", MEDIA_TYPE})
-# A token inside a reported URL or label is cut out before anything is stored.
-TOKEN_PATTERN = re.compile(token_format.PATTERN)
+# A token (of either kind) inside a reported URL or label is cut out before anything is
+# stored.
+TOKEN_PATTERN = re.compile(
+    token_format.PATTERN.replace(token_format.PREFIX, token_format.PREFIX + "(?:pat_)?", 1)
+)
 TOKEN_REMOVED = token_format.PREFIX + "…"
 
 ACCEPTED = orjson.dumps(
@@ -184,24 +188,42 @@ def shortened(text: str, limit: int) -> str:
 def revoke_reported(reports: list[Report]) -> None:
     """Revoke every reported token that still works, recording each in the audit log.
 
-    A value that is not a well-formed token (prefix, length, checksum) is skipped
-    without touching the database; the rest are looked up together in one query, so a
-    report costs the same whether or not its tokens are known.
+    A value that is not a well-formed token of either kind (prefix, length, checksum) is
+    skipped without touching the database; the rest are looked up together, one query
+    per kind of token reported, so a report costs the same whether or not its tokens
+    are known.
     """
-    first_report: dict[str, Report] = {}
+    project_reports: dict[str, Report] = {}
+    personal_reports: dict[str, Report] = {}
     for report in reports:
         if token_format.is_well_formed(report.token):
-            first_report.setdefault(token_format.digest(report.token), report)
-    if not first_report:
+            project_reports.setdefault(token_format.digest(report.token), report)
+        elif token_format.is_well_formed_personal(report.token):
+            personal_reports.setdefault(token_format.digest(report.token), report)
+    if not project_reports and not personal_reports:
         return
     try:
-        reported = db.session.scalars(
-            select(ApiToken).where(ApiToken.token_hash.in_(first_report)).order_by(ApiToken.id)
-        ).all()
         now = utcnow()
-        for token in reported:
-            report = first_report[token.token_hash]
-            tokens.revoke_as_leaked(token, report.url, report.source, report.secret_type, now)
+        if project_reports:
+            reported = db.session.scalars(
+                select(ApiToken)
+                .where(ApiToken.token_hash.in_(project_reports))
+                .order_by(ApiToken.id)
+            ).all()
+            for token in reported:
+                report = project_reports[token.token_hash]
+                tokens.revoke_as_leaked(token, report.url, report.source, report.secret_type, now)
+        if personal_reports:
+            reported = db.session.scalars(
+                select(PersonalToken)
+                .where(PersonalToken.token_hash.in_(personal_reports))
+                .order_by(PersonalToken.id)
+            ).all()
+            for token in reported:
+                report = personal_reports[token.token_hash]
+                personal_tokens.revoke_as_leaked(
+                    token, report.url, report.source, report.secret_type, now
+                )
         db.session.commit()
     except SQLAlchemyError as error:
         db.session.rollback()

@@ -17,8 +17,13 @@ is listed.
 from functools import cache
 
 from .. import abilities as ability
+from ..core.tokens import STOPPED, TokenState
+from ..models import AuditKind
+from ..paging import MAX_PAGE
+from ..permissions import Role
+from ..tokens.listing import STATUSES
 from ..version import app_version
-from . import forward_auth, leak_reports, self_rotation
+from . import forward_auth, leak_reports, management, self_rotation
 from .errors import MEDIA_TYPE
 
 OPENAPI_VERSION = "3.1.0"
@@ -28,6 +33,12 @@ TOKEN_ERRORS = [
     "token_invalid",
     "token_expired",
     "token_revoked",
+]
+# The management API's 401s: the token check's, and those of a personal token's own.
+PERSONAL_TOKEN_ERRORS = [
+    "token_missing",
+    *(code for code, _, _ in management.REFUSALS.values()),
+    "personal_token_required",
 ]
 FORWARD_AUTH_HEADERS = {
     "X-Original-Method": "The original request's method (nginx).",
@@ -63,7 +74,8 @@ SCHEMAS = {
     "Error": {
         "type": "object",
         "description": "One refusal: its HTTP status, a stable `code` for programs, and "
-        "words for people; `source.pointer` names the member of the request body at fault.",
+        "words for people; `source` names the member of the request body or the query "
+        "parameter at fault.",
         "required": ["status", "code", "title", "detail"],
         "properties": {
             "status": {"type": "string", "pattern": "^[45][0-9]{2}$"},
@@ -72,8 +84,11 @@ SCHEMAS = {
             "detail": {"type": "string"},
             "source": {
                 "type": "object",
-                "required": ["pointer"],
-                "properties": {"pointer": {"type": "string"}},
+                "description": "`pointer`: the member of the request body at fault; "
+                "`parameter`: the query parameter at fault.",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "properties": {"pointer": {"type": "string"}, "parameter": {"type": "string"}},
                 "additionalProperties": False,
             },
         },
@@ -457,6 +472,390 @@ def rotate_token() -> dict:
     }
 
 
+# The management API (management.py): people's scripts, with a personal access token.
+
+PERSONAL = [{"personalToken": []}]
+ROLES = [role.value for role in Role]
+# What a token list shows: its status (works, or why not) for everyone, its state for
+# those who see details.
+TOKEN_STATUSES = [
+    state.value for state in TokenState if state is TokenState.ACTIVE or state in STOPPED
+]
+
+
+def string_id() -> dict:
+    return {"type": "string", "pattern": "^[0-9]+$"}
+
+
+def links(*names: str, optional: tuple[str, ...] = ()) -> dict:
+    return {
+        "type": "object",
+        "required": list(names),
+        "properties": {name: {"type": "string"} for name in (*names, *optional)},
+        "additionalProperties": False,
+    }
+
+
+def resource(
+    kind: str,
+    id_schema: dict,
+    attributes: dict,
+    required: list[str],
+    for_some: tuple[str, ...] = (),
+    **more,
+) -> dict:
+    """A JSON:API resource object of ``kind``: ``attributes`` (those in ``required``
+    always there, the others for some roles only), and ``more`` members (all there
+    but those named in ``for_some``)."""
+    return {
+        "type": "object",
+        "required": ["type", "id", "attributes", *(name for name in more if name not in for_some)],
+        "properties": {
+            "type": {"const": kind},
+            "id": id_schema,
+            "attributes": {
+                "type": "object",
+                "required": required,
+                "properties": attributes,
+                "additionalProperties": False,
+            },
+            **more,
+        },
+        "additionalProperties": False,
+    }
+
+
+PROJECT_ATTRIBUTES = {
+    "name": {"type": "string"},
+    "slug": {"type": "string"},
+    "role": {"enum": ROLES, "description": "The caller's role in the project."},
+}
+NULLABLE_DAYS = {"type": ["integer", "null"], "minimum": 1}
+TOKEN_ATTRIBUTES = {
+    "name": {"type": "string"},
+    "status": {"enum": TOKEN_STATUSES},
+    "created_at": {"type": "string", "format": "date-time"},
+    # Developers and owners only (``VIEW_TOKEN_DETAILS``), as on the page:
+    "state": {"enum": [state.value for state in TokenState]},
+    "hint": {"type": "string", "description": "The value's last characters: `flagpal_…wxyz`."},
+    "abilities": {"type": "array", "items": {"enum": list(ability.LABELS)}},
+    "expires_at": nullable_time(),
+    "last_used_at": nullable_time(),
+    "created_by": {"type": ["string", "null"]},
+    "revoked_at": nullable_time(),
+    "revoked_by": {"type": ["string", "null"]},
+    "revoked_reason": {"type": ["string", "null"]},
+    "rotated_at": nullable_time(),
+}
+
+SCHEMAS |= {
+    "Project": resource(
+        "projects",
+        {"type": "string", "description": "The project's slug."},
+        PROJECT_ATTRIBUTES,
+        list(PROJECT_ATTRIBUTES),
+        links=links("self"),
+    ),
+    "ProjectDetails": resource(
+        "projects",
+        {"type": "string", "description": "The project's slug."},
+        PROJECT_ATTRIBUTES
+        | {
+            "created_at": {"type": "string", "format": "date-time"},
+            "max_token_lifetime_days": NULLABLE_DAYS
+            | {"description": "Developers and owners only: the token policy."},
+            "revoke_unused_after_days": NULLABLE_DAYS | {"description": "Owners only."},
+        },
+        [*PROJECT_ATTRIBUTES, "created_at"],
+        links=links("self"),
+        relationships={
+            "type": "object",
+            "required": ["members"],
+            "properties": {
+                "members": {
+                    "type": "object",
+                    "required": ["links"],
+                    "properties": {"links": links("related")},
+                }
+            },
+        },
+    ),
+    "Member": resource(
+        "members",
+        string_id(),
+        {
+            "name": {"type": "string"},
+            "role": {"enum": ROLES},
+            "joined_at": {"type": "string", "format": "date-time"},
+            "email": {"type": "string", "description": "Owners only."},
+        },
+        ["name", "role", "joined_at"],
+    ),
+    "AuditEvent": resource(
+        "audit-events",
+        string_id(),
+        {
+            "at": {"type": "string", "format": "date-time"},
+            "kind": {"enum": [kind.value for kind in AuditKind]},
+            "actor": {"type": "string"},
+            "target": {"type": ["string", "null"]},
+            "address": {"type": ["string", "null"]},
+            "details": {"type": "object"},
+        },
+        ["at", "kind", "actor", "target", "address", "details"],
+    ),
+    "ProjectToken": resource(
+        "api-tokens",
+        string_id(),
+        TOKEN_ATTRIBUTES,
+        ["name", "status", "created_at"],
+        for_some=("relationships",),
+        links=links("self"),
+        relationships={
+            "type": "object",
+            "description": "Developers and owners only.",
+            "required": ["replaced_by"],
+            "properties": {
+                "replaced_by": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "data": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "object",
+                                    "required": ["type", "id"],
+                                    "properties": {
+                                        "type": {"const": "api-tokens"},
+                                        "id": string_id(),
+                                    },
+                                },
+                            ]
+                        }
+                    },
+                }
+            },
+        },
+    ),
+}
+
+
+def personal_token_refused() -> dict:
+    return refusal(
+        401,
+        "No good personal access token: none sent (or one in the URL), a project API "
+        "token, unknown, expired, revoked, or its person's account is deactivated.",
+        PERSONAL_TOKEN_ERRORS,
+        www_authenticate(
+            'Bearer realm="flagpal", with error="invalid_token" when a token was sent.'
+        ),
+    )
+
+
+def page_parameters() -> list[dict]:
+    return [
+        query_parameter(
+            "page[number]",
+            "Which page, from 1.",
+            {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+        ),
+        query_parameter(
+            "page[size]",
+            "How many a page.",
+            {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": management.MAX_PAGE_SIZE,
+                "default": management.DEFAULT_PAGE_SIZE,
+            },
+        ),
+    ]
+
+
+def query_parameter(name: str, description: str, schema: dict) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+SLUG = {
+    "name": "slug",
+    "in": "path",
+    "required": True,
+    "description": "The project's slug.",
+    "schema": {"type": "string", "minLength": 1},
+}
+
+
+def collection(item: str, paged: bool) -> dict:
+    meta = {"count": {"type": "integer", "minimum": 0}}
+    if paged:
+        meta["pages"] = {"type": "integer", "minimum": 1}
+    return {
+        "type": "object",
+        "required": ["data", "meta", "links"],
+        "properties": {
+            "data": {"type": "array", "items": ref(item)},
+            "meta": {
+                "type": "object",
+                "required": list(meta),
+                "properties": meta,
+                "additionalProperties": False,
+            },
+            "links": links("self", "first", "last", optional=("prev", "next"))
+            if paged
+            else links("self"),
+        },
+        "additionalProperties": False,
+    }
+
+
+def single(item: str) -> dict:
+    return {
+        "type": "object",
+        "required": ["data", "links"],
+        "properties": {"data": ref(item), "links": links("self")},
+        "additionalProperties": False,
+    }
+
+
+def management_operation(
+    operation_id: str,
+    summary: str,
+    description: str,
+    parameters: list[dict],
+    answer: dict,
+    not_found: str | None,
+    forbidden: str | None = None,
+) -> dict:
+    responses = {
+        "200": json_api(answer, summary + "."),
+        "400": refusal(
+            400,
+            "A query parameter this route does not read, one sent twice, or a bad value; "
+            "`source.parameter` names it.",
+            ["invalid_parameter"],
+        ),
+        "401": personal_token_refused(),
+    }
+    if forbidden:
+        responses["403"] = refusal(403, forbidden, ["forbidden"])
+    if not_found:
+        responses["404"] = refusal(404, not_found, ["not_found"])
+    responses["503"] = UNAVAILABLE
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "description": description,
+        "tags": ["Management"],
+        "security": PERSONAL,
+        "parameters": parameters,
+        "responses": responses,
+    }
+
+
+NOT_A_MEMBER = "No such project, or the caller is not a member of it (the same answer)."
+
+
+def management_paths() -> dict:
+    token_id = {
+        "name": "token_id",
+        "in": "path",
+        "required": True,
+        "description": "The token's id.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+    return {
+        "/api/v1/projects": {
+            "get": management_operation(
+                "listProjects",
+                "The caller's projects",
+                "The projects the token's person is a member of, by name, with their role.",
+                [],
+                collection("Project", paged=False),
+                None,
+            )
+        },
+        "/api/v1/projects/{slug}": {
+            "get": management_operation(
+                "showProject",
+                "One project",
+                "With the caller's role; the token policy for developers and owners.",
+                [SLUG],
+                single("ProjectDetails"),
+                NOT_A_MEMBER,
+            )
+        },
+        "/api/v1/projects/{slug}/members": {
+            "get": management_operation(
+                "listMembers",
+                "The project's members",
+                "Owners first, then by name; email addresses for owners only.",
+                [SLUG],
+                collection("Member", paged=False),
+                NOT_A_MEMBER,
+            )
+        },
+        "/api/v1/projects/{slug}/audit-events": {
+            "get": management_operation(
+                "listAuditEvents",
+                "The project's audit log",
+                "Oldest first, a page at a time, for developers and owners; developers "
+                "get no invitations and no email addresses.",
+                [
+                    SLUG,
+                    query_parameter(
+                        "filter[since]",
+                        "Events from this moment on: a date and time with its offset.",
+                        {"type": "string", "format": "date-time"},
+                    ),
+                    *page_parameters(),
+                ],
+                collection("AuditEvent", paged=True),
+                NOT_A_MEMBER,
+                "A viewer cannot read the audit log.",
+            )
+        },
+        "/api/v1/projects/{slug}/tokens": {
+            "get": management_operation(
+                "listProjectTokens",
+                "The project's API tokens",
+                "Newest first, a page at a time; viewers see names, status and creation "
+                "dates only.",
+                [
+                    SLUG,
+                    query_parameter(
+                        "filter[name]", "Part of the name, any case.", {"type": "string"}
+                    ),
+                    query_parameter(
+                        "filter[status]",
+                        "Which tokens, by status.",
+                        {"enum": list(STATUSES), "default": "all"},
+                    ),
+                    *page_parameters(),
+                ],
+                collection("ProjectToken", paged=True),
+                NOT_A_MEMBER,
+            )
+        },
+        "/api/v1/projects/{slug}/tokens/{token_id}": {
+            "get": management_operation(
+                "showProjectToken",
+                "One API token",
+                "Viewers see its name, status and creation date only.",
+                [SLUG, token_id],
+                single("ProjectToken"),
+                NOT_A_MEMBER + " Or the project has no token with this id.",
+            )
+        },
+    }
+
+
 def openapi_operation() -> dict:
     return {
         "operationId": "openapiDocument",
@@ -495,7 +894,9 @@ def document() -> dict:
         "info": {
             "title": "FlagPal Dash token API",
             "version": app_version(),
-            "description": "What apps, reverse proxies and secret scanners call. Every "
+            "description": "What apps, reverse proxies and secret scanners call, and "
+            "people's scripts (the management API, `/api/v1/projects…`, with a personal "
+            "access token). Every "
             f"answer is JSON:API (`{MEDIA_TYPE}`); refusals are error documents with a "
             "stable `code`. Tokens are accepted only as `Authorization: Bearer <token>`, "
             "never in a URL. HEAD is answered for every GET, as GET without a body.",
@@ -507,7 +908,14 @@ def document() -> dict:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A project API token: `flagpal_` and 46 letters and digits.",
-                }
+                },
+                "personalToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A person's personal access token, for the management "
+                    "API only: `flagpal_pat_` and 46 letters and digits. Made on the "
+                    "Account page; it acts with its person's roles, read afresh each time.",
+                },
             },
             "schemas": SCHEMAS,
         },
@@ -521,6 +929,7 @@ def document() -> dict:
                 method: forward_auth_operation(method, fixed=True) for method in ("get", "options")
             },
             "/api/v1/tokens/revoke": {"post": revoke_leaked_tokens()},
+            **management_paths(),
             "/api/v1/openapi.json": {"get": openapi_operation()},
             "/api/v1/docs": {"get": docs_operation()},
         },

@@ -6,7 +6,7 @@ actor is always an argument.
 from collections.abc import Iterator
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import AuditEvent, Project
@@ -35,6 +35,37 @@ def events_page(
         )
     )
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
+
+
+def project_events_query(
+    project: Project, since: datetime | None, *, without_invitations: bool = False
+):
+    """``project``'s events from ``since`` on (all without it), for the management API."""
+    query = select(AuditEvent).where(AuditEvent.project_id == project.id)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if without_invitations:
+        query = query.where(~AuditEvent.kind.startswith("invitation."))
+    return query
+
+
+def events_oldest_first(
+    project: Project,
+    since: datetime | None,
+    *,
+    offset: int,
+    limit: int,
+    without_invitations: bool = False,
+) -> tuple[list[AuditEvent], int]:
+    """A page of ``project``'s events from ``since`` on, oldest first, and how many there
+    are in all. Oldest first, so a script paging through while new events arrive sees
+    each once: new ones join the end, not the pages it has read."""
+    query = project_events_query(project, since, without_invitations=without_invitations)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    events = db.session.scalars(
+        query.order_by(AuditEvent.at, AuditEvent.id).offset(offset).limit(limit)
+    )
+    return list(events), total
 
 
 def export(since: datetime, project: Project | None = None) -> Iterator[dict]:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from .. import abilities as ability
 from .. import dates, links, token_format
-from ..models import ApiToken, User
+from ..models import ApiToken, PersonalToken, User
 from . import outbox, projects
 
 
@@ -88,4 +88,68 @@ The project's API Tokens page:
 You get this mail because you are an owner of {project.name}.
 """
     subject = f"The FlagPal token “{token.name}” in {project.name} was found in public and revoked"
+    return subject, body
+
+
+def queue_personal(
+    token: PersonalToken,
+    url: str | None,
+    source: str | None,
+    secret_type: str | None,
+    now: datetime,
+) -> None:
+    """Queue the leak notice of a personal access token (revoked at ``now``) to its
+    person. The caller commits, with the revoke."""
+    subject, body = personal_leak_mail(token, url, source, secret_type, now)
+    outbox.queue(token.user.email, subject, body, now=now)
+
+
+def personal_leak_mail(
+    token: PersonalToken,
+    url: str | None,
+    source: str | None,
+    secret_type: str | None,
+    now: datetime,
+) -> tuple[str, str]:
+    """The subject and body of the mail to the person whose personal access token was
+    reported as leaked."""
+    person = token.user
+    where = (
+        f"Where it was found: {url}"
+        if url
+        else "The report did not say where it was found (or gave no web address)."
+    )
+    reported = [
+        f"{name}: {value}" for name, value in (("source", source), ("type", secret_type)) if value
+    ]
+    if reported:
+        where += f"\nThe report also said: {'; '.join(reported)}."
+    last_used = (
+        f"It was last used {dates.exact(token.last_used_at)}."
+        if token.last_used_at
+        else "It was never used."
+    )
+    page = links.on_this_server(links.external_url("account.index"))
+    body = f"""Hello {person.name},
+
+Someone reported your FlagPal personal access token “{token.name}” as found in \
+public, and it was revoked at once, {dates.exact(now)}. It no longer works: scripts \
+that still use it are refused.
+
+The token: “{token.name}” ({token_format.display_personal_hint(token.hint)}). {last_used}
+
+{where}
+
+What to do now:
+1. Make a new personal access token on your Account page and put it in the scripts \
+that used the revoked one.
+2. Remove the revoked value from where it was found, and keep the new one out of \
+public places (a code repository keeps old versions of files).
+3. The audit logs of your projects show what was done in them: anything done "via \
+API" with this token that you do not recognise may have been someone else's.
+
+Your Account page:
+{page}
+"""
+    subject = f"Your FlagPal personal access token “{token.name}” was found in public and revoked"
     return subject, body

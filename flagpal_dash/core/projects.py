@@ -8,6 +8,7 @@ request. Refusals are ``Conflict`` errors with a code; the door words them.
 """
 
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import contains_eager
 
 from .. import validation
 from ..extensions import db
@@ -78,6 +79,19 @@ def membership_of(user: User, project: Project) -> Membership | None:
     """``user``'s membership in ``project``; None when they are not on it."""
     return db.session.scalar(
         select(Membership).where(Membership.project_id == project.id, Membership.user_id == user.id)
+    )
+
+
+def memberships_of(user: User) -> list[Membership]:
+    """``user``'s memberships, their projects loaded with them, by project name."""
+    return list(
+        db.session.scalars(
+            select(Membership)
+            .join(Membership.project)
+            .options(contains_eager(Membership.project))
+            .where(Membership.user_id == user.id)
+            .order_by(Project.name, Project.id)
+        )
     )
 
 

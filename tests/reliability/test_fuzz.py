@@ -36,13 +36,19 @@ from wtforms.fields.core import UnboundField
 
 import flagpal_dash
 from flagpal_dash import abilities, token_format, validation
-from flagpal_dash.account import ExpiryMailForm, NameForm, PasswordForm
+from flagpal_dash.account import (
+    ExpiryMailForm,
+    NameForm,
+    PasswordForm,
+    PersonalTokenForm,
+    RevokeForm,
+)
 from flagpal_dash.admin import NewProjectForm, NewUserForm
 from flagpal_dash.api import leak_reports
 from flagpal_dash.api.verification import TOKEN_QUERY_NAMES
 from flagpal_dash.audit import GROUPS, PROJECT_GROUPS
 from flagpal_dash.auth.forms import ForgotPasswordForm, NewPasswordForm, SetupForm, SignInForm
-from flagpal_dash.core import webhooks
+from flagpal_dash.core import personal_tokens, webhooks
 from flagpal_dash.core.invitations import create_invitation, pending, revoke_invitation
 from flagpal_dash.core.password_resets import create_reset
 from flagpal_dash.core.projects import (
@@ -730,6 +736,42 @@ def check_new_secret(scene: Scene, data: dict, changes: Changes) -> None:
     assert changes.audit_kinds() == ["webhook.changed"]
 
 
+def check_personal_token(scene: Scene, data: dict, changes: Changes) -> None:
+    if not changes:  # (303: this form was posted before, its value shown then)
+        return
+    [token] = changes.only("personal_tokens", added=1)
+    assert token["name"] == validation.token_name(first(data["name"]))
+    # Without the field, the day the form opens with: 30 days ahead.
+    chosen = first(data.get("expires_on", personal_token_day(30)))
+    assert validation.last_day(token["expires_at"]).isoformat() == chosen
+    assert changes.tables() == {"personal_tokens", "audit_events"}
+    assert changes.audit_kinds() == ["personal_token.created"]
+
+
+PERSONAL_TOKEN_NAMES = (f"Script {number}" for number in itertools.count(1))
+
+
+def fresh_personal_token(scene: Scene) -> None:
+    token, _ = personal_tokens.issue(
+        scene.team.owner, next(PERSONAL_TOKEN_NAMES), utcnow() + timedelta(days=30), now=utcnow()
+    )
+    db.session.commit()
+    scene.token_id = token.id
+
+
+def check_personal_token_revoked(scene: Scene, data: dict, changes: Changes) -> None:
+    [(before, after)] = changes.only("personal_tokens", changed=1)
+    assert before["id"] == scene.token_id
+    assert differing(before, after) == {"revoked_at"}
+    assert changes.audit_kinds() == ["personal_token.revoked"]
+
+
+def personal_token_day(days: int) -> str:
+    """A day as the form's date input sends it: around the form's limits (tomorrow to a
+    year), some outside them."""
+    return (utcnow() + timedelta(days=days)).date().isoformat()
+
+
 WEBHOOK_EVENTS = st.lists(st.sampled_from(sorted(webhooks.EVENT_TYPES)), max_size=4)
 WEBHOOK_FIELDS = {
     "all_events": st.sampled_from(["y", ""]),
@@ -833,6 +875,31 @@ FORM_TARGETS = [
         {"expiry_mail": st.sampled_from(["y", "on", "true", "false", ""])},
         frozenset({302}),
         check_expiry_mail,
+    ),
+    FormTarget(
+        PersonalTokenForm,
+        "owner",
+        "account.create_personal_token",
+        lambda scene: "/account/tokens",
+        {
+            "name": SOME_NAME,
+            "expires_on": st.one_of(
+                st.integers(-2, 368).map(personal_token_day),
+                st.sampled_from(["", "2027-02-30", "tomorrow", "9999-12-31"]),
+            ),
+        },
+        frozenset({201, 303}),
+        check_personal_token,
+    ),
+    FormTarget(
+        RevokeForm,
+        "owner",
+        "account.revoke_personal_token",
+        lambda scene: f"/account/tokens/{scene.token_id}/revoke",
+        {},
+        frozenset({302}),
+        check_personal_token_revoked,
+        prepare=fresh_personal_token,
     ),
     FormTarget(
         PasswordForm,
@@ -1240,6 +1307,75 @@ def test_authorization_headers(scene, database_url):
         for before_row, after_row in changes.changed.get("api_tokens", []):
             assert differing(before_row, after_row) == {"last_used_at"}
             assert presented in good
+
+    try:
+        present()
+    finally:
+        recorded(scene, database_url, tried)
+
+
+def test_management_authorization_headers(scene, database_url):
+    """The management API's door, whatever the header: a 401 JSON:API document with the
+    code that says why, unless it is exactly ``Bearer`` and a good personal token (a
+    project token included: ``personal_token_required``); nothing written but a good
+    token's use."""
+    team = scene.team
+
+    def personal(user, name: str, **fields) -> str:
+        token, value = personal_tokens.issue(
+            user, name, utcnow() + timedelta(days=30), now=utcnow()
+        )
+        for field_name, field_value in fields.items():
+            setattr(token, field_name, field_value)
+        db.session.commit()
+        return value
+
+    good_value = personal(team.owner, "Good")
+    revoked_value = personal(team.owner, "Revoked", revoked_at=utcnow())
+    expired_value = personal(team.owner, "Expired", expires_at=utcnow() - timedelta(days=1))
+    _, project_value = issue_token(team.project, "A project's")
+    refusals = {
+        "Bearer " + revoked_value: "token_revoked",
+        "Bearer " + expired_value: "token_expired",
+        "Bearer " + project_value: "personal_token_required",
+    }
+    codes = {
+        "token_missing",
+        "token_malformed",
+        "token_invalid",
+        "token_expired",
+        "token_revoked",
+        "personal_token_required",
+    }
+    client = scene.app.test_client()
+    tried = 0
+
+    @FUZZ
+    @given(
+        authorization_headers([good_value, revoked_value, expired_value, project_value]),
+        st.sampled_from(["/api/v1/projects", "/api/v1/projects/shop/members"]),
+    )
+    def present(header, url):
+        nonlocal tried
+        tried += 1
+        if header is not None:
+            header = as_a_server_reads_it(header)
+        headers = {} if header is None else {"Authorization": header}
+        before = snapshot()
+        response = scene.send(client.get, url, headers=headers)
+        changes = Changes.between(before, snapshot())
+        if header == "Bearer " + good_value:
+            assert response.status_code == 200, response.text
+        else:
+            assert response.status_code == 401, response.text
+            code = error_code(response)
+            assert code in codes
+            assert code == refusals.get(header, code)
+            assert response.headers["WWW-Authenticate"].startswith('Bearer realm="flagpal"')
+        assert changes.tables() <= {"personal_tokens"}
+        for before_row, after_row in changes.changed.get("personal_tokens", []):
+            assert differing(before_row, after_row) == {"last_used_at"}
+            assert header == "Bearer " + good_value
 
     try:
         present()
@@ -1657,6 +1793,14 @@ def test_url_path_parameters(scene, database_url):
     cases = path_cases(scene.app)
     assert {name for _, _, name in cases} <= real.keys(), "a parameter without a real value"
     clients = {"admin": scene.client("admin"), "owner": scene.client("owner")}
+    # The management API takes the owner's personal token, not the session. Its last use
+    # is set ahead, so the door records none and every snapshot holds.
+    personal, personal_value = personal_tokens.issue(
+        scene.team.owner, "Fuzzing", utcnow() + timedelta(days=1), now=utcnow()
+    )
+    personal.last_used_at = utcnow() + timedelta(days=1)
+    db.session.commit()
+    bearer = {"Authorization": f"Bearer {personal_value}"}
     garbage = st.one_of(
         SHORT_GARBAGE,
         st.sampled_from(QUERY_PIECES),
@@ -1678,8 +1822,9 @@ def test_url_path_parameters(scene, database_url):
         )
         note(f"{method} {path}")
         client = clients["admin" if rule.startswith("/admin") else "owner"]
+        headers = bearer if rule.startswith("/api/v1/projects") else {}
         before = snapshot()
-        response = scene.send(getattr(client, method.lower()), path)
+        response = scene.send(getattr(client, method.lower()), path, headers=headers)
         assert response.status_code == 404, (method, path, response.status_code)
         assert snapshot() == before
 

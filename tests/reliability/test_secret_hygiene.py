@@ -7,7 +7,9 @@ and right passwords (one types the password into the email field), create tokens
 dashboard (a plain form and htmx), rotate one and revoke one; apps verify tokens on both
 API endpoints, good, unknown, malformed and revoked, and also send them where they do
 not belong (a query string, the forwarded URI, the path, other headers and schemes); a
-secret scanner reports one as leaked, with the token in the URL where it was found; an
+secret scanner reports one as leaked, with the token in the URL where it was found; the
+owner makes a personal access token on the Account page, uses it on the management API
+and sends it where it does not belong, and it is reported as leaked too; an
 owner invites someone, who joins by the link with a new password and signs in again,
 then chooses another password from a reset link printed by ``users reset-link``;
 ``tokens create`` makes one on the command line; then ``flask --app wsgi backup PATH``.
@@ -32,6 +34,7 @@ import subprocess
 import urllib.parse
 from base64 import b64encode
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, select, text
@@ -70,6 +73,8 @@ class Scanner:
             # a token can still be rebuilt.
             random = secret[len(token_format.PREFIX) :][:40]
             variants.add(random)
+        if token_format.is_well_formed_personal(secret):
+            variants.add(secret[len(token_format.PERSONAL_PREFIX) :][:40])
         for variant in variants:
             self.variants[variant] = what
 
@@ -438,6 +443,32 @@ def test_no_secret_is_left_anywhere_after_a_full_run(
         )
         assert seen.status == 202
         assert run.api("/api/v1/token", bearer(leaked)) == (401, "token_revoked")
+
+        # A personal access token made on the Account page, shown once; used on the
+        # management API, sent where it does not belong, then reported as leaked.
+        owner.get("/account")
+        expires_on = (utcnow() + timedelta(days=30)).date().isoformat()
+        made = owner.post("/account/tokens", {"name": "Release script", "expires_on": expires_on})
+        assert made.status == 201
+        personal = soup(made.text).find(id="new-token-value")["value"]
+        run.shown_once(made, personal)
+        scanner.add("a personal access token", personal)
+        owner.get("/account")
+        assert run.api("/api/v1/projects", bearer(personal)) == (200, "ok")
+        assert run.api("/api/v1/projects/shop/audit-events", bearer(personal)) == (200, "ok")
+        assert run.api("/api/v1/projects/shop/tokens", bearer(personal)) == (200, "ok")
+        assert run.api("/api/v1/token", bearer(personal)) == (401, "token_malformed")
+        assert run.api(f"/api/v1/projects?token={personal}") == (401, "token_malformed")
+        assert run.api("/api/v1/projects", bearer(seeded)) == (401, "personal_token_required")
+        report = [{"token": personal, "url": f"https://example.com/ci.log?t={personal}"}]
+        seen = run.send(
+            "POST",
+            "/api/v1/tokens/revoke",
+            {"Content-Type": "application/json"},
+            json.dumps(report),
+        )
+        assert seen.status == 202
+        assert run.api("/api/v1/projects", bearer(personal)) == (401, "token_revoked")
 
         # An invitation: its link shown once, then followed by the newcomer, who joins
         # with a new password, signs out, and signs in wrong, then right.

@@ -1,0 +1,467 @@
+"""The management API (JSON:API) for people's scripts: what a person may see and do on
+the pages, from a script holding one of their personal access tokens.
+
+Its door is ``person_required``: it reads ``Authorization: Bearer flagpal_pat_…`` and
+nothing else (no cookie is read, so a signed-in browser alone gets 401, and cross-site
+forgery has nothing to ride on: the blueprint is exempt from CSRF), and gives the view
+the acting person. The token carries no roles: each request reads the person's
+membership afresh (``project_for``), so taking someone off a project takes it from
+their tokens at once. A project token is never accepted here, nor a personal token by
+the FlagPal API routes (token_format.py: neither is well formed as the other).
+
+Who may read what follows the pages (permissions.py): every member reads the project,
+its tokens (viewers: names, status and creation dates only) and its members (people's
+email addresses only for owners, as on the Members page); developers and owners read
+the audit log, developers without invitations and without addresses, as on the log's
+page. Someone who is not a member gets the same 404 whether the project exists or not.
+
+Reads change nothing but the token's ``last_used_at`` (at most once a minute), so
+nothing here is audited; the routes that change things (later) record their actor as
+"<person> via API (<token name>)".
+"""
+
+import functools
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+import orjson
+from flask import Blueprint, Response, current_app, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from .. import abilities as ability
+from .. import token_format
+from ..access import membership_in
+from ..audit import ADDRESS_IN_LABEL
+from ..core import audit as audit_log
+from ..core import personal_tokens, projects, tokens
+from ..core.personal_tokens import Refusal, Refused
+from ..extensions import db
+from ..models import ApiToken, Membership, PersonalToken, User, utcnow
+from ..paging import MAX_PAGE
+from ..permissions import Permission
+from ..tokens.listing import STATUSES, TokenFilter
+from .errors import MEDIA_TYPE, ApiError, unauthorized
+from .verification import presented_token, refuse_token_in_query
+
+bp = Blueprint("management", __name__, url_prefix="/api/v1")
+
+# Times as RFC 3339 in UTC to the second, as the token API writes them.
+JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+WHERE_TO_MAKE_ONE = "Make one on your Account page in FlagPal Dash."
+REFUSALS = {
+    Refusal.MALFORMED: (
+        "token_malformed",
+        "Token malformed",
+        "That is not a personal access token: it must be `flagpal_pat_` and 46 letters "
+        "and digits with a valid checksum. Check it was copied whole.",
+    ),
+    Refusal.UNKNOWN: (
+        "token_invalid",
+        "Token invalid",
+        "This personal access token is not known. It may have been mistyped.",
+    ),
+    Refusal.EXPIRED: (
+        "token_expired",
+        "Token expired",
+        f"This personal access token has expired. {WHERE_TO_MAKE_ONE}",
+    ),
+    Refusal.REVOKED: (
+        "token_revoked",
+        "Token revoked",
+        f"This personal access token was revoked. {WHERE_TO_MAKE_ONE}",
+    ),
+    Refusal.DEACTIVATED: (
+        "account_deactivated",
+        "Account deactivated",
+        "The account this token belongs to is deactivated, and its tokens with it.",
+    ),
+}
+
+
+class Caller(NamedTuple):
+    """Who is asking: the person, and the personal token they sent."""
+
+    person: User
+    token: PersonalToken
+
+
+def refused(why: Refusal) -> ApiError:
+    return unauthorized(*REFUSALS[why])
+
+
+def personal_token_needed() -> ApiError:
+    return unauthorized(
+        "personal_token_required",
+        "Personal access token required",
+        "This is a project API token, which only FlagPal's API takes. The management API "
+        f"takes a personal access token (`flagpal_pat_…`). {WHERE_TO_MAKE_ONE}",
+    )
+
+
+def presented_personal_token() -> str:
+    """The value in the request's ``Authorization: Bearer`` header (the token API's
+    rules for the header, words of its own for what is missing)."""
+    environ = request.environ
+    if environ.get("QUERY_STRING"):
+        refuse_token_in_query(request.args)
+    try:
+        return presented_token(environ.get("HTTP_AUTHORIZATION"))
+    except ApiError as error:
+        if error.code != "token_missing":
+            raise
+        raise unauthorized(
+            "token_missing",
+            "Token missing",
+            "Send a personal access token in the header `Authorization: Bearer <token>`. "
+            + WHERE_TO_MAKE_ONE,
+            token_sent=False,
+        ) from None
+
+
+def caller(now: datetime) -> Caller:
+    """The person whose good personal token the request carries; otherwise an
+    ``ApiError`` (401) saying why not. Its use is recorded (at most once a minute)."""
+    value = presented_personal_token()
+    if token_format.is_well_formed(value):
+        raise personal_token_needed()
+    try:
+        token = personal_tokens.checked(value, now)
+    except Refused as refusal:
+        raise refused(refusal.why) from None
+    interval = timedelta(seconds=current_app.config["LAST_USED_INTERVAL"])
+    personal_tokens.record_use(token, now, interval)
+    db.session.commit()
+    return Caller(token.user, token)
+
+
+def person_required(view):
+    """Guard a management route: the view receives the ``Caller`` as its first argument."""
+
+    @functools.wraps(view)
+    def guarded(*args, **kwargs):
+        return view(caller(utcnow()), *args, **kwargs)
+
+    return guarded
+
+
+def project_for(person: User, slug: str, permission: Permission) -> Membership:
+    """``person``'s membership in project ``slug``, with the project, if their role has
+    ``permission``: 404 when they are not a member (the same answer, in one query,
+    whether the project exists or not), 403 when their role lacks it."""
+    membership = membership_in(person.id, slug)
+    if membership is None:
+        raise ApiError(
+            404,
+            "not_found",
+            "Not found",
+            "There is no project with this slug, or you are not a member of it.",
+        )
+    if not membership.can(permission):
+        raise ApiError(
+            403,
+            "forbidden",
+            "Forbidden",
+            f"As a {membership.role.value} of this project you cannot {permission.value}.",
+        )
+    return membership
+
+
+# Query parameters.
+
+
+def check_parameters(allowed: frozenset[str]) -> None:
+    """400 for a query parameter this route does not read (JSON:API: a server must not
+    ignore one it does not support), or one sent twice."""
+    for name in request.args:
+        if name not in allowed:
+            raise bad_parameter(name, f"This route does not read `{name}`.")
+        if len(request.args.getlist(name)) > 1:
+            raise bad_parameter(name, f"Send `{name}` once.")
+
+
+def bad_parameter(name: str, detail: str) -> ApiError:
+    return ApiError(400, "invalid_parameter", "Invalid query parameter", detail, parameter=name)
+
+
+def whole_number(name: str, default: int, highest: int) -> int:
+    value = request.args.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= highest:
+        raise bad_parameter(name, f"`{name}` must be a whole number from 1 to {highest:,}.")
+    return int(value)
+
+
+def moment(name: str) -> datetime | None:
+    """An RFC 3339 date and time with its offset, like ``2026-12-01T00:00:00Z``: its
+    ``T`` and ``Z`` in either case, and a leap second (``23:59:60``, which Python cannot
+    hold) as the second before it, as RFC 3339 allows both."""
+    value = request.args.get(name)
+    if value is None:
+        return None
+    written = LEAP_SECOND.sub(r"\g<1>59", value.upper())
+    try:
+        parsed = datetime.fromisoformat(written)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or "T" not in written:
+        raise bad_parameter(
+            name,
+            f"`{name}` must be a date and time with its offset, like 2026-12-01T00:00:00Z.",
+        )
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        # Within an offset of year 1's start or year 9999's end: before or after
+        # every event, as UTC cannot write it.
+        return datetime.min.replace(tzinfo=UTC) if parsed.year == 1 else END_OF_TIME
+
+
+LEAP_SECOND = re.compile(r"^([0-9-]+T[0-9]{2}:[0-9]{2}:)60(?=[.+Z-]|$)")
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+# Documents.
+
+
+def document(data, **more) -> Response:
+    body = {"data": data, **more}
+    return Response(orjson.dumps(body, option=JSON_OPTIONS), mimetype=MEDIA_TYPE)
+
+
+def project_resource(membership: Membership) -> dict:
+    project = membership.project
+    attributes = {"name": project.name, "slug": project.slug, "role": membership.role.value}
+    return {
+        "type": "projects",
+        "id": project.slug,
+        "attributes": attributes,
+        "links": {"self": url_for("management.show_project", slug=project.slug)},
+    }
+
+
+def paged_links(endpoint: str, number: int, size: int, total: int, **values) -> dict:
+    """``self``, ``first``, ``last``, and ``prev``/``next`` where there is one."""
+    last = max(1, math.ceil(total / size))
+    args = {key: value for key, value in request.args.items() if not key.startswith("page[")}
+
+    def link(page: int) -> str:
+        return url_for(endpoint, **values, **args, **{"page[number]": page, "page[size]": size})
+
+    links = {"self": link(number), "first": link(1), "last": link(last)}
+    if number > 1:
+        links["prev"] = link(min(number - 1, last))
+    if number < last:
+        links["next"] = link(number + 1)
+    return links
+
+
+# Routes.
+
+
+@bp.get("/projects")
+@person_required
+def list_projects(caller: Caller):
+    """The projects the person is a member of, by name, with their role in each."""
+    check_parameters(frozenset())
+    memberships = projects.memberships_of(caller.person)
+    return document(
+        [project_resource(membership) for membership in memberships],
+        meta={"count": len(memberships)},
+        links={"self": url_for("management.list_projects")},
+    )
+
+
+@bp.get("/projects/<slug>")
+@person_required
+def show_project(caller: Caller, slug: str):
+    """One project, with the person's role in it, and its token policy for those who
+    make tokens (the pages apply it to them) and owners (who set it)."""
+    check_parameters(frozenset())
+    membership = project_for(caller.person, slug, Permission.VIEW_TOKENS)
+    resource = project_resource(membership)
+    project = membership.project
+    resource["attributes"]["created_at"] = project.created_at
+    if membership.can(Permission.VIEW_TOKEN_DETAILS):
+        resource["attributes"]["max_token_lifetime_days"] = project.max_token_lifetime_days
+    if membership.can(Permission.MANAGE_MEMBERS):
+        resource["attributes"]["revoke_unused_after_days"] = project.revoke_unused_after_days
+    resource["relationships"] = {
+        "members": {"links": {"related": url_for("management.list_members", slug=slug)}}
+    }
+    return document(resource, links={"self": resource["links"]["self"]})
+
+
+@bp.get("/projects/<slug>/members")
+@person_required
+def list_members(caller: Caller, slug: str):
+    """Everyone on the project, owners first, then by name: every member may read it,
+    as on the Members page; email addresses only for owners (``SEE_ADDRESSES``)."""
+    check_parameters(frozenset())
+    membership = project_for(caller.person, slug, Permission.VIEW_MEMBERS)
+    sees_addresses = membership.can(Permission.SEE_ADDRESSES)
+    data = []
+    for member in projects.members_of(membership.project):
+        attributes = {
+            "name": member.user.name,
+            "role": member.role.value,
+            "joined_at": member.created_at,
+        }
+        if sees_addresses:
+            attributes["email"] = member.user.email
+        data.append({"type": "members", "id": str(member.id), "attributes": attributes})
+    return document(
+        data,
+        meta={"count": len(data)},
+        links={"self": url_for("management.list_members", slug=slug)},
+    )
+
+
+AUDIT_PARAMETERS = frozenset({"filter[since]", "page[number]", "page[size]"})
+
+
+@bp.get("/projects/<slug>/audit-events")
+@person_required
+def list_audit_events(caller: Caller, slug: str):
+    """The project's audit log, oldest first (``filter[since]``: from that moment on),
+    a page at a time, for developers and owners as on the log's page: developers get
+    no invitations and no email addresses."""
+    check_parameters(AUDIT_PARAMETERS)
+    since = moment("filter[since]")
+    number = whole_number("page[number]", 1, MAX_PAGE)
+    size = whole_number("page[size]", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    membership = project_for(caller.person, slug, Permission.VIEW_AUDIT)
+    sees_addresses = membership.can(Permission.SEE_ADDRESSES)
+    events, total = audit_log.events_oldest_first(
+        membership.project,
+        since,
+        offset=(number - 1) * size,
+        limit=size,
+        without_invitations=not sees_addresses,
+    )
+
+    def named(text: str | None) -> str | None:
+        if text is None or sees_addresses:
+            return text
+        return ADDRESS_IN_LABEL.sub("", text)
+
+    data = [
+        {
+            "type": "audit-events",
+            "id": str(event.id),
+            "attributes": {
+                "at": event.at,
+                "kind": event.kind,
+                "actor": named(event.actor),
+                "target": named(event.target),
+                "address": event.address,
+                "details": event.details,
+            },
+        }
+        for event in events
+    ]
+    return document(
+        data,
+        meta={"count": total, "pages": max(1, math.ceil(total / size))},
+        links=paged_links("management.list_audit_events", number, size, total, slug=slug),
+    )
+
+
+def token_resource(token: ApiToken, slug: str, details: bool) -> dict:
+    """A project token as ``api-tokens``: its name, status and creation for every
+    member; the rest only for those who see tokens' details (as on the page)."""
+    now = utcnow()
+    attributes = {
+        "name": token.name,
+        "status": tokens.status(token, now).value,
+        "created_at": token.created_at,
+    }
+    resource = {"type": "api-tokens", "id": str(token.id), "attributes": attributes}
+    if details:
+        attributes |= {
+            "state": tokens.state(token, now).value,
+            "hint": token_format.display_hint(token.hint),
+            "abilities": ability.ordered(token.abilities),
+            "expires_at": token.expires_at,
+            "last_used_at": token.last_used_at,
+            "created_by": token.created_by.name if token.created_by else None,
+            "revoked_at": token.revoked_at,
+            "revoked_by": token.revoked_by.name if token.revoked_by else None,
+            "revoked_reason": token.revoked_reason,
+            "rotated_at": token.rotated_at,
+        }
+        replaced_by = (
+            {"type": "api-tokens", "id": str(token.replaced_by_id)}
+            if token.replaced_by_id
+            else None
+        )
+        resource["relationships"] = {"replaced_by": {"data": replaced_by}}
+    resource["links"] = {"self": url_for("management.show_token", slug=slug, token_id=token.id)}
+    return resource
+
+
+TOKEN_PARAMETERS = frozenset({"filter[name]", "filter[status]", "page[number]", "page[size]"})
+WITH_PEOPLE = (joinedload(ApiToken.created_by), joinedload(ApiToken.revoked_by))
+
+
+@bp.get("/projects/<slug>/tokens")
+@person_required
+def list_tokens(caller: Caller, slug: str):
+    """The project's tokens, newest first, filtered as on the API Tokens page
+    (``filter[name]``: part of the name, any case; ``filter[status]``: all, active,
+    expiring, expired, revoked), a page at a time. Every member may read it; viewers
+    see names, status and creation dates only."""
+    check_parameters(TOKEN_PARAMETERS)
+    status = request.args.get("filter[status]", "all")
+    if status not in STATUSES:
+        raise bad_parameter(
+            "filter[status]", f"`filter[status]` must be one of: {', '.join(STATUSES)}."
+        )
+    name = request.args.get("filter[name]", "").strip()
+    number = whole_number("page[number]", 1, MAX_PAGE)
+    size = whole_number("page[size]", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    membership = project_for(caller.person, slug, Permission.VIEW_TOKENS)
+    details = membership.can(Permission.VIEW_TOKEN_DETAILS)
+    now = utcnow()
+    conditions = [
+        ApiToken.project_id == membership.project.id,
+        *TokenFilter(name=name, status=status).conditions(now),
+    ]
+    total = db.session.scalar(select(func.count()).select_from(ApiToken).where(*conditions))
+    shown = db.session.scalars(
+        select(ApiToken)
+        .where(*conditions)
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        .offset((number - 1) * size)
+        .limit(size)
+        .options(*(WITH_PEOPLE if details else ()))
+    )
+    return document(
+        [token_resource(token, slug, details) for token in shown],
+        meta={"count": total, "pages": max(1, math.ceil(total / size))},
+        links=paged_links("management.list_tokens", number, size, total, slug=slug),
+    )
+
+
+@bp.get("/projects/<slug>/tokens/<int:token_id>")
+@person_required
+def show_token(caller: Caller, slug: str, token_id: int):
+    """One of the project's tokens; 404 for an unknown id or another project's."""
+    check_parameters(frozenset())
+    membership = project_for(caller.person, slug, Permission.VIEW_TOKENS)
+    token = tokens.token_by_id(membership.project, token_id)
+    if token is None:
+        raise ApiError(404, "not_found", "Not found", "This project has no token with this id.")
+    resource = token_resource(token, slug, membership.can(Permission.VIEW_TOKEN_DETAILS))
+    return document(resource, links={"self": resource["links"]["self"]})
+
+
+@bp.errorhandler(ApiError)
+def api_error(error: ApiError):
+    return error.response()
