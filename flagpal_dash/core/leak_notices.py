@@ -44,23 +44,8 @@ def leak_mail(
     """The subject and body of ``owner``'s mail about ``token``, reported as leaked."""
     project = token.project
     abilities = ", ".join(ability.LABELS[name] for name in ability.ordered(token.abilities))
-    where = (
-        f"Where it was found: {url}"
-        if url
-        else "The report did not say where it was found (or gave no web address)."
-    )
-    # GitHub's secret scanning says where in a repository ("commit", "content") and
-    # which of its patterns matched.
-    reported = [
-        f"{name}: {value}" for name, value in (("source", source), ("type", secret_type)) if value
-    ]
-    if reported:
-        where += f"\nThe report also said: {'; '.join(reported)}."
-    last_used = (
-        f"It was last used {dates.exact(token.last_used_at)}."
-        if token.last_used_at
-        else "It was never used."
-    )
+    where = where_found(url, source, secret_type)
+    last_used = last_use(token)
     page = links.on_this_server(links.external_url("tokens.list_tokens", slug=project.slug))
     body = f"""Hello {owner.name},
 
@@ -114,21 +99,8 @@ def personal_leak_mail(
     """The subject and body of the mail to the person whose personal access token was
     reported as leaked."""
     person = token.user
-    where = (
-        f"Where it was found: {url}"
-        if url
-        else "The report did not say where it was found (or gave no web address)."
-    )
-    reported = [
-        f"{name}: {value}" for name, value in (("source", source), ("type", secret_type)) if value
-    ]
-    if reported:
-        where += f"\nThe report also said: {'; '.join(reported)}."
-    last_used = (
-        f"It was last used {dates.exact(token.last_used_at)}."
-        if token.last_used_at
-        else "It was never used."
-    )
+    where = where_found(url, source, secret_type)
+    last_used = last_use(token)
     page = links.on_this_server(links.external_url("account.index"))
     body = f"""Hello {person.name},
 
@@ -153,3 +125,27 @@ Your Account page:
 """
     subject = f"Your FlagPal personal access token “{token.name}” was found in public and revoked"
     return subject, body
+
+
+def where_found(url: str | None, source: str | None, secret_type: str | None) -> str:
+    """What a leak notice says of where the token was found: the report's address, and
+    what else it said (GitHub's secret scanning names where in a repository, "commit"
+    or "content", and which of its patterns matched)."""
+    where = (
+        f"Where it was found: {url}"
+        if url
+        else "The report did not say where it was found (or gave no web address)."
+    )
+    reported = [
+        f"{name}: {value}" for name, value in (("source", source), ("type", secret_type)) if value
+    ]
+    if reported:
+        where += f"\nThe report also said: {'; '.join(reported)}."
+    return where
+
+
+def last_use(token) -> str:
+    """A leaked token's last use, in a sentence of the notice."""
+    if token.last_used_at:
+        return f"It was last used {dates.exact(token.last_used_at)}."
+    return "It was never used."
