@@ -12,7 +12,7 @@ import orjson
 from flagpal_dash import abilities
 from flagpal_dash.api import forward_auth, management, openapi, self_rotation
 from flagpal_dash.api.errors import MEDIA_TYPE, ApiError
-from flagpal_dash.core import tokens
+from flagpal_dash.core.self_rotation import AlreadyRotated
 from flagpal_dash.tokens.listing import STATUSES
 
 from .support import page, text_of
@@ -110,7 +110,7 @@ def codes_in(document) -> set[str]:
 def test_every_error_code_the_code_can_answer_with_is_documented(client):
     written = codes_in_the_api_modules()
     # Not literals where they are raised: the core's refusal, the routing errors.
-    raised_otherwise = {tokens.AlreadyRotated.code, "not_found"}
+    raised_otherwise = {AlreadyRotated.code, "not_found"}
     assert {"token_missing", "token_revoked", "invalid_rotation", "method_invalid"} <= written
     assert (written | raised_otherwise) - NOT_FROM_REQUESTS <= codes_in(documented(client))
 

@@ -23,7 +23,7 @@ from ..paging import MAX_PAGE
 from ..permissions import Role
 from ..tokens.listing import STATUSES
 from ..version import app_version
-from . import forward_auth, leak_reports, management, self_rotation
+from . import bodies, forward_auth, leak_reports, management, self_rotation
 from .errors import MEDIA_TYPE
 
 OPENAPI_VERSION = "3.1.0"
@@ -426,7 +426,7 @@ def rotate_token() -> dict:
             "required": False,
             "content": {
                 media_type: {"schema": ref("RotationRequest")}
-                for media_type in sorted(self_rotation.JSON_MEDIA_TYPES)
+                for media_type in sorted(bodies.JSON_MEDIA_TYPES)
             },
         },
         "responses": {
@@ -458,9 +458,7 @@ def rotate_token() -> dict:
                 "This token was rotated already: rotate with its replacement.",
                 ["token_already_rotated"],
             ),
-            "413": refusal(
-                413, f"A body over {self_rotation.MAX_BYTES} bytes.", ["body_too_large"]
-            ),
+            "413": refusal(413, f"A body over {bodies.MAX_BYTES} bytes.", ["body_too_large"]),
             "415": refusal(415, "A body not sent as JSON.", ["unsupported_media_type"]),
             "422": refusal(
                 422,
