@@ -286,6 +286,12 @@ GOOD = {"name": "CI", "abilities": ["read"]}
             "Give `expires_in_days` as a whole number of days, like 30.",
         ),
         (
+            GOOD | {"expires_in_days": 30.5},
+            "invalid_attribute",
+            IN_DAYS,
+            "Give `expires_in_days` as a whole number of days, like 30.",
+        ),
+        (
             GOOD | {"expires_in_days": True},
             "invalid_attribute",
             IN_DAYS,
@@ -353,6 +359,7 @@ def test_the_projects_maximum_lifetime_is_the_pages(client, team, expiry, detail
     ("expiry", "expires_at"),
     [
         ({"expires_in_days": 30}, "2026-12-31T12:00:00Z"),
+        ({"expires_in_days": 30.0}, "2026-12-31T12:00:00Z"),
         ({"expires_at": "2027-01-31T00:00:00+01:00"}, "2027-01-30T23:00:00Z"),
         ({"expires_at": None}, None),
         ({}, None),

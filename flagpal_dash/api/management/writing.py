@@ -115,6 +115,9 @@ def chosen_expiry(attributes: dict, now: datetime) -> tuple[bool, datetime | Non
     [name] = given
     value = attributes[name]
     if name == "expires_in_days":
+        # A whole number as JSON has it: 30, or 30.0 (JSON Schema's "integer" too).
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise invalid_attribute(
                 "Give `expires_in_days` as a whole number of days, like 30.", pointer_to(name)
