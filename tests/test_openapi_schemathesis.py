@@ -16,6 +16,10 @@ quick enough for CI (about 15 seconds on SQLite, 25 on PostgreSQL); the figures 
 printed (``-s`` shows them):
 ``schemathesis: 722 cases, 0 failures``, then each operation's cases by status.
 
+A second, stateful run follows the document's links from a new token (created or
+rotated) to showing, revoking and rotating it by its id, as the developer: about 250
+steps, 0 failures, in a few seconds.
+
 Schemathesis leaves out the operation it loads the document from (GET
 /api/v1/openapi.json): tests/test_openapi.py covers that one.
 """
@@ -34,7 +38,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.parameters import ParameterLocation
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from flagpal_dash.api import openapi
 from flagpal_dash.core import personal_tokens, tokens
@@ -131,25 +135,31 @@ def aimed_at_a_token(case, team: "Team", number: int) -> None:
         case.path_parameters["token_id"] = token.id
 
 
+def with_a_name_and_expiry_that_fit(case, team: "Team", number: int) -> None:
+    """A new token's generated name is kept unless an active token has it; its
+    generated expiry, which the document cannot bound to "after now and within ten
+    years", is a month ahead."""
+    body = case.body if isinstance(case.body, dict) else {}
+    attributes = (body.get("data") or {}).get("attributes") or {}
+    if attributes.get("expires_at") is not None:
+        attributes["expires_at"] = (utcnow() + timedelta(days=30)).isoformat()
+    name = attributes.get("name")
+    if isinstance(name, str) and tokens.has_active_named(team.project, name.strip(), utcnow()):
+        attributes["name"] = f"Schemathesis name {number}"
+    db.session.rollback()  # no transaction left open for the request to wait on
+
+
 def aimed(case, team: "Team", number: int) -> None:
     """Most cases that fit the document name what exists: the management API's the
     project and one of its tokens (for a revoke or a rotation, a token of its own, so
     that each does its work), forward-auth's one original request as nginx describes
-    it (generated headers rarely describe one coherently). A new token's generated
-    name is kept unless an active token has it, and its generated expiry, which the
-    document cannot bound to "after now and within ten years", is a month ahead."""
+    it (generated headers rarely describe one coherently). A new token's name and
+    expiry are made to fit where the document cannot say what does."""
     if number % NAMED_EVERY == 0:
         return
     if writes(case.operation):
         aimed_at_a_token(case, team, number)
-        body = case.body if isinstance(case.body, dict) else {}
-        attributes = (body.get("data") or {}).get("attributes") or {}
-        if attributes.get("expires_at") is not None:
-            attributes["expires_at"] = (utcnow() + timedelta(days=30)).isoformat()
-        name = attributes.get("name")
-        if isinstance(name, str) and tokens.has_active_named(team.project, name.strip(), utcnow()):
-            attributes["name"] = f"Schemathesis name {number}"
-        db.session.rollback()  # no transaction left open for the request to wait on
+        with_a_name_and_expiry_that_fit(case, team, number)
     if case.operation.path.startswith("/api/v1/auth"):
         described = {
             name: value
@@ -280,3 +290,61 @@ def team(served):
     db.session.commit()
     token, _ = issue_token(project, "Shop backend")
     return Team(project, token.id, values)
+
+
+def test_a_new_tokens_links_lead_to_it(served, team, capsys):
+    """Stateful: the document's links from a new token (create, rotate) to showing,
+    revoking and rotating it by its id, followed by schemathesis as the developer. Each
+    answer is checked as above, and each refused request changes nothing."""
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", served).include(
+        path_regex=r"^/api/v1/projects/\{slug\}/tokens"
+    )
+    developer = team.personal_tokens[1]
+    steps = Counter()
+    failures: list[str] = []
+
+    class Tokens(schema.as_state_machine()):
+        def before_call(self, case):
+            # The project that exists: a link carries it on from the first request.
+            case.path_parameters["slug"] = team.project.slug
+            with_a_name_and_expiry_that_fit(case, team, next(CASE_NUMBERS))
+            self.before = state()
+
+        def call(self, case, **kwargs):
+            return contextvars.Context().run(case.call, **kwargs)
+
+        def get_call_kwargs(self, case):
+            return {"headers": {"Authorization": f"Bearer {developer}"}}
+
+        def validate_response(self, response, case, **kwargs):
+            # The token is the test's, good every time: not one generated to be refused.
+            case.validate_response(response, excluded_checks=[ignored_auth], **kwargs)
+
+        def after_call(self, response, case):
+            steps[case.operation.label, response.status_code] += 1
+            if 400 <= response.status_code < 500 and state() != self.before:
+                failures.append(f"{case.method} {case.formatted_path}: changed something")
+
+    Tokens.run(
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=6,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    with capsys.disabled():
+        print(f"\nschemathesis, stateful: {sum(steps.values())} steps")
+        for (label, status), count in sorted(steps.items()):
+            print(f"  {label} {status}: {count}")
+    assert not failures, failures[:10]
+    # New tokens were made, then shown, revoked and rotated.
+    for label, status in [
+        ("POST /api/v1/projects/{slug}/tokens", 201),
+        ("GET /api/v1/projects/{slug}/tokens/{token_id}", 200),
+        ("DELETE /api/v1/projects/{slug}/tokens/{token_id}", 200),
+        ("POST /api/v1/projects/{slug}/tokens/{token_id}/rotate", 201),
+    ]:
+        assert steps[label, status] > 0, (label, status)
