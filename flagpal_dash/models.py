@@ -566,7 +566,7 @@ class AuditEvent(db.Model):
         report), else "anonymous" on the web and "command line" off it.
 
         ``token`` and ``member`` name the token or person the event is about, for the
-        project's webhooks (core/webhooks.py publishes every event as it is flushed):
+        project's webhooks (core/webhooks/publishing.py publishes every event as it is flushed):
         not stored in the audit row, whose ``target`` names them already.
         """
         address = cls.address_of_door()
@@ -589,7 +589,7 @@ class AuditEvent(db.Model):
 
 
 class Webhook(db.Model):
-    """Where a project's events are sent (core/webhooks.py): a URL its owners chose, the
+    """Where a project's events are sent (core/webhooks/): a URL its owners chose, the
     event types it wants, the body's format, on or off.
 
     Its signing secret is never stored: ``secret_nonce`` is random, and the secret is
