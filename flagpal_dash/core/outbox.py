@@ -10,10 +10,10 @@ go by ``mail.send`` at once: the person waiting is shown the link when mail fail
 Who sends: ``send_due(now)``, asked by each serving process's delivery thread every
 few seconds and right after a commit that queued something, and by
 ``flagpal-dash mail send-queued``. Any number of processes may ask at once: each mail
-is first claimed with one conditional UPDATE that takes a lease (like core/jobs.py's
-``claim``), which exactly one claimant wins, so no mail goes out twice at once. A
-process that dies while sending frees the mail when its lease ends; the mail may then
-go twice, which is better than never for a notice.
+is first claimed with one conditional UPDATE that takes a lease (core/leases.py, as
+core/jobs.py claims a job), which exactly one claimant wins, so no mail goes out twice
+at once. A process that dies while sending frees the mail when its lease ends; the mail
+may then go twice, which is better than never for a notice.
 
 A failed attempt keeps its error and is tried again after ``BACKOFF`` (1 minute,
 5 minutes, 30 minutes, 2 hours, then every 6 hours) until ``KEEP_TRYING`` after it was
@@ -30,12 +30,13 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, select
 
 from .. import mail, queued_work
 from ..extensions import db
 from ..models import OutgoingMail
 from ..retries import Backoff
+from . import leases
 
 logger = logging.getLogger(__name__)
 # Each sent or given-up mail is a line of the log, whatever level the rest logs at.
@@ -84,26 +85,27 @@ def queue(to: str, subject: str, body: str, *, now: datetime) -> OutgoingMail:
     return row
 
 
+def time_come(now: datetime):
+    """Mails waiting whose next attempt is due at ``now`` (sent by someone or not)."""
+    return and_(OutgoingMail.status == WAITING, OutgoingMail.next_attempt_at <= now)
+
+
 def due_sql(now: datetime):
     """Mails to try at ``now``: waiting, their time come, and nobody sending them."""
-    return and_(
-        OutgoingMail.status == WAITING,
-        OutgoingMail.next_attempt_at <= now,
-        or_(OutgoingMail.sending_until.is_(None), OutgoingMail.sending_until <= now),
-    )
+    return and_(time_come(now), leases.free(OutgoingMail.sending_until, now))
 
 
 def claim(mail_id: int, now: datetime) -> bool:
     """Take mail ``mail_id`` to send it: True for exactly one of any number of
     claimants, never while another's lease holds it. Commits."""
-    claimed = db.session.execute(
-        update(OutgoingMail)
-        .where(OutgoingMail.id == mail_id, due_sql(now))
-        .values(sending_until=now + LEASE, attempts=OutgoingMail.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return claimed == 1
+    return leases.claim(
+        OutgoingMail.sending_until,
+        now,
+        LEASE,
+        OutgoingMail.id == mail_id,
+        time_come(now),
+        attempts=OutgoingMail.attempts + 1,
+    )
 
 
 def send_due(now: datetime) -> int:

@@ -2,14 +2,14 @@
 switching off a webhook that failed for a day.
 
 The deliverer's thread (deliverer.py) or ``flagpal-dash webhooks deliver`` asks
-``deliver_due(now)``; each attempt first claims its row with a conditional UPDATE (as
-core/jobs.py claims a job), so of any number of servers one sends it at a time, and no
-transaction is open while waiting on the receiver. The URL is checked again at send
-time (addresses.py): its host is resolved, every address checked, and the connection
-made to the checked address, with the host's name in the Host header and TLS's SNI.
-Redirects are not followed. A failed attempt is retried with backoff until a day after
-the first; a webhook whose every attempt failed for a day is switched off and its
-owners told.
+``deliver_due(now)``; each attempt first claims its row with a conditional UPDATE
+(core/leases.py, as core/jobs.py claims a job), so of any number of servers one sends
+it at a time, and no transaction is open while waiting on the receiver. The URL is
+checked again at send time (addresses.py): its host is resolved, every address
+checked, and the connection made to the checked address, with the host's name in the
+Host header and TLS's SNI. Redirects are not followed. A failed attempt is retried
+with backoff until a day after the first; a webhook whose every attempt failed for a
+day is switched off and its owners told.
 """
 
 import hashlib
@@ -23,13 +23,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 
 from ... import addresses, dates, links
 from ...extensions import db
 from ...models import AuditEvent, AuditKind, Webhook, WebhookDelivery
 from ...retries import Backoff
-from .. import outbox, projects
+from .. import leases, outbox, projects
 from .managing import DELIVERED, FAILED, PENDING, TEST_EVENT, WebhookSettings, label, secret
 from .publishing import rfc3339
 
@@ -155,7 +155,7 @@ def due_ids(now: datetime) -> list[int]:
             .where(
                 WebhookDelivery.status == PENDING,
                 WebhookDelivery.next_attempt_at <= now,
-                or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until <= now),
+                leases.free(WebhookDelivery.claimed_until, now),
             )
             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(BATCH)
@@ -168,18 +168,14 @@ def due_ids(now: datetime) -> list[int]:
 def claim(delivery_id: int, now: datetime, *, runner: str) -> bool:
     """Take delivery ``delivery_id`` for one attempt: True for exactly one claimant while
     it is pending and nobody holds it. Commits."""
-    claimed = db.session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery_id,
-            WebhookDelivery.status == PENDING,
-            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until <= now),
-        )
-        .values(claimed_until=now + LEASE, claimed_by=runner[:200])
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return claimed == 1
+    return leases.claim(
+        WebhookDelivery.claimed_until,
+        now,
+        LEASE,
+        WebhookDelivery.id == delivery_id,
+        WebhookDelivery.status == PENDING,
+        claimed_by=runner[:200],
+    )
 
 
 def deliver_due(now: datetime, settings: WebhookSettings, *, runner: str = "deliverer") -> int:
