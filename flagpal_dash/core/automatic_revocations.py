@@ -8,11 +8,11 @@ The clock is an argument: nothing here reads the request.
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import LEAK_REPORT_ACTOR, ApiToken, AuditEvent, AuditKind, Project
-from . import leak_notices
+from . import leak_notices, leaks
 from .tokens import is_active, is_active_sql, label
 
 
@@ -86,19 +86,7 @@ def revoke_as_leaked(
     Revoking queues a mail to each active owner of the project (core/leak_notices.py),
     committed with the revoke by the caller.
     """
-    if not is_active(token, now):
-        return False
-    reason = "reported as leaked" + (f" (found at {url})" if url else "")
-    # One conditional UPDATE, so two reports of the same token arriving together
-    # (or a report and a person's Revoke) revoke it once, on any database.
-    changed = db.session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token.id, is_active_sql(now))
-        .values(revoked_at=now, revoked_reason=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.expire(token, ["revoked_at", "revoked_reason"])
-    if changed != 1:
+    if not is_active(token, now) or not leaks.revoke(token, is_active_sql(now), url, now):
         return False
     AuditEvent.record(
         AuditKind.TOKEN_REVOKED_AS_LEAKED,
