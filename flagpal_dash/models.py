@@ -566,19 +566,22 @@ class AuditEvent(db.Model):
         failed sign-in, which changes nothing else, commits its record alone).
 
         ``actor`` is whoever did it: required, so no caller forgets to say; None only
-        where no account acts (the command line, a job, a failed sign-in). Then the
-        actor is what ``actor_label`` names (someone without an account, like a leak
-        report), else "anonymous" on the web and "command line" off it.
+        where no account acts (the command line, a job, a failed sign-in). The log
+        names the actor as ``actor_label`` says when given (a person acting through a
+        door that must be named, like "… via API (Release script)", or someone without
+        an account, like a leak report), else as the account's label, else
+        "anonymous" on the web and "command line" off it.
 
         ``token`` and ``member`` name the token or person the event is about, for the
         project's webhooks (core/webhooks/publishing.py publishes every event as it is flushed):
         not stored in the audit row, whose ``target`` names them already.
         """
         address = cls.address_of_door()
-        if actor is not None:
-            actor_label = actor.label
-        elif actor_label is None:
-            actor_label = "anonymous" if address is not None else "command line"
+        if actor_label is None:
+            if actor is not None:
+                actor_label = actor.label
+            else:
+                actor_label = "anonymous" if address is not None else "command line"
         event = cls(
             kind=kind.value,
             project=project,

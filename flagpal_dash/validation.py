@@ -105,6 +105,23 @@ def lifetime_days(days: int) -> int:
     return days
 
 
+def expiry_time(moment: datetime, now: datetime) -> datetime:
+    """An exact time a token made at ``now`` stops working, as a script gives it (the
+    management API): after now, and no further than ``MAX_LIFETIME_DAYS`` ahead. The
+    project's maximum lifetime is the project's to check."""
+    if moment <= now:
+        raise Invalid(
+            f"Choose a time after now ({dates.iso(now)}): a token cannot expire before it is made."
+        )
+    latest = now + timedelta(days=MAX_LIFETIME_DAYS)
+    if moment > latest:
+        raise Invalid(
+            f"A token can be valid for at most {MAX_LIFETIME_DAYS} days: choose "
+            f"{dates.iso(latest)} or earlier, or no expiry."
+        )
+    return moment
+
+
 def earliest_expiry_day(now: datetime) -> date:
     """The first day a token made at ``now`` may be chosen to expire on: tomorrow (UTC),
     as a token chosen for today would last only until midnight."""

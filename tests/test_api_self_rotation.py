@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from flagpal_dash import token_format
-from flagpal_dash.core import projects, tokens, webhooks
+from flagpal_dash.core import projects, self_rotation, tokens, webhooks
 from flagpal_dash.deliverer import webhook_settings
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, WebhookDelivery
@@ -240,11 +240,11 @@ def test_the_core_refuses_a_token_stopped_since_its_check(app, rotating):
     old, _ = rotating
     old.revoked_at = NOW
     db.session.commit()
-    with pytest.raises(tokens.StoppedWorking) as refused:
-        tokens.rotate_itself(old.id, timedelta(hours=1), now=NOW + timedelta(minutes=1))
+    with pytest.raises(self_rotation.StoppedWorking) as refused:
+        self_rotation.rotate_itself(old.id, timedelta(hours=1), now=NOW + timedelta(minutes=1))
     assert refused.value.state == tokens.TokenState.REVOKED
     with pytest.raises(ValueError):
-        tokens.rotate_itself(old.id, timedelta(hours=25), now=NOW)
+        self_rotation.rotate_itself(old.id, timedelta(hours=25), now=NOW)
 
 
 @pytest.mark.parametrize(

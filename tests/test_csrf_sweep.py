@@ -3,7 +3,8 @@ PATCH, DELETE), sent as the person most entitled to use it with CSRF protection 
 production, refuses a request without this session's CSRF token (none, a made-up one,
 another session's) with a clear 400 page, as a plain form and as htmx, and changes
 nothing. The same request with the session's token then does its work, so the refusals
-are not from a request that was broken anyway. Only the token API is exempt.
+are not from a request that was broken anyway. Only the APIs that take bearer tokens
+(the token API, the management API) are exempt, each route with its reason.
 
 The routes come from the URL map as in test_route_matrix.py, whose table (``ROUTES``) says
 who may use each one and how to see that it did its work.
@@ -11,11 +12,13 @@ who may use each one and how to see that it did its work.
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from flagpal_dash.core import personal_tokens
 from flagpal_dash.core.password_resets import create_reset
 from flagpal_dash.extensions import csrf, db
 from flagpal_dash.models import ApiToken, Membership, PasswordReset, User, utcnow
@@ -28,21 +31,32 @@ from .test_route_matrix import (
     count,
     make_targets,
     person,
+    revoked_tokens,
 )
 
 NEW_PASSWORD = "a password from a reset link"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The routes CSRF protection does not guard, and why. Nothing else may be added here
-# without a reason as good: a new exempt route fails test_only_the_token_api_is_exempt.
+# without a reason as good: a new exempt route fails test_only_the_bearer_apis_are_exempt.
 EXEMPT = {
     ("api.revoke_leaked_tokens", "POST"): "the token API: secret scanners post JSON "
     "reports with no session and no form; a report only revokes the tokens it names",
     ("api.rotate_token", "POST"): "the token API: an app or CI job rotates its own token "
     "with the token as a bearer header, which a browser never adds by itself; a session "
     "cookie is not read (401 without the header)",
+    **dict.fromkeys(
+        [
+            ("management.create_token", "POST"),
+            ("management.revoke_token", "DELETE"),
+            ("management.rotate_token", "POST"),
+        ],
+        "the management API: a person's script sends their personal access token as a "
+        "bearer header, which a browser never adds by itself; no cookie is read (a "
+        "signed-in browser alone gets 401, test_route_matrix.py), so a forged cross-site "
+        "request carries nothing it accepts",
+    ),
 }
-# Blueprints exempt as a whole, and why: their state-changing routes (none yet) join
-# EXEMPT above as they are added.
+# Blueprints exempt as a whole, and why: their state-changing routes join EXEMPT above.
 EXEMPT_BLUEPRINTS = {
     "api": "the token API: bearer tokens only, never a cookie",
     "management": "the management API: personal access tokens in the Authorization "
@@ -86,14 +100,14 @@ def is_exempt(app: Flask, endpoint: str) -> bool:
     )
 
 
-def test_only_the_token_api_is_exempt(app):
+def test_only_the_bearer_apis_are_exempt(app):
     exempt = {
         (rule.endpoint, method)
         for rule in app.url_map.iter_rules()
         for method in rule.methods & STATE_CHANGING
         if is_exempt(app, rule.endpoint)
     }
-    assert exempt == set(EXEMPT), "CSRF protection must guard every route but the token API's"
+    assert exempt == set(EXEMPT), "CSRF protection must guard every route but the bearer APIs'"
 
 
 def test_only_the_bearer_only_apis_are_exempt_as_a_whole(app):
@@ -171,6 +185,20 @@ def case_for(request: pytest.FixtureRequest, endpoint: str, method: str) -> tupl
             "owner", "/api/v1/token/rotate", None, body, lambda: count(ApiToken), 201, headers
         )
         return case, person("owner", team, targets)
+    if endpoint.startswith("management."):
+        # Only with the person's personal token (the matrix shows a session alone refused).
+        _, value = personal_tokens.issue(
+            team.developer, "Sweep", utcnow() + timedelta(days=1), now=utcnow()
+        )
+        db.session.commit()
+        headers = {"Authorization": f"Bearer {value}"}
+        path = ROUTES[endpoint, method].path.format(**targets)
+        if method == "DELETE":
+            case = Case("developer", path, None, None, revoked_tokens, 200, headers)
+        else:
+            body = ROUTES[endpoint, method].json(targets)
+            case = Case("developer", path, None, body, lambda: count(ApiToken), 201, headers)
+        return case, person("developer", team, targets)
     route = ROUTES[endpoint, method]
     who = next(who for who in MOST_ENTITLED if who in route.allowed)
     case = Case(
@@ -211,7 +239,7 @@ def is_signed_in(client) -> bool:
 def send(client, case: Case, method: str, transport: str, token: str | None):
     """The request as a form posts it (the token in its hidden field) or as htmx does
     (the token in the X-CSRFToken header); ``None``: without a token."""
-    if case.body is not None:  # JSON: no form to carry a field
+    if case.body is not None or case.headers:  # JSON or a bearer: no form to carry a field
         return client.open(case.path, method=method, json=case.body, headers=case.headers)
     if transport == "form":
         data = (case.data or {}) | ({"csrf_token": token} if token else {})
@@ -261,7 +289,7 @@ def test_a_change_needs_this_sessions_csrf_token(
 
 
 @pytest.mark.parametrize(("endpoint", "method"), list(EXEMPT))
-def test_the_token_api_works_without_a_csrf_token(request, csrf_client, endpoint, method):
+def test_the_bearer_apis_work_without_a_csrf_token(request, csrf_client, endpoint, method):
     """Even from a browser that holds a signed-in session's cookie."""
     case, user = case_for(request, endpoint, method)
     sign_in_with_csrf(csrf_client, user)

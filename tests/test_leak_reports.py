@@ -11,7 +11,7 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from flagpal_dash import config, token_format
-from flagpal_dash.core import tokens
+from flagpal_dash.core import automatic_revocations, tokens
 from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, AuditKind, utcnow
 
@@ -142,7 +142,10 @@ def test_a_token_revoked_by_someone_else_meanwhile_is_left_to_them(app, team):
             update(ApiToken).where(ApiToken.id == token.id).values(revoked_at=earlier)
         )
     assert (
-        tokens.revoke_as_leaked(token, FOUND_AT, "content", "flagpal_api_token", utcnow()) is False
+        automatic_revocations.revoke_as_leaked(
+            token, FOUND_AT, "content", "flagpal_api_token", utcnow()
+        )
+        is False
     )
     db.session.commit()
     assert (fresh(token).revoked_at, fresh(token).revoked_reason) == (earlier, None)

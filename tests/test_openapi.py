@@ -9,15 +9,16 @@ from pathlib import Path
 
 import orjson
 
-from flagpal_dash import abilities
-from flagpal_dash.api import forward_auth, management, openapi, self_rotation
+from flagpal_dash import abilities, api, validation
+from flagpal_dash.api import forward_auth, management, self_rotation
 from flagpal_dash.api.errors import MEDIA_TYPE, ApiError
 from flagpal_dash.core import tokens
+from flagpal_dash.core.self_rotation import AlreadyRotated
 from flagpal_dash.tokens.listing import STATUSES
 
 from .support import page, text_of
 
-API_PACKAGE = Path(openapi.__file__).parent
+API_PACKAGE = Path(api.__file__).parent
 # Flask's own, on every rule: HEAD answers as GET does (the document says so), and
 # OPTIONS where a rule does not take it itself.
 AUTOMATIC = {"HEAD"}
@@ -71,7 +72,7 @@ def codes_in_the_api_modules() -> set[str]:
     the code argument of each ApiError, Refused, unauthorized and unusable call, and
     the token check's refusals."""
     found = set()
-    for path in [*API_PACKAGE.glob("*.py"), API_PACKAGE.parent / "errors.py"]:
+    for path in [*API_PACKAGE.rglob("*.py"), API_PACKAGE.parent / "errors.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", getattr(node.func, "attr", None))
@@ -110,7 +111,12 @@ def codes_in(document) -> set[str]:
 def test_every_error_code_the_code_can_answer_with_is_documented(client):
     written = codes_in_the_api_modules()
     # Not literals where they are raised: the core's refusal, the routing errors.
-    raised_otherwise = {tokens.AlreadyRotated.code, "not_found"}
+    raised_otherwise = {
+        AlreadyRotated.code,
+        "not_found",
+        *tokens.CannotRotate.CODES,
+        tokens.NameTaken("x").code,
+    }
     assert {"token_missing", "token_revoked", "invalid_rotation", "method_invalid"} <= written
     assert (written | raised_otherwise) - NOT_FROM_REQUESTS <= codes_in(documented(client))
 
@@ -196,13 +202,16 @@ def test_the_management_routes_take_a_personal_token_and_say_what_they_refuse(cl
     schemes = document["components"]["securitySchemes"]
     assert set(schemes) == {"bearer", "personalToken"}
     assert "flagpal_pat_" in schemes["personalToken"]["description"]
-    paths = {
-        path: methods["get"]
+    operations = {
+        (path, method): operation
         for path, methods in document["paths"].items()
         if path.startswith("/api/v1/projects")
+        for method, operation in methods.items()
     }
+    assert len(operations) == 9
+    paths = {path: operation for (path, method), operation in operations.items() if method == "get"}
     assert len(paths) == 6
-    for path, operation in paths.items():
+    for (path, _), operation in operations.items():
         assert operation["security"] == [{"personalToken": []}], path
         unauthorized = operation["responses"]["401"]["content"][MEDIA_TYPE]["schema"]
         codes = unauthorized["properties"]["errors"]["items"]["allOf"][1]["properties"]["code"]
@@ -232,3 +241,57 @@ def test_the_management_routes_take_a_personal_token_and_say_what_they_refuse(cl
 def text_of_codes(response: dict) -> list[str]:
     schema = response["content"][MEDIA_TYPE]["schema"]
     return schema["properties"]["errors"]["items"]["allOf"][1]["properties"]["code"]["enum"]
+
+
+def test_the_token_writes_are_documented_with_their_bodies_and_answers(client):
+    document = documented(client)
+    paths = document["paths"]
+    create = paths["/api/v1/projects/{slug}/tokens"]["post"]
+    revoke = paths["/api/v1/projects/{slug}/tokens/{token_id}"]["delete"]
+    rotate = paths["/api/v1/projects/{slug}/tokens/{token_id}/rotate"]["post"]
+    assert set(create["responses"]) == {
+        "201",
+        "400",
+        "401",
+        "403",
+        "404",
+        "413",
+        "415",
+        "422",
+        "503",
+    }
+    assert set(revoke["responses"]) == {"200", "400", "401", "403", "404", "503"}
+    assert set(rotate["responses"]) == set(create["responses"]) | {"409"}
+    assert text_of_codes(rotate["responses"]["409"]) == list(tokens.CannotRotate.CODES)
+    assert "name_taken" in text_of_codes(create["responses"]["422"])
+    for operation in (create, rotate):
+        created = operation["responses"]["201"]
+        assert set(created["headers"]) == {"Location", "Cache-Control"}
+        assert set(created["links"]) == {
+            "showProjectToken",
+            "revokeProjectToken",
+            "rotateProjectToken",
+        }
+        meta = created["content"][MEDIA_TYPE]["schema"]["properties"]["meta"]
+        assert meta["required"] == ["value"]
+    assert create["requestBody"]["required"] and not rotate["requestBody"]["required"]
+    schemas = document["components"]["schemas"]
+    grace = schemas["RotateRequest"]["properties"]["data"]["properties"]["attributes"]
+    assert grace["properties"]["grace"]["enum"] == [g.value for g in tokens.GRACE_PERIODS]
+
+
+def test_the_name_pattern_takes_exactly_the_names_the_rule_does(client):
+    schema = documented(client)["components"]["schemas"]["NewTokenRequest"]
+    name = schema["properties"]["data"]["properties"]["attributes"]["properties"]["name"]
+    tried = ["", " ", "\u00a0", "\u3000", "a", " a ", "a\tb", "a\u0085", "\u200b", "\ufeff"]
+    tried += ["\ta\n", "\x1fa", "a \t b", "\t\x85 a \u3000", "a\x1c"]
+    tried += ["Shop backend (production)", "x" * 100, "é", "\x7f", "a\x9f", "\u2028"]
+    tried += [chr(code) for code in range(0x2100)]
+    for value in tried:
+        try:
+            validation.token_name(value)
+            accepted = True
+        except validation.Invalid:
+            accepted = False
+        fits = bool(re.search(name["pattern"], value)) and len(value) <= name["maxLength"]
+        assert fits == accepted, repr(value)

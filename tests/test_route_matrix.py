@@ -425,6 +425,27 @@ ROUTES: dict[tuple[str, str], Route] = {
         UNAUTHORIZED,
         check=a_session_is_not_a_personal_token,
     ),
+    # Its writes likewise: a session is no personal token, so nothing is read of the
+    # body and nothing changes (by role, in test_management_api_writes.py).
+    ("management.create_token", "POST"): nobody(
+        "/api/v1/projects/shop/tokens",
+        UNAUTHORIZED,
+        json=lambda targets: {
+            "data": {"type": "api-tokens", "attributes": {"name": "New", "abilities": ["read"]}}
+        },
+        check=a_session_is_not_a_personal_token,
+    ),
+    ("management.revoke_token", "DELETE"): nobody(
+        "/api/v1/projects/shop/tokens/{token}",
+        UNAUTHORIZED,
+        check=a_session_is_not_a_personal_token,
+    ),
+    ("management.rotate_token", "POST"): nobody(
+        "/api/v1/projects/shop/tokens/{token}/rotate",
+        UNAUTHORIZED,
+        json=lambda targets: {"data": {"type": "api-tokens", "attributes": {"grace": "now"}}},
+        check=a_session_is_not_a_personal_token,
+    ),
     # Public by nature: a leaked-token report only ever revokes the tokens it names, and
     # whoever sends one already holds them.
     ("api.revoke_leaked_tokens", "POST"): public(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from flagpal_dash.core import jobs, projects, tokens, webhooks
+from flagpal_dash.core import automatic_revocations, jobs, projects, tokens, webhooks
 from flagpal_dash.deliverer import webhook_settings
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditEvent, Webhook, WebhookDelivery, utcnow
@@ -75,11 +75,13 @@ def test_every_event_reaches_the_webhook_once_signed_with_the_secret_shown(
     new, new_value = tokens.rotate(token, timedelta(hours=1), None, actor=owner, now=now)
     tokens.revoke(new, actor=owner, now=now)
     leaked, leaked_value = tokens.issue(team.project, "Leaky", {"read"}, None, actor=owner, now=now)
-    tokens.revoke_as_leaked(leaked, "https://github.com/x/y", "github", "flagpal_token", now)
+    automatic_revocations.revoke_as_leaked(
+        leaked, "https://github.com/x/y", "github", "flagpal_token", now
+    )
     unused, unused_value = tokens.issue(
         team.project, "Unused", {"read"}, None, actor=owner, now=now
     )
-    tokens.revoke_as_unused(unused, 30, now, actor_label="job prune-tokens")
+    automatic_revocations.revoke_as_unused(unused, 30, now, actor_label="job prune-tokens")
     expiring, expiring_value = tokens.issue(
         team.project, "Expiring", {"read"}, now + timedelta(days=3), actor=owner, now=now
     )

@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import abilities as ability
 from .. import limits
-from ..core import tokens
+from ..core import self_rotation as self_rotation_rules
 from ..extensions import db
 from ..models import utcnow
 from . import forward_auth, leak_reports, openapi, self_rotation
@@ -58,16 +58,16 @@ def describe_token(token: VerifiedToken):
 @bp.post("/token/rotate")
 @token_required(ability.ROTATE)
 def rotate_token(token: VerifiedToken):
-    """The presented token replaces itself (``core.tokens.rotate_itself``): ``201`` with
+    """The presented token replaces itself (``core.self_rotation.rotate_itself``): ``201`` with
     the replacement, its value in ``meta.value`` this once. The old value keeps working
     for the grace asked (``grace``: see self_rotation.py; 1 hour when not given)."""
     grace = self_rotation.requested_grace()
     try:
-        new, value = tokens.rotate_itself(token.id, grace, now=utcnow())
-    except tokens.AlreadyRotated as error:
+        new, value = self_rotation_rules.rotate_itself(token.id, grace, now=utcnow())
+    except self_rotation_rules.AlreadyRotated as error:
         db.session.rollback()
         raise ApiError(409, error.code, "Token already rotated", str(error)) from None
-    except tokens.StoppedWorking as error:
+    except self_rotation_rules.StoppedWorking as error:
         # Revoked or expired between its check and now: answered as the check would.
         db.session.rollback()
         raise unauthorized(*REFUSALS[error.state]) from None

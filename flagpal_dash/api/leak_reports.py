@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import token_format
-from ..core import personal_tokens, tokens
+from ..core import automatic_revocations, personal_tokens
 from ..extensions import db
 from ..health import first_line
 from ..models import ApiToken, PersonalToken, utcnow
@@ -212,7 +212,9 @@ def revoke_reported(reports: list[Report]) -> None:
             ).all()
             for token in reported:
                 report = project_reports[token.token_hash]
-                tokens.revoke_as_leaked(token, report.url, report.source, report.secret_type, now)
+                automatic_revocations.revoke_as_leaked(
+                    token, report.url, report.source, report.secret_type, now
+                )
         if personal_reports:
             reported = db.session.scalars(
                 select(PersonalToken)

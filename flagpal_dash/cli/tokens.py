@@ -7,6 +7,7 @@ import click
 
 from .. import abilities as ability
 from .. import dates, token_format, validation
+from ..core import automatic_revocations
 from ..core import projects as project_rules
 from ..core import tokens as token_rules
 from ..extensions import db
@@ -174,7 +175,7 @@ def prune_tokens(dry_run: bool) -> None:
     last use is counted from creation for a token never used. Each revocation is in
     the audit log. The prune-tokens job runs this daily (`jobs list`).
     """
-    pruned = token_rules.prune(utcnow(), dry_run=dry_run)
+    pruned = automatic_revocations.prune(utcnow(), dry_run=dry_run)
     for token, days in pruned:
         click.echo(
             f'{"Would revoke" if dry_run else "Revoked"} token {token.id} "{token.name}" '

@@ -29,7 +29,7 @@ from ..config import DEFAULT_BACKUP_KEEP_DAYS
 from ..extensions import db
 from ..health import first_line
 from ..models import AuditEvent, AuditKind, JobRun, utcnow
-from . import leases, mail_failures, notices, outbox, usage, webhooks
+from . import automatic_revocations, leases, mail_failures, notices, outbox, usage, webhooks
 from . import tokens as token_rules
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def plural(count: int, word: str, words: str | None = None) -> str:
 
 
 def prune_tokens(now: datetime, settings: JobSettings, last_success: datetime | None) -> str:
-    pruned = token_rules.prune(now, actor_label=JOBS["prune-tokens"].actor)
+    pruned = automatic_revocations.prune(now, actor_label=JOBS["prune-tokens"].actor)
     if not pruned:
         return "no token is unused for longer than its project's policy allows"
     listed = ", ".join(f"{token.project.slug} #{token.id}" for token, _ in pruned)

@@ -5,7 +5,8 @@ revoked, the place it was found kept as the reason. Two reports of one token arr
 together (or a report and a person's Revoke) revoke it once, on any database: the
 revoke is one conditional UPDATE that changes the row only while the token still
 works. What follows, the audit event and the mail (core/leak_notices.py), is each
-kind's own: core/tokens.py's and core/personal_tokens.py's ``revoke_as_leaked``.
+kind's own: core/automatic_revocations.py's and core/personal_tokens.py's
+``revoke_as_leaked``.
 """
 
 from datetime import datetime

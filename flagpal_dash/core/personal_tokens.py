@@ -64,6 +64,14 @@ def label(token: PersonalToken) -> str:
     return f"personal token {token.id} “{token.name}”"
 
 
+def acting_label(token: PersonalToken) -> str:
+    """How the audit log names a person acting through the management API with
+    ``token``: ``Ada Lovelace <ada@example.com> via API (Release script)``. The address
+    is where the account's label has it, so the log's pages hide it from those who may
+    not see addresses (audit.ADDRESS_IN_LABEL)."""
+    return f"{token.user.label} via API ({token.name})"
+
+
 def is_active(token: PersonalToken, now: datetime) -> bool:
     return token.revoked_at is None and token.expires_at > now
 

@@ -18,14 +18,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, or_, select
 
 from .. import abilities as ability
 from .. import token_format
 from ..extensions import db
-from ..models import LEAK_REPORT_ACTOR, ApiToken, AuditEvent, AuditKind, Project, User
+from ..models import ApiToken, AuditEvent, AuditKind, Project, User
 from ..validation import Invalid
-from . import leak_notices, leaks, locking, rows
+from . import rows
 from .errors import Conflict
 
 # An active token this close to its expiry is "expiring": flagged on its row, offered by
@@ -216,29 +216,6 @@ def expiring(
     return list(db.session.scalars(query.order_by(ApiToken.expires_at, ApiToken.id)))
 
 
-def unused(project: Project, now: datetime) -> list[ApiToken]:
-    """Active tokens unused for longer than the project's ``revoke_unused_after_days``
-    (counted from creation when never used), oldest use first; none without that
-    policy. A token made less than that long ago is never among them."""
-    days = project.revoke_unused_after_days
-    if days is None:
-        return []
-    cutoff = now - timedelta(days=days)
-    last_use = func.coalesce(ApiToken.last_used_at, ApiToken.created_at)
-    return list(
-        db.session.scalars(
-            select(ApiToken)
-            .where(
-                ApiToken.project_id == project.id,
-                is_active_sql(now),
-                ApiToken.created_at < cutoff,
-                last_use < cutoff,
-            )
-            .order_by(last_use, ApiToken.id)
-        )
-    )
-
-
 # The project's policy for new tokens.
 
 
@@ -280,6 +257,41 @@ class NameTaken(Conflict):
             "or revoke the old token first.",
             name=name,
         )
+
+
+class CannotRotate(Invalid):
+    """The token cannot be rotated (already rotated, revoked or expired): ``str()`` is
+    the sentence the pages show, ``code`` says which for programs."""
+
+    CODES = ("token_already_rotated", "token_revoked", "token_expired")
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class Grace(NamedTuple):
+    """How long a rotated token keeps working, as a person chooses it (the rotate
+    dialog, the management API): its short name, its words, its span."""
+
+    value: str
+    label: str
+    period: timedelta
+
+
+GRACE_PERIODS = (
+    Grace("now", "Immediately", timedelta(0)),
+    Grace("1h", "In 1 hour", timedelta(hours=1)),
+    Grace("24h", "In 24 hours", timedelta(hours=24)),
+    Grace("7d", "In 7 days", timedelta(days=7)),
+)
+# What a person gets when they do not choose.
+DEFAULT_GRACE = "24h"
+
+
+def grace_period(value: str) -> timedelta | None:
+    """The span of the grace named ``value``; None for a name not in ``GRACE_PERIODS``."""
+    return next((grace.period for grace in GRACE_PERIODS if grace.value == value), None)
 
 
 def lifetime(token: ApiToken) -> timedelta | None:
@@ -355,20 +367,24 @@ def rotate(
     """Replace ``token`` with a new one of the same name and abilities.
 
     The old one keeps working for ``grace`` (never longer than it would have), so apps
-    can move to the new value; with no grace it is revoked at once. Raises ``Invalid``
-    unless the old token is active and not already rotated. ``actor_label`` names who
-    rotates when no person does (``rotate_itself``).
+    can move to the new value; with no grace it is revoked at once. Raises
+    ``CannotRotate`` unless the old token is active and not already rotated, and
+    ``Invalid`` when ``expires_at`` is beyond the project's maximum lifetime.
+    ``actor_label`` names who rotates as the audit log says it (a token rotating
+    itself, a person through the API).
     """
     if token.replaced_by_id is not None:
-        raise Invalid(
+        raise CannotRotate(
+            "token_already_rotated",
             f'"{token.name}" was already rotated; its replacement is '
-            f"{token_format.display_hint(token.replaced_by.hint)}."
+            f"{token_format.display_hint(token.replaced_by.hint)}.",
         )
     stopped_as = stopped(token, now)
     if stopped_as is not None:
-        raise Invalid(
+        raise CannotRotate(
+            f"token_{stopped_as.value}",
             f'"{token.name}" is {stopped_as.value}, so there is nothing to rotate. '
-            "Create a new token instead."
+            "Create a new token instead.",
         )
     new, value = issue(
         token.project,
@@ -401,46 +417,11 @@ def rotate(
     return new, value
 
 
-# Self-rotation: a token with the ``rotate`` ability replaces itself, with no person
-# involved (POST /api/v1/token/rotate). The old value keeps working for the grace asked,
-# so the app can move to the new one; a day at most, as an app that asks for a new
-# value is ready for it at once (a person rotating on the dashboard may give 7 days).
-SELF_ROTATION_GRACE_DEFAULT = timedelta(hours=1)
-SELF_ROTATION_GRACE_LONGEST = timedelta(hours=24)
-
-
-class AlreadyRotated(Conflict):
-    """The token was rotated already: its replacement exists, and only that one may
-    rotate again."""
-
-    code = "token_already_rotated"
-
-    def __init__(self, token: ApiToken):
-        super().__init__(
-            message=f"This token was rotated already; its replacement "
-            f"{token_format.display_hint(token.replaced_by.hint)} exists. Rotate with the "
-            "replacement's value instead.",
-            replacement_hint=token.replaced_by.hint,
-        )
-
-
-class StoppedWorking(Conflict):
-    """The token stopped working (revoked or expired) before it could rotate."""
-
-    def __init__(self, why: TokenState):
-        super().__init__(why.value, message=f"This token is {why.value}.", state=why)
-
-
-def self_rotation_label(token: ApiToken) -> str:
-    """The audit log's actor for a token rotating itself: ``token 12 “CI” (self-rotation)``."""
-    return f"{label(token)} (self-rotation)"
-
-
 def replacement_expiry(token: ApiToken, now: datetime) -> datetime | None:
-    """When a self-rotation's replacement stops: as long after ``now`` as the old token
+    """When a rotation's replacement stops when nobody chose (a self-rotation, or the
+    management API's rotate without an expiry): as long after ``now`` as the old token
     was made to last (never, if it never expires), cut to the project's maximum
-    lifetime when the policy has tightened since. Nobody is there to choose, so the
-    policy's longest is taken rather than refusing the app."""
+    lifetime when the policy has tightened since, rather than refusing the rotation."""
     made_to_last = lifetime(token)
     expires_at = None if made_to_last is None else now + made_to_last
     longest = longest_expiry(token.project, now)
@@ -449,43 +430,9 @@ def replacement_expiry(token: ApiToken, now: datetime) -> datetime | None:
     return expires_at
 
 
-def rotate_itself(token_id: int, grace: timedelta, *, now: datetime) -> tuple[ApiToken, str]:
-    """Token ``token_id`` replaces itself (``rotate``, with the same lifetime and no
-    person acting): the replacement and its value, shown once.
-
-    Holds the project's row first, so two rotations of one token at the same moment
-    make one replacement: the second raises ``AlreadyRotated``. ``StoppedWorking``
-    when it was revoked or expired since its check; ``ValueError`` for a grace
-    outside 0 to ``SELF_ROTATION_GRACE_LONGEST`` (the door checks it first). The
-    caller commits. Who checked the token's ``rotate`` ability is the door's business.
-    """
-    if not timedelta(0) <= grace <= SELF_ROTATION_GRACE_LONGEST:
-        raise ValueError(f"a self-rotation's grace is 0 to 24 hours, not {grace}")
-    project_id = db.session.scalar(select(ApiToken.project_id).where(ApiToken.id == token_id))
-    db.session.scalars(locking.locked(select(Project).where(Project.id == project_id))).one()
-    token = db.session.scalars(
-        select(ApiToken).where(ApiToken.id == token_id).execution_options(populate_existing=True)
-    ).one()
-    if token.replaced_by_id is not None:
-        raise AlreadyRotated(token)
-    why = stopped(token, now)
-    if why is not None:
-        raise StoppedWorking(why)
-    new, value = rotate(
-        token,
-        grace,
-        replacement_expiry(token, now),
-        actor=None,
-        now=now,
-        actor_label=self_rotation_label(token),
-    )
-    # The person who made the credential stays answerable for its successors (the
-    # list's "by …"); the audit log says the token rotated itself.
-    new.created_by = token.created_by
-    return new, value
-
-
-def revoke(token: ApiToken, *, actor: User | None, now: datetime) -> bool:
+def revoke(
+    token: ApiToken, *, actor: User | None, now: datetime, actor_label: str | None = None
+) -> bool:
     """Mark ``token`` revoked; False when it already was (nothing changes)."""
     if token.revoked_at is not None:
         return False
@@ -497,69 +444,6 @@ def revoke(token: ApiToken, *, actor: User | None, now: datetime) -> bool:
         target=label(token),
         token=token,
         actor=actor,
-    )
-    return True
-
-
-def prune(now: datetime, *, dry_run: bool = False, actor_label: str | None = None):
-    """Revoke every token unused for longer than its project's policy allows (``unused``),
-    project by project in slug order; each revoked token and its project's days, in
-    that order. ``dry_run`` only finds them. ``actor_label`` names who prunes in the
-    audit log (the command line when not given). The caller commits."""
-    with_policy = select(Project).where(Project.revoke_unused_after_days.is_not(None))
-    pruned = []
-    for project in db.session.scalars(with_policy.order_by(Project.slug)):
-        days = project.revoke_unused_after_days
-        for token in unused(project, now):
-            if not dry_run:
-                revoke_as_unused(token, days, now, actor_label=actor_label)
-            pruned.append((token, days))
-    return pruned
-
-
-def revoke_as_unused(
-    token: ApiToken, days: int, now: datetime, *, actor_label: str | None = None
-) -> None:
-    """Revoke for the project's policy: not used for ``days`` days (``prune``)."""
-    token.revoked_at = now
-    token.revoked_reason = f"unused for {days} days (project policy)"
-    AuditEvent.record(
-        AuditKind.TOKEN_PRUNED,
-        project=token.project,
-        target=label(token),
-        token=token,
-        actor=None,
         actor_label=actor_label,
-        reason=token.revoked_reason,
-        last_used_at=token.last_used_at.isoformat() if token.last_used_at else "never",
     )
-
-
-def revoke_as_leaked(
-    token: ApiToken, url: str | None, source: str | None, secret_type: str | None, now: datetime
-) -> bool:
-    """Revoke a token someone reported as leaked, found at ``url`` (if known).
-
-    False, changing nothing, when it had stopped working already: revoked (by a
-    person, or by a report a moment ago) or expired. A token in a rotation's grace
-    period still works, so it is revoked. ``url``, ``source`` and ``secret_type`` are
-    the report's, already checked and shortened; never the token value.
-
-    Revoking queues a mail to each active owner of the project (core/leak_notices.py),
-    committed with the revoke by the caller.
-    """
-    if not is_active(token, now) or not leaks.revoke(token, is_active_sql(now), url, now):
-        return False
-    AuditEvent.record(
-        AuditKind.TOKEN_REVOKED_AS_LEAKED,
-        project=token.project,
-        target=label(token),
-        token=token,
-        actor=None,
-        actor_label=LEAK_REPORT_ACTOR,
-        url=url,
-        source=source,
-        type=secret_type,
-    )
-    leak_notices.queue(token, url, source, secret_type, now)
     return True

@@ -168,15 +168,6 @@ class CreateTokenForm(FlaskForm):
         return self.period_expiry(self.expiration.data)
 
 
-# When the old token stops working after a rotation: (value, label, grace period).
-GRACE_PERIODS = [
-    ("now", "Immediately", timedelta(0)),
-    ("1h", "In 1 hour", timedelta(hours=1)),
-    ("24h", "In 24 hours", timedelta(hours=24)),
-    ("7d", "In 7 days", timedelta(days=7)),
-]
-
-
 class RotateTokenForm(CreateTokenForm):
     """A replacement's expiry (the old one's period by default) and the old one's grace.
     Name and abilities are the old token's, so those fields are gone."""
@@ -185,8 +176,8 @@ class RotateTokenForm(CreateTokenForm):
     abilities = None
     grace = RadioField(
         "The old token stops working",
-        choices=[SelectChoice(value, label) for value, label, _ in GRACE_PERIODS],
-        default="24h",
+        choices=[SelectChoice(grace.value, grace.label) for grace in tokens.GRACE_PERIODS],
+        default=tokens.DEFAULT_GRACE,
         validate_choice=False,
     )
 
@@ -199,11 +190,11 @@ class RotateTokenForm(CreateTokenForm):
         self.token = token
 
     def validate_grace(self, field) -> None:
-        if field.data not in {value for value, _, _ in GRACE_PERIODS}:
+        if tokens.grace_period(field.data) is None:
             raise ValidationError("Choose when the old token stops working from the list.")
 
     def grace_period(self) -> timedelta:
-        return next(period for value, _, period in GRACE_PERIODS if value == self.grace.data)
+        return tokens.grace_period(self.grace.data)
 
 
 def same_expiry(token, now: datetime) -> tuple[str, date | None]:

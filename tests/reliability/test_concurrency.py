@@ -20,12 +20,13 @@ import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import delete, event, func, select, update
 
+from flagpal_dash.core import personal_tokens
 from flagpal_dash.core.invitations import create_invitation
 from flagpal_dash.core.projects import add_member, create_project, members_of, owner_count
 from flagpal_dash.extensions import db
@@ -515,6 +516,50 @@ def test_one_token_rotated_twice_at_once_gets_one_replacement(app, served, datab
         named = select(func.count()).select_from(ApiToken).where(ApiToken.name == token.name)
         assert db.session.scalar(named) == 2, "the token and one replacement"
     figures(database_url, [browser])
+
+
+def ready_to_send(port: int, method: str, path: str, body: dict, token: str):
+    """A JSON:API request with a bearer token, connected now and sent when called."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.connect()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.api+json"}
+
+    def sent() -> Answer:
+        try:
+            connection.request(method, path, json.dumps(body), headers)
+            response = connection.getresponse()
+            return Answer(response.status, response.headers, response.read().decode())
+        finally:
+            connection.close()
+
+    return sent
+
+
+def test_the_management_api_holds_the_project_as_the_page_does(app, served, database_url):
+    """Two creates of one name at once through the management API make one token (the
+    other: 422 name_taken); two rotations of one token at once, one replacement (the
+    other: 409 token_already_rotated)."""
+    (developer,) = project_with(developers=1)
+    _, value = personal_tokens.issue(developer, "Race", utcnow() + timedelta(days=1), now=utcnow())
+    db.session.commit()
+    project = db.session.scalar(select(Project))
+    path = "/api/v1/projects/shop/tokens"
+    for number in range(scaled(4, 20)):
+        name = f"Checkout {number}"
+        body = {"data": {"type": "api-tokens", "attributes": {"name": name, "abilities": ["read"]}}}
+        answers = at_once(*(ready_to_send(served.port, "POST", path, body, value) for _ in "ab"))
+        assert sorted(a.status for a in answers) == [201, 422], [a.text for a in answers]
+        assert error_code(next(a for a in answers if a.status == 422)) == "name_taken"
+        token, _ = issue_token(project, f"Rotated {number}")
+        body = {"data": {"type": "api-tokens", "attributes": {"grace": "1h"}}}
+        rotate = f"{path}/{token.id}/rotate"
+        answers = at_once(*(ready_to_send(served.port, "POST", rotate, body, value) for _ in "ab"))
+        assert sorted(a.status for a in answers) == [201, 409], [a.text for a in answers]
+        assert error_code(next(a for a in answers if a.status == 409)) == "token_already_rotated"
+        named = (
+            select(func.count()).select_from(ApiToken).where(ApiToken.name.in_([name, token.name]))
+        )
+        assert db.session.scalar(named) == 3, "one new token, one old and its replacement"
 
 
 @pytest.mark.parametrize("action", ["demote", "remove"])

@@ -57,6 +57,7 @@ from flagpal_dash.core.projects import (
     membership_of,
     remove_member,
 )
+from flagpal_dash.core.tokens import GRACE_PERIODS
 from flagpal_dash.deliverer import webhook_settings
 from flagpal_dash.extensions import db
 from flagpal_dash.members.forms import (
@@ -71,12 +72,7 @@ from flagpal_dash.paging import MAX_PAGE
 from flagpal_dash.permissions import Role
 from flagpal_dash.projects.settings import PolicyForm
 from flagpal_dash.projects.webhooks import ButtonForm, NewSecretForm, NewWebhookForm, WebhookForm
-from flagpal_dash.tokens.forms import (
-    EXPIRATION_CHOICES,
-    GRACE_PERIODS,
-    CreateTokenForm,
-    RotateTokenForm,
-)
+from flagpal_dash.tokens.forms import EXPIRATION_CHOICES, CreateTokenForm, RotateTokenForm
 from flagpal_dash.tokens.listing import STATUSES
 
 from ..conftest import make_app
@@ -1052,7 +1048,7 @@ FORM_TARGETS = [
         {
             "expiration": TOKEN_FIELDS["expiration"],
             "custom_date": TOKEN_FIELDS["custom_date"],
-            "grace": st.sampled_from([value for value, _, _ in GRACE_PERIODS]),
+            "grace": st.sampled_from([grace.value for grace in GRACE_PERIODS]),
         },
         frozenset({201}),
         check_rotation,
