@@ -3,8 +3,11 @@ reading the app's source."""
 
 import ast
 import importlib.util
+import os
+import shutil
 from pathlib import Path
 
+import pytest
 from bs4 import BeautifulSoup
 from flask import current_app
 from sqlalchemy import select
@@ -115,3 +118,16 @@ def _is_module(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except ModuleNotFoundError:
         return False
+
+
+def needs_commands(*names: str) -> None:
+    """Skip the calling test when a command a README example runs is missing, unless
+    FLAGPAL_REQUIRE_SHELL_TOOLS=1 (as in .ci/run, which installs them): there a missing
+    command fails the test rather than hiding it."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if not missing:
+        return
+    reason = f"the example needs {', '.join(missing)}, not installed"
+    if os.environ.get("FLAGPAL_REQUIRE_SHELL_TOOLS") == "1":
+        pytest.fail(reason + ", and FLAGPAL_REQUIRE_SHELL_TOOLS=1")
+    pytest.skip(reason)

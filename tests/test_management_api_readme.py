@@ -6,12 +6,10 @@ exactly as printed (it reads the server's address from DASH_URL)."""
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from flagpal_dash import token_format
@@ -20,7 +18,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, AuditEvent, utcnow
 
 from .serving import ROOT, instance_environment, serve
-from .support import issue_token
+from .support import issue_token, needs_commands
 
 README = ROOT / "README.md"
 
@@ -87,10 +85,8 @@ def run_env_script(server, directory, personal_value: str) -> subprocess.Complet
     )
 
 
-@pytest.mark.skipif(
-    not (shutil.which("curl") and shutil.which("jq")), reason="the script needs curl and jq"
-)
 def test_the_readme_script_rotates_the_token_in_an_env_file(client, team, database_url, tmp_path):
+    needs_commands("curl", "jq")
     token, old_value = issue_token(team.project, "Shop backend", abilities=frozenset({"read"}))
     _, personal_value = personal_tokens.issue(
         team.developer, "Rotation script", utcnow() + timedelta(days=1), now=utcnow()

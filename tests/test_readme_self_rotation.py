@@ -5,7 +5,6 @@ old value keeps working for the hour they ask for."""
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -17,7 +16,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import ApiToken, Project
 
 from .serving import ROOT, instance_environment, serve
-from .support import issue_token
+from .support import issue_token, needs_commands
 
 README = ROOT / "README.md"
 PRINTED_ADDRESS = "http://127.0.0.1:5000"
@@ -59,8 +58,8 @@ def assert_rotated(token_id: int) -> None:
 @pytest.mark.parametrize("language", ["sh", "python"])
 def test_the_readme_examples_rotate_their_token(served, language):
     app, server = served
-    if language == "sh" and shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+    if language == "sh":
+        needs_commands("curl")
     token_id, value = rotating_token(f"Example in {language}")
     code = snippets()[language].replace(PRINTED_ADDRESS, server.url)
     command = ["sh", "-c", code] if language == "sh" else [sys.executable, "-c", code]
