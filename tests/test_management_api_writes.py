@@ -216,7 +216,8 @@ GOOD = {"name": "CI", "abilities": ["read"]}
             GOOD | {"abilities": ["read", "admin"]},
             "invalid_attribute",
             ABILITIES,
-            "Choose abilities from the list: Full access, Read, Write, Metrics, Rotate itself.",
+            '`abilities` must be a list of abilities, like ["read", "write"]: `*`, `read`, '
+            "`write`, `metrics`, `rotate`.",
         ),
         (
             GOOD | {"abilities": "read"},

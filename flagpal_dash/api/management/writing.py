@@ -90,9 +90,13 @@ def text(attributes: dict, name: str) -> str | None:
 
 
 def ability_list(attributes: dict) -> list[str] | None:
+    """The abilities asked for, by their API values. An unknown one is refused here
+    naming the values a script can send (the page's sentence names the form's labels);
+    none at all is left to the page's rule and sentence."""
     value = attributes.get("abilities")
     if value is not None and not (
-        isinstance(value, list) and all(isinstance(item, str) for item in value)
+        isinstance(value, list)
+        and all(isinstance(item, str) and item in ability.ALL for item in value)
     ):
         raise invalid_attribute(
             '`abilities` must be a list of abilities, like ["read", "write"]: '
