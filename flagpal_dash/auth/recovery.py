@@ -24,6 +24,7 @@ from ..core.errors import Conflict
 from ..core.password_resets import ResetStatus
 from ..extensions import db
 from ..models import PasswordReset, User, utcnow
+from ..sign_in_settings import PASSWORD_SIGN_IN_ADMINS, PASSWORD_SIGN_IN_OFF
 from . import sign_in_as
 from .forms import ForgotPasswordForm, NewPasswordForm
 
@@ -58,6 +59,11 @@ def forgot_password():
     send: the page says to ask an instance admin."""
     if current_user.is_authenticated:
         return redirect(url_for("projects.index"))
+    passwords = current_app.config["PASSWORD_SIGN_IN"]
+    if passwords == PASSWORD_SIGN_IN_OFF:
+        # Nobody signs in with a password: a mailed link would be a way around that.
+        # (A link from the command line or an admin still works: the way back in.)
+        abort(404)
     if not mail.configured():
         if request.method == "POST":
             abort(404)  # no form was shown to post
@@ -69,7 +75,12 @@ def forgot_password():
             user = User.by_email(form.email.data)
             # Nothing to a deactivated account: it was shut out on purpose, and its
             # link would be refused anyway. The answer is the same.
-            if user is not None and user.active:
+            # Nor to someone who may not sign in with a password (admins only).
+            if (
+                user is not None
+                and user.active
+                and (user.is_admin or passwords != PASSWORD_SIGN_IN_ADMINS)
+            ):
                 _, secret = password_resets.create_reset(
                     user, by=None, now=utcnow(), how="asked for on the sign-in page, mailed"
                 )
