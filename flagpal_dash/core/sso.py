@@ -7,7 +7,8 @@ sign-in:
   is verified (an unproven account, made from an invitation link someone passed on, is
   claimed: its password and sessions are voided, as a mailed invitation would);
 - otherwise a new account is made only for an address in one of the allowed domains,
-  proven by the provider; anyone else is told to ask an admin for an invitation.
+  or one a project has invited, proven by the provider; anyone else is told to ask an
+  admin for an invitation.
 A deactivated account is refused. Roles stay here: the provider decides who someone is,
 projects decide what they may do; only the optional admin group makes or unmakes
 instance admins, at each sign-in (never the last active admin).
@@ -28,7 +29,7 @@ from .. import validation
 from ..extensions import db
 from ..models import AuditEvent, AuditKind, SsoIdentity, User
 from ..validation import Invalid
-from . import accounts, sessions
+from . import accounts, invitations, sessions
 from .errors import DomainError
 
 # Why a sign-in was refused: the codes of ``Refused``, and the audit log's reason.
@@ -190,7 +191,9 @@ def first_sign_in(
         require_active(user, claims)
         if not accounts.is_proven(user):
             claim_unproven(user, claims, now, rounds=rounds)
-    elif email.rpartition("@")[2] in set(allowed_domains):
+    elif email.rpartition("@")[2] in set(allowed_domains) or invitations.is_invited(email, now):
+        # An invitation is an owner's word that this address should have an account;
+        # the provider has proven the address, so it may accept it as a mailed link would.
         user = accounts.create_user(
             email,
             person_name(claims, email),

@@ -1,0 +1,168 @@
+"""Real OpenID Connect providers on loopback for the single sign-on tests.
+
+``MockProvider`` serves the ``oidc-provider-mock`` package: discovery, RS256-signed ID
+tokens, users with whatever claims a test gives them (``email_verified``, ``groups``),
+an authorization page whose form approves or cancels, and options such as the tokens'
+lifetime. ``IssuingProvider`` is a small provider of our own with a key the test holds,
+for the ID tokens the mock will not make (another audience, issuer or nonce, a
+signature by a key it does not publish): the client under test checks them exactly as
+it checks any provider's, over HTTP.
+"""
+
+import secrets
+import threading
+import time
+import warnings
+from datetime import timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+from flask import Flask, jsonify, redirect, request
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+from werkzeug.serving import make_server
+
+with warnings.catch_warnings():
+    # The package imports a deprecated module of Authlib's (authlib.jose) itself.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import oidc_provider_mock
+
+CLIENT_ID = "flagpal-dash"
+CLIENT_SECRET = "the client secret the provider gave"
+
+
+class LoopbackServer:
+    """A WSGI app served on 127.0.0.1 on a free port, in a thread, until ``stop``."""
+
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.issuer = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join()
+        self.server.server_close()
+
+    def settings(self, **overrides) -> dict:
+        """The app's settings for this provider."""
+        return {
+            "OIDC_ISSUER": self.issuer,
+            "OIDC_CLIENT_ID": CLIENT_ID,
+            "OIDC_CLIENT_SECRET": CLIENT_SECRET,
+            "OIDC_NAME": "Acme SSO",
+            "OIDC_ALLOWED_DOMAINS": ("example.com",),
+            "OIDC_ADMIN_GROUP": "flagpal-admins",
+            **overrides,
+        }
+
+
+class MockProvider(LoopbackServer):
+    def __init__(self, **options):
+        options.setdefault("require_nonce", True)
+        super().__init__(oidc_provider_mock.app(**options))
+
+    def add_user(self, subject: str, **claims) -> None:
+        """The person ``subject`` with ``claims`` (email, email_verified, name, groups)."""
+        response = requests.put(f"{self.issuer}/users/{subject}", json=claims, timeout=5)
+        assert response.status_code == 204, response.text
+
+    def approve(self, authorize_url: str, subject: str) -> str:
+        """Sign in at the provider as ``subject``; the address it sends the browser back
+        to (the dashboard's callback, with code and state)."""
+        response = requests.post(
+            authorize_url, data={"sub": subject}, allow_redirects=False, timeout=5
+        )
+        assert response.status_code == 302, response.text
+        return response.headers["Location"]
+
+    def cancel(self, authorize_url: str) -> str:
+        response = requests.post(
+            authorize_url, data={"action": "deny"}, allow_redirects=False, timeout=5
+        )
+        assert response.status_code == 302, response.text
+        return response.headers["Location"]
+
+
+class IssuingProvider(LoopbackServer):
+    """Signs in whoever comes, as ``claims``, with an ID token whose fields a test may
+    change through ``token_overrides`` (``aud``, ``iss``, ``exp``, ``nonce``), sign with
+    a key it does not publish (``sign_with_other_key``), or name another issuer in its
+    discovery document (``discovery_issuer``)."""
+
+    def __init__(self, claims: dict):
+        self.claims = claims
+        self.token_overrides: dict = {}
+        self.sign_with_other_key = False
+        # What its discovery document calls its issuer (None: its own address).
+        self.discovery_issuer = None
+        self.key = RSAKey.generate_key(2048, parameters={"kid": "published"})
+        self.other_key = RSAKey.generate_key(2048, parameters={"kid": "published"})
+        self.codes: dict[str, dict] = {}
+        super().__init__(self.make_app())
+
+    def make_app(self) -> Flask:
+        app = Flask(__name__)
+
+        @app.get("/.well-known/openid-configuration")
+        def discovery():
+            return jsonify(
+                issuer=self.discovery_issuer or self.issuer,
+                authorization_endpoint=f"{self.issuer}/authorize",
+                token_endpoint=f"{self.issuer}/token",
+                jwks_uri=f"{self.issuer}/jwks",
+                response_types_supported=["code"],
+                subject_types_supported=["public"],
+                id_token_signing_alg_values_supported=["RS256"],
+            )
+
+        @app.get("/jwks")
+        def jwks():
+            return jsonify(KeySet([self.key]).as_dict(private=False))
+
+        @app.get("/authorize")
+        def authorize():
+            code = secrets.token_urlsafe(16)
+            self.codes[code] = dict(request.args)
+            query = urlencode({"code": code, "state": request.args["state"]})
+            return redirect(f"{request.args['redirect_uri']}?{query}")
+
+        @app.post("/token")
+        def token():
+            asked = self.codes.pop(request.form["code"], None)
+            if asked is None:
+                return jsonify(error="invalid_grant"), 400
+            now = int(time.time())
+            claims = {
+                "iss": self.issuer,
+                "aud": asked["client_id"],
+                "iat": now,
+                "exp": now + 300,
+                "nonce": asked.get("nonce"),
+                **self.claims,
+                **self.token_overrides,
+            }
+            key = self.other_key if self.sign_with_other_key else self.key
+            id_token = jwt.encode({"alg": "RS256", "kid": "published"}, claims, key)
+            return jsonify(
+                access_token=secrets.token_urlsafe(16),
+                token_type="Bearer",
+                expires_in=300,
+                id_token=id_token,
+            )
+
+        return app
+
+
+def callback_path(location: str) -> str:
+    """The dashboard's callback address as a path and query, for the test client."""
+    parts = urlsplit(location)
+    return f"{parts.path}?{parts.query}"
+
+
+def query_of(location: str) -> dict:
+    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
+
+
+EXPIRED = timedelta(minutes=-10)
