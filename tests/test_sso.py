@@ -14,6 +14,7 @@ import requests
 from flask import session
 from sqlalchemy import select
 
+from flagpal_dash import config, sign_in_settings
 from flagpal_dash.auth.sso import NEXT_KEY
 from flagpal_dash.core import accounts, invitations
 from flagpal_dash.core.projects import add_member, membership_of
@@ -30,7 +31,7 @@ from .oidc_provider import (
     callback_path,
     query_of,
 )
-from .support import PASSWORD, add_user, page, text_of
+from .support import PASSWORD, add_user, page, snapshot, text_of
 
 ADA = {"email": "ada@example.com", "email_verified": True, "name": "Ada Lovelace"}
 
@@ -638,3 +639,135 @@ def test_next_must_stay_on_this_site(sso, provider):
     with sso:
         sso.get("/sign-in/sso?next=//evil.example/")
         assert session[NEXT_KEY] is None
+
+
+# Who may use the two steps with single sign-on set up (test_route_matrix.py has them
+# without it): anyone may start and answer; a signed-in person is sent on; an answer
+# this browser did not start changes nothing but the audit log.
+
+
+@pytest.mark.parametrize("who", ["anonymous", "member", "admin"])
+def test_the_two_steps_for_everyone(app, team, apps, provider, who):
+    add_user("root@example.com", "Root", admin=True)
+    db.session.commit()
+    client = apps(provider).test_client()
+    email = {"member": "vic@example.com", "admin": "root@example.com"}.get(who)
+    if email:
+        assert (
+            client.post("/sign-in", data={"email": email, "password": PASSWORD}).status_code == 302
+        )
+    before = snapshot_without_audit()
+
+    started = client.get("/sign-in/sso")
+    answered = client.get("/sign-in/sso/callback?code=made-up&state=made-up")
+
+    assert started.status_code == 302
+    if email:
+        assert started.headers["Location"] == "/"
+    else:
+        assert started.headers["Location"].startswith(f"{provider.issuer}/oauth2/authorize?")
+    assert answered.status_code == 400
+    assert snapshot_without_audit() == before
+    assert refusals()[-1]["reason"] == (
+        "the sign-in did not start in this browser (state mismatch)"
+    )
+
+
+def snapshot_without_audit() -> dict:
+    rows = snapshot()
+    del rows["audit_events"]
+    # A session's last-seen time is bookkeeping, not a change.
+    rows["user_sessions"] = [row[:3] for row in rows["user_sessions"]]
+    return rows
+
+
+# The settings, checked at start.
+
+ISSUER = {
+    "FLAGPAL_OIDC_ISSUER": "https://sso.example.com/realms/acme",
+    "FLAGPAL_OIDC_CLIENT_ID": "flagpal-dash",
+    "FLAGPAL_OIDC_CLIENT_SECRET": "s3cret",
+}
+
+
+def test_the_settings_read(tmp_path):
+    settings = config.from_environment(
+        {
+            **ISSUER,
+            "FLAGPAL_OIDC_ISSUER": "https://sso.example.com/realms/acme/",
+            "FLAGPAL_OIDC_NAME": "Acme SSO",
+            "FLAGPAL_OIDC_ALLOWED_DOMAINS": " Example.com, @example.org ,",
+            "FLAGPAL_OIDC_ADMIN_GROUP": "flagpal-admins",
+            "FLAGPAL_PASSWORD_SIGN_IN": "Admins",
+        },
+        str(tmp_path),
+    )
+    assert {key: settings[key] for key in sign_in_settings.DEFAULTS} == {
+        "OIDC_ISSUER": "https://sso.example.com/realms/acme",
+        "OIDC_CLIENT_ID": "flagpal-dash",
+        "OIDC_CLIENT_SECRET": "s3cret",
+        "OIDC_NAME": "Acme SSO",
+        "OIDC_ALLOWED_DOMAINS": ("example.com", "example.org"),
+        "OIDC_ADMIN_GROUP": "flagpal-admins",
+        "PASSWORD_SIGN_IN": "admins",
+    }
+    defaults = config.from_environment({}, str(tmp_path))
+    assert {key: defaults[key] for key in sign_in_settings.DEFAULTS} == sign_in_settings.DEFAULTS
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {**ISSUER, "FLAGPAL_OIDC_ISSUER": "http://sso.example.com"},
+            "FLAGPAL_OIDC_ISSUER must be an https address, not 'http://sso.example.com': "
+            "plain http is allowed only for a provider on this machine (localhost, "
+            "127.0.0.1, ::1)",
+        ),
+        (
+            {**ISSUER, "FLAGPAL_OIDC_ISSUER": "sso.example.com"},
+            "FLAGPAL_OIDC_ISSUER must be the provider's issuer address, like "
+            "https://sso.example.com/realms/acme, not 'sso.example.com'",
+        ),
+        (
+            {**ISSUER, "FLAGPAL_OIDC_CLIENT_SECRET": ""},
+            "FLAGPAL_OIDC_ISSUER is set, so FLAGPAL_OIDC_CLIENT_SECRET must be too: the "
+            "client id and secret the provider gave this dashboard when it was registered "
+            "there",
+        ),
+        (
+            {"FLAGPAL_OIDC_CLIENT_ID": "flagpal-dash"},
+            "FLAGPAL_OIDC_CLIENT_ID is set but FLAGPAL_OIDC_ISSUER is not: set it to the "
+            "provider's issuer address, like https://sso.example.com/realms/acme",
+        ),
+        (
+            {"FLAGPAL_PASSWORD_SIGN_IN": "off"},
+            "FLAGPAL_PASSWORD_SIGN_IN is off, but single sign-on is not set up "
+            "(FLAGPAL_OIDC_ISSUER): nobody could sign in. Set up single sign-on first, or "
+            "remove FLAGPAL_PASSWORD_SIGN_IN",
+        ),
+        (
+            {**ISSUER, "FLAGPAL_PASSWORD_SIGN_IN": "no # admins only"},
+            "FLAGPAL_PASSWORD_SIGN_IN must be on (everyone), admins (instance admins only) "
+            "or off (single sign-on only), not 'no # admins only': put comments on their "
+            "own line",
+        ),
+        (
+            {**ISSUER, "FLAGPAL_OIDC_ALLOWED_DOMAINS": "example.com, *.example.org"},
+            "FLAGPAL_OIDC_ALLOWED_DOMAINS must list email domains, comma-separated, like "
+            "example.com,example.org, not '*.example.org'",
+        ),
+    ],
+)
+def test_settings_that_cannot_work_stop_the_app(tmp_path, environ, message):
+    with pytest.raises(config.ConfigError) as error:
+        config.from_environment(environ, str(tmp_path))
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    "issuer", ["http://127.0.0.1:8080", "http://localhost:9000/x", "http://[::1]:1"]
+)
+def test_plain_http_is_allowed_on_this_machine(tmp_path, issuer):
+    settings = config.from_environment({**ISSUER, "FLAGPAL_OIDC_ISSUER": issuer}, str(tmp_path))
+    assert settings["OIDC_ISSUER"] == issuer
