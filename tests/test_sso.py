@@ -771,3 +771,55 @@ def test_settings_that_cannot_work_stop_the_app(tmp_path, environ, message):
 def test_plain_http_is_allowed_on_this_machine(tmp_path, issuer):
     settings = config.from_environment({**ISSUER, "FLAGPAL_OIDC_ISSUER": issuer}, str(tmp_path))
     assert settings["OIDC_ISSUER"] == issuer
+
+
+# The invitation page follows FLAGPAL_PASSWORD_SIGN_IN too: it signs people in.
+
+
+def invitation_for(team, email: str) -> str:
+    _, secret = invitations.create_invitation(
+        team.project, email, Role.VIEWER, by=team.owner, now=utcnow()
+    )
+    db.session.commit()
+    return f"/invitations/{secret}"
+
+
+def test_with_passwords_off_an_invitation_is_accepted_through_single_sign_on(
+    app, team, apps, provider
+):
+    path = invitation_for(team, "vic.new@example.com")
+    client = apps(provider, PASSWORD_SIGN_IN="off").test_client()
+
+    html = page(client.get(path))
+    assert html.find("input", attrs={"type": "password"}) is None
+    button = html.find("a", string="Sign in with Acme SSO to join")
+    assert button["href"] == f"/sign-in/sso?next={path}"
+    for data in (
+        {"password": PASSWORD},
+        {"name": "Vic", "password": PASSWORD, "confirm_password": PASSWORD},
+    ):
+        assert client.post(path, data=data).status_code == 403
+    assert User.by_email("vic.new@example.com") is None
+
+    provider.add_user("vic", email="vic.new@example.com", email_verified=True)
+    assert sso_sign_in(client, provider, "vic", next_page=path).headers["Location"] == path
+    assert client.post(path).status_code == 302
+    assert membership_of(User.by_email("vic.new@example.com"), team.project).role is Role.VIEWER
+
+
+def test_with_passwords_for_admins_an_invitation_takes_no_new_password_account(
+    app, team, apps, provider
+):
+    path = invitation_for(team, "vic.new@example.com")
+    client = apps(provider, PASSWORD_SIGN_IN="admins").test_client()
+    html = page(client.get(path))
+    assert html.find("input", attrs={"name": "confirm_password"}) is None
+    new = {"name": "Vic", "password": PASSWORD, "confirm_password": PASSWORD}
+    assert client.post(path, data=new).status_code == 403
+    assert User.by_email("vic.new@example.com") is None
+
+    # An existing non-admin account's password does not sign in here either.
+    member_path = invitation_for(team, "otto@example.com")
+    refused = client.post(member_path, data={"password": PASSWORD})
+    assert refused.status_code == 422
+    assert not is_signed_in(client)
