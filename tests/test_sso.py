@@ -7,6 +7,7 @@ address; new accounts only for the allowed domains (or an invited address); ever
 refusal is a page that says what to do, and is in the audit log.
 """
 
+import logging
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,7 +15,7 @@ import requests
 from flask import session
 from sqlalchemy import select
 
-from flagpal_dash import config, sign_in_settings
+from flagpal_dash import config, redaction, sign_in_settings
 from flagpal_dash.auth.sso import NEXT_KEY
 from flagpal_dash.core import accounts, invitations
 from flagpal_dash.core.projects import add_member, membership_of
@@ -823,3 +824,30 @@ def test_with_passwords_for_admins_an_invitation_takes_no_new_password_account(
     refused = client.post(member_path, data={"password": PASSWORD})
     assert refused.status_code == 422
     assert not is_signed_in(client)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '127.0.0.1 - - "GET /sign-in/sso/callback?code=SECRETCODE123&state=abc HTTP/1.1" 302',
+        '127.0.0.1 - - "GET /sign-in/sso/callback?state=abc&code=SECRETCODE123 HTTP/1.1" 302',
+        "GET /sign-in/sso/callback?state=abc&code=SECRETCODE123&session_state=x",
+    ],
+)
+def test_the_authorization_code_is_kept_out_of_logs(line):
+    cleaned = redaction.redact(line)
+    assert "SECRETCODE123" not in cleaned
+    assert "code=[redacted]" in cleaned
+    assert "state=abc" in cleaned
+
+
+def test_the_callbacks_access_log_line_holds_no_real_code(sso, provider, caplog):
+    """As the server logs the request (the record factory cleans every logger's)."""
+    provider.add_user("ada-1", **ADA)
+    back = provider.approve(start(sso), "ada-1")
+    code = query_of(back)["code"]
+    caplog.set_level("INFO")
+    logging.getLogger("werkzeug").info('"GET %s HTTP/1.1" 302 -', callback_path(back))
+    assert sso.get(callback_path(back)).status_code == 302
+    assert code not in caplog.text
+    assert "code=[redacted]" in caplog.text
