@@ -23,8 +23,12 @@ from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import make_server
 
 with warnings.catch_warnings():
-    # The package imports a deprecated module of Authlib's (authlib.jose) itself.
-    warnings.simplefilter("ignore", DeprecationWarning)
+    # The package imports deprecated modules of Authlib's (authlib.jose, its httpx
+    # client) itself. (Authlib shows its own deprecations "always", by a filter it adds
+    # when first imported: this one goes in front of it.)
+    from authlib.deprecate import AuthlibDeprecationWarning
+
+    warnings.simplefilter("ignore", AuthlibDeprecationWarning)
     import oidc_provider_mock
 
 CLIENT_ID = "flagpal-dash"
@@ -41,6 +45,9 @@ class LoopbackServer:
         self.thread.start()
 
     def stop(self) -> None:
+        """Stop serving (once: a test may stop it before its fixture does)."""
+        if not self.thread.is_alive():
+            return
         self.server.shutdown()
         self.thread.join()
         self.server.server_close()
