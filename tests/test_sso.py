@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from flask import session
-from sqlalchemy import select
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import Session
 
 from flagpal_dash import config, redaction, sign_in_settings
 from flagpal_dash.auth.sso import NEXT_KEY
@@ -851,3 +852,58 @@ def test_the_callbacks_access_log_line_holds_no_real_code(sso, provider, caplog)
     assert sso.get(callback_path(back)).status_code == 302
     assert code not in caplog.text
     assert "code=[redacted]" in caplog.text
+
+
+def test_the_same_first_sign_in_finishing_in_another_tab_meanwhile_starts_again(app, sso, provider):
+    """Two tabs finish Ada's first sign-in at once: the second's identity clashes with
+    the first's when it is written. It starts again rather than fail. (Simulated on
+    PostgreSQL, where the other tab's rows can be committed while this one's
+    transaction is open, just before this one writes its identity; SQLite makes the
+    second writer wait, which a hook in the same thread cannot.)"""
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite lets one writer at a time: the other tab cannot commit here")
+    provider.add_user("ada-1", **ADA)
+    back = provider.approve(start(sso, "/account"), "ada-1")
+
+    done = []
+
+    def the_other_tab_finishes_first(session, flush_context, instances):
+        if done or not any(isinstance(row, SsoIdentity) for row in session.new):
+            return
+        done.append(True)
+        with db.engine.begin() as connection:
+            user_id = connection.execute(
+                insert(User).values(
+                    email="ada.lovelace@example.com",
+                    name="Ada Lovelace",
+                    password_hash="x" * 60,
+                    is_admin=False,
+                    active=True,
+                    created_at=utcnow(),
+                    email_proven_at=utcnow(),
+                    expiry_mail=True,
+                )
+            ).inserted_primary_key[0]
+            connection.execute(
+                insert(SsoIdentity).values(
+                    user_id=user_id,
+                    issuer=provider.issuer,
+                    subject="ada-1",
+                    created_at=utcnow(),
+                    last_sign_in_at=utcnow(),
+                )
+            )
+
+    event.listen(Session, "before_flush", the_other_tab_finishes_first)
+    try:
+        response = sso.get(callback_path(back))
+    finally:
+        event.remove(Session, "before_flush", the_other_tab_finishes_first)
+
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/sign-in/sso?next=/account"
+    assert identities() == [("ada.lovelace@example.com", provider.issuer, "ada-1")]
+    assert User.by_email("ada@example.com") is None  # this tab's work was rolled back
+    # Starting again signs in to the identity the other tab made.
+    again = provider.approve(start(sso, "/account"), "ada-1")
+    assert sso.get(callback_path(again)).headers["Location"] == "/account"

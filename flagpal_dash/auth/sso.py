@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_login import current_user
 from joserfc.errors import JoseError
+from sqlalchemy.exc import IntegrityError
 
 from .. import links
 from ..core import sso
@@ -92,6 +93,7 @@ def callback():
     if "userinfo" not in token:  # no ID token: an OAuth server that is not OpenID Connect
         return refused(sso.TOKEN_INVALID, error="no ID token")
     claims = sso.Claims.from_id_token(dict(token["userinfo"]))
+    target = session.get(NEXT_KEY)
     try:
         outcome = sso.sign_in(
             claims,
@@ -100,13 +102,19 @@ def callback():
             now=utcnow(),
             rounds=current_app.config["BCRYPT_ROUNDS"],
         )
+        sign_in_as(outcome.user)
+        session[SIGNED_IN_KEY] = True
+        db.session.commit()
     except sso.Refused as refusal:
         db.session.commit()  # the refusal's audit record
         return refusal_page(refusal.code, email=sso.checked_email(claims.email))
-    target = session.get(NEXT_KEY)
-    sign_in_as(outcome.user)
-    session[SIGNED_IN_KEY] = True
-    db.session.commit()
+    except IntegrityError:
+        # The same first sign-in finished a moment ago in another tab (the identity or
+        # the account exists now): start again, and the provider, still signed in,
+        # sends the browser straight back to the identity it has now.
+        db.session.rollback()
+        session.clear()
+        return redirect(url_for("sso.start", next=target))
     return redirect(target if is_local_path(target) else url_for("projects.index"))
 
 
