@@ -20,7 +20,13 @@ import requests
 from flask import Flask, jsonify, redirect, request
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+from sqlalchemy import select
 from werkzeug.serving import make_server
+
+from flagpal_dash.extensions import db
+from flagpal_dash.models import AuditEvent, AuditKind, SsoIdentity
+
+from .support import page, text_of
 
 with warnings.catch_warnings():
     # The package imports deprecated modules of Authlib's (authlib.jose, its httpx
@@ -173,3 +179,54 @@ def query_of(location: str) -> dict:
 
 
 EXPIRED = timedelta(minutes=-10)
+
+
+# What the single sign-on tests share.
+
+ADA = {"email": "ada@example.com", "email_verified": True, "name": "Ada Lovelace"}
+
+
+def start(client, next_page: str | None = None):
+    """The sign-in page's button: a redirect to the provider's authorization page."""
+    response = client.get("/sign-in/sso", query_string={"next": next_page} if next_page else {})
+    assert response.status_code == 302, response.text
+    return response.headers["Location"]
+
+
+def sso_sign_in(client, provider, subject: str, next_page: str | None = None):
+    """The whole flow: the button, the provider's page, the answer; the callback's
+    response."""
+    back = provider.approve(start(client, next_page), subject)
+    return client.get(callback_path(back))
+
+
+def refusal(response) -> tuple[str, str]:
+    """The refusal page's heading and message."""
+    html = page(response)
+    return text_of(html.find("h1")), text_of(html.find(attrs={"data-error-message": True}))
+
+
+def is_signed_in(client) -> bool:
+    """Whether the projects page opens (or sends the browser to sign in)."""
+    response = client.get("/")
+    assert response.status_code in (200, 302)
+    return response.status_code == 200
+
+
+def events(kind: AuditKind) -> list[AuditEvent]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.kind == kind.value)))
+
+
+def refusals() -> list[dict]:
+    return [
+        {"target": event.target, **event.details} for event in events(AuditKind.SSO_SIGN_IN_REFUSED)
+    ]
+
+
+def identities() -> list[tuple[str, str, str]]:
+    db.session.expire_all()
+    return [
+        (identity.user.email, identity.issuer, identity.subject)
+        for identity in db.session.scalars(select(SsoIdentity).order_by(SsoIdentity.id))
+    ]
