@@ -421,3 +421,37 @@ def test_the_same_first_sign_in_finishing_in_another_tab_meanwhile_starts_again(
     # Starting again signs in to the identity the other tab made.
     again = provider.approve(start(sso, "/account"), "ada-1")
     assert sso.get(callback_path(again)).headers["Location"] == "/account"
+
+
+def test_signing_out_in_another_server_process_offers_the_providers_end_session_too(
+    sso_apps, provider
+):
+    """A process that has not read the provider's document yet (the sign-in was served
+    by another one) reads it to offer the link; with the provider down, no link."""
+    provider.add_user("ada-1", **ADA)
+    first, second = sso_apps(provider), sso_apps(provider)
+    browser = first.test_client()
+    assert sso_sign_in(browser, provider, "ada-1").status_code == 302
+    # The same browser's cookie, sent to the second process.
+    other = second.test_client()
+    other.set_cookie("session", browser.get_cookie("session").value)
+
+    assert other.post("/sign-out").status_code == 302
+
+    link = page(other.get("/sign-in")).find(attrs={"data-provider-sign-out": True})
+    assert link.find("a")["href"].startswith(f"{provider.issuer}/oauth2/end_session?")
+
+
+def test_signing_out_while_the_provider_is_down_offers_no_link(sso_apps, provider):
+    provider.add_user("ada-1", **ADA)
+    first, second = sso_apps(provider), sso_apps(provider)
+    browser = first.test_client()
+    assert sso_sign_in(browser, provider, "ada-1").status_code == 302
+    other = second.test_client()
+    other.set_cookie("session", browser.get_cookie("session").value)
+    provider.stop()
+
+    assert other.post("/sign-out").status_code == 302
+
+    assert other.get("/").status_code == 302  # signed out all the same
+    assert page(other.get("/sign-in")).find(attrs={"data-provider-sign-out": True}) is None

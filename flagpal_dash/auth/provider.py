@@ -7,6 +7,7 @@ checks (signature against the provider's published keys, issuer, audience, expir
 nonce).
 """
 
+import requests
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, abort, current_app
 
@@ -68,13 +69,17 @@ class IssuerMismatch(Exception):
 
 
 def end_session_url() -> str | None:
-    """Where to sign out at the provider too (its ``end_session_endpoint``), when the
-    provider has one and its document is known already: signing out of the dashboard
-    never waits on the provider."""
+    """Where to sign out at the provider too (its ``end_session_endpoint``), when it
+    has one. Its document is read if this process has not read it yet (another server
+    process may have signed the person in); if that fails, no link: signing out of the
+    dashboard is done either way."""
     if not configured():
         return None
     provider = current_app.extensions[EXTENSION_KEY]
-    endpoint = provider.server_metadata.get("end_session_endpoint")
+    try:
+        endpoint = provider_metadata(provider).get("end_session_endpoint")
+    except (requests.RequestException, ValueError, IssuerMismatch):
+        return None
     if not endpoint:
         return None
     return provider.create_logout_url(client_id=current_app.config["OIDC_CLIENT_ID"])["url"]
