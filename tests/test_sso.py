@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from flagpal_dash.auth.sso import NEXT_KEY
 from flagpal_dash.core import accounts, invitations
+from flagpal_dash.core import sso as sso_rules
 from flagpal_dash.core.projects import add_member, membership_of
 from flagpal_dash.extensions import db
 from flagpal_dash.models import AuditKind, SsoIdentity, User, utcnow
@@ -455,3 +456,23 @@ def test_signing_out_while_the_provider_is_down_offers_no_link(sso_apps, provide
 
     assert other.get("/").status_code == 302  # signed out all the same
     assert page(other.get("/sign-in")).find(attrs={"data-provider-sign-out": True}) is None
+
+
+@pytest.mark.parametrize(
+    ("claims", "verified", "groups"),
+    [
+        ({"email_verified": True, "groups": ["a", "b"]}, True, ("a", "b")),
+        ({"email_verified": "true", "groups": "a"}, True, ("a",)),
+        ({"email_verified": False}, False, None),
+        ({"email_verified": "yes"}, False, None),
+        ({}, False, None),
+        # Entra ID: no email_verified; its optional claim xms_edov stands in.
+        ({"xms_edov": True}, True, None),
+        ({"xms_edov": True, "email_verified": False}, False, None),
+    ],
+)
+def test_what_the_id_tokens_claims_are_read_as(claims, verified, groups):
+    read = sso_rules.Claims.from_id_token(
+        {"iss": "https://sso.example.com", "sub": "ada-1", "email": "ada@example.com", **claims}
+    )
+    assert (read.email_verified, read.groups) == (verified, groups)
