@@ -265,3 +265,17 @@ def test_the_callbacks_access_log_line_holds_no_real_code(sso, provider, caplog)
     assert sso.get(callback_path(back)).status_code == 302
     assert code not in caplog.text
     assert "code=[redacted]" in caplog.text
+
+
+def test_without_allowed_domains_only_invited_addresses_are_new(sso_apps, provider):
+    provider.add_user("sam", email="sam@example.com", email_verified=True)
+    client = sso_apps(provider, OIDC_ALLOWED_DOMAINS=()).test_client()
+
+    response = sso_sign_in(client, provider, "sam")
+
+    assert response.status_code == 403
+    assert refusal(response) == (
+        "You don't have an account here yet",
+        "No account uses sam@example.com, and new accounts are made here only for invited "
+        "addresses. Ask an admin to invite you.",
+    )

@@ -185,15 +185,24 @@ PAGES = {
 }
 
 
+# Without FLAGPAL_OIDC_ALLOWED_DOMAINS, every new account comes from an invitation.
+NOBODY_NEW = (
+    "No account uses {email}, and new accounts are made here only for invited "
+    "addresses. Ask an admin to invite you."
+)
+
+
 def refusal_page(reason: str, *, email: str | None = None, error: str | None = None):
     config = current_app.config
     status, title, message = PAGES[reason]
     domains = config["OIDC_ALLOWED_DOMAINS"]
+    if reason == sso.DOMAIN_NOT_ALLOWED and not domains:
+        message = NOBODY_NEW
     words = {
         "name": config["OIDC_NAME"],
         "email": email or "your address",
         "error": error or request.args.get("error", "unknown"),
-        "domains": ", ".join(domains) if domains else "(none: every account is by invitation)",
+        "domains": ", ".join(domains),
     }
     if reason == sso.PROVIDER_ERROR:
         words["error"] = words["error"] if ERROR_CODE.fullmatch(words["error"]) else "unknown"
