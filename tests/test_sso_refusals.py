@@ -279,3 +279,17 @@ def test_without_allowed_domains_only_invited_addresses_are_new(sso_apps, provid
         "No account uses sam@example.com, and new accounts are made here only for invited "
         "addresses. Ask an admin to invite you.",
     )
+
+
+def test_no_email_address_from_the_provider_is_refused(sso, provider):
+    provider.add_user("nameless", name="No Address")
+
+    response = sso_sign_in(sso, provider, "nameless")
+
+    assert response.status_code == 403
+    assert refusal(response)[0] == "Acme SSO did not send your email address"
+    assert refusals()[-1] == {
+        "target": f"subject nameless at {provider.issuer}",
+        "reason": "the provider sent no email address",
+        "provider": provider.issuer,
+    }
