@@ -5,7 +5,7 @@ action never waits for a receiver or a mail server.
 It runs every function of ``DUE_WORK`` with the moment it runs for, each in its own app
 context and database session, every few seconds, and at once when a commit in this
 process queued something (queued_work.py). Each piece of work claims each row it sends
-(core/webhooks.py), so the threads of every worker and server can all look at once.
+(core/webhooks/), so the threads of every worker and server can all look at once.
 
 gunicorn starts one in each worker beside the jobs' thread (gunicorn_conf.py's
 ``post_worker_init``). Off with ``FLAGPAL_DELIVERIES=off``, for those who run
@@ -34,7 +34,7 @@ LOOK_EVERY = 5.0
 
 
 def webhook_settings(config) -> webhooks.WebhookSettings:
-    """What core/webhooks.py is told, from the app's settings."""
+    """What core/webhooks/ is told, from the app's settings."""
     return webhooks.WebhookSettings(
         secret_key=config["SECRET_KEY"],
         allow_private=config["WEBHOOK_ALLOW_PRIVATE"],

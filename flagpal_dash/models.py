@@ -465,7 +465,8 @@ class ExpiryNotice(db.Model):
 class OutgoingMail(db.Model):
     """A mail waiting to be sent, sent, or given up (core/outbox.py). Queued in the
     transaction of what it tells of, sent afterwards by whichever process claims it.
-    Never holds a secret: no token value, no link that signs anyone in."""
+    Never holds a secret: no token value, no link that signs anyone in (a password reset
+    mail's link is made when it is sent)."""
 
     __tablename__ = "outgoing_mails"
     __table_args__ = (Index(None, "status", "next_attempt_at"),)
@@ -485,6 +486,10 @@ class OutgoingMail(db.Model):
     last_error: Mapped[str | None] = mapped_column(String(500))
     # When it was sent or given up.
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The password reset link a mail carries (core/password_resets.py's ``mailed_link``
+    # makes its secret as it is sent). No foreign key: using one link deletes the
+    # account's others, and a mail whose link is gone is given up, not sent.
+    password_reset_id: Mapped[int | None] = mapped_column()
 
 
 # How the audit log names whoever reported a leaked token: they have no account.
@@ -592,7 +597,7 @@ class AuditEvent(db.Model):
         report), else "anonymous" on the web and "command line" off it.
 
         ``token`` and ``member`` name the token or person the event is about, for the
-        project's webhooks (core/webhooks.py publishes every event as it is flushed):
+        project's webhooks (core/webhooks/publishing.py publishes every event as it is flushed):
         not stored in the audit row, whose ``target`` names them already.
         """
         address = cls.address_of_door()
@@ -615,7 +620,7 @@ class AuditEvent(db.Model):
 
 
 class Webhook(db.Model):
-    """Where a project's events are sent (core/webhooks.py): a URL its owners chose, the
+    """Where a project's events are sent (core/webhooks/): a URL its owners chose, the
     event types it wants, the body's format, on or off.
 
     Its signing secret is never stored: ``secret_nonce`` is random, and the secret is

@@ -1,7 +1,7 @@
 """When to try again what is sent off the request and may fail: a webhook delivery
-(core/webhooks.py), a queued mail (core/outbox.py). One rule for both: wait longer after
-each failed attempt, never past the deadline, where one last attempt is made, then give
-up. Plain Python, no Flask: the clock is an argument.
+(core/webhooks/delivering.py), a queued mail (core/outbox.py). One rule for both: wait
+longer after each failed attempt, never past the deadline, where one last attempt is
+made, then give up. Plain Python, no Flask: the clock is an argument.
 """
 
 from dataclasses import dataclass

@@ -2,10 +2,10 @@
 still works is revoked, recorded and its person mailed (through the outbox, to a real
 SMTP server), with the report's answer byte for byte the same as ever."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from flagpal_dash import token_format
 from flagpal_dash.api.leak_reports import ACCEPTED as ACCEPTED_BODY
@@ -106,4 +106,22 @@ def test_a_deactivated_persons_token_is_refused_already_and_mails_nobody(client,
     # Still revoked (it would work again were the account reactivated), but no mail to
     # an account that cannot sign in.
     assert fresh(token).revoked_at is not None
+    assert db.session.scalar(select(OutgoingMail)) is None
+
+
+def test_a_personal_token_revoked_by_someone_else_meanwhile_is_left_to_them(app, team):
+    """As for project tokens (core/leaks.py): a report whose UPDATE finds the token
+    revoked already, by its person or another report, changes, records and mails
+    nothing, though the token was active when this session read it."""
+    token, _ = personal(team.developer)
+    assert personal_tokens.is_active(token, utcnow()), "loaded, still active in this session"
+    earlier = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    with db.engine.begin() as other_process:
+        other_process.execute(
+            update(PersonalToken).where(PersonalToken.id == token.id).values(revoked_at=earlier)
+        )
+    assert personal_tokens.revoke_as_leaked(token, FOUND_AT, "content", None, utcnow()) is False
+    db.session.commit()
+    assert (fresh(token).revoked_at, fresh(token).revoked_reason) == (earlier, None)
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.actor == "leak report")) is None
     assert db.session.scalar(select(OutgoingMail)) is None

@@ -134,7 +134,7 @@ def test_a_redirect_is_not_followed(app, team, hook, receiver):
 def test_a_receiver_that_never_answers_in_time_fails_the_attempt(
     app, team, hook, receiver, monkeypatch
 ):
-    monkeypatch.setattr(webhooks, "TIMEOUT", 0.5)
+    monkeypatch.setattr(webhooks.delivering, "TIMEOUT", 0.5)
     receiver.sleep = 2
     issue_token(team.project, "App")
     deliver_due(app)
@@ -146,7 +146,7 @@ def test_a_receiver_that_never_answers_in_time_fails_the_attempt(
 def test_an_attempt_is_cut_off_after_its_limit_whatever_each_read_takes(
     app, team, hook, receiver, monkeypatch
 ):
-    monkeypatch.setattr(webhooks, "ATTEMPT_LIMIT", 0.5)
+    monkeypatch.setattr(webhooks.delivering, "ATTEMPT_LIMIT", 0.5)
     receiver.sleep = 3  # under the 10 s a read may take
     issue_token(team.project, "App")
     started = time.monotonic()

@@ -18,8 +18,8 @@ from flask import (
 )
 from flask_login import current_user
 
-from .. import dates, limits, links, mail
-from ..core import password_resets
+from .. import dates, limits, mail
+from ..core import outbox, password_resets
 from ..core.errors import Conflict
 from ..core.password_resets import ResetStatus
 from ..extensions import db
@@ -39,16 +39,10 @@ SENT = (
 
 
 def mail_reset_link(user: User, secret: str) -> bool:
-    """Mail ``user`` the link carrying ``secret``; False when it could not be sent."""
-    link = links.external_url("recovery.reset_password", secret=secret)
-    return mail.send(
-        user.email,
-        "Choose a new FlagPal Dash password",
-        f"Someone asked for a link to choose a new password for {user.email} on "
-        f"FlagPal Dash.\n\nOpen this link within {dates.duration(PasswordReset.LIFETIME)} "
-        f"to choose one; it works once:\n{link}\n\n"
-        "If you did not ask for it, ignore this mail: your password stays as it is.\n",
-    )
+    """Mail ``user`` the link carrying ``secret`` now (an admin waits to be shown it when
+    mail fails); False when it could not be sent."""
+    link = password_resets.link(secret)
+    return mail.send(user.email, password_resets.SUBJECT, password_resets.mail_body(user, link))
 
 
 @bp.route("/forgot-password", methods=["GET", "POST"])
@@ -74,18 +68,28 @@ def forgot_password():
             limits.count_reset_request()
             user = User.by_email(form.email.data)
             # Nothing to a deactivated account: it was shut out on purpose, and its
-            # link would be refused anyway. The answer is the same.
-            # Nor to someone who may not sign in with a password (admins only).
+            # link would be refused anyway. The answer is the same. Nor to someone who
+            # may not sign in with a password (FLAGPAL_PASSWORD_SIGN_IN=admins).
+            # The mail is queued, its link made as the delivery thread sends it: waiting
+            # on SMTP here would answer an address with an account more slowly.
             if (
                 user is not None
                 and user.active
                 and (user.is_admin or passwords != PASSWORD_SIGN_IN_ADMINS)
             ):
-                _, secret = password_resets.create_reset(
-                    user, by=None, now=utcnow(), how="asked for on the sign-in page, mailed"
+                now = utcnow()
+                # (The secret made here is never told: the link works once mailed.)
+                reset, _ = password_resets.create_reset(
+                    user, by=None, now=now, how="asked for on the sign-in page, mailed"
+                )
+                outbox.queue(
+                    user.email,
+                    password_resets.SUBJECT,
+                    password_resets.mail_body(user, password_resets.LINK_MARK),
+                    now=now,
+                    password_reset=reset.id,
                 )
                 db.session.commit()
-                mail_reset_link(user, secret)
             flash(SENT.format(lifetime=dates.duration(PasswordReset.LIFETIME)), "info")
             return redirect(url_for("auth.sign_in"))
     status = 422 if form is not None and form.errors else 200

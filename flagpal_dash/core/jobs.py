@@ -4,9 +4,9 @@ nightly backup kept some days.
 
 Each job runs once a period (a day by default, counted from 00:00 UTC), once per
 instance however many servers and processes share its database: a run first claims the
-job's ``job_runs`` row with one conditional UPDATE (the period it runs for is later
-than the row's, and nobody holds the row), which the database lets exactly one of any
-number of claimants win. A run that dies holds the row until its lease ends.
+job's ``job_runs`` row with one conditional UPDATE (core/leases.py: the period it runs
+for is later than the row's, and nobody holds the row), which the database lets exactly
+one of any number of claimants win. A run that dies holds the row until its lease ends.
 
 Who asks is the serving process's thread (scheduler.py) or ``flagpal-dash jobs run``
 (cli/jobs.py); when, and who runs, are arguments. Each run writes one log line and
@@ -29,7 +29,7 @@ from ..config import DEFAULT_BACKUP_KEEP_DAYS
 from ..extensions import db
 from ..health import first_line
 from ..models import AuditEvent, AuditKind, JobRun, utcnow
-from . import mail_failures, notices, outbox, usage, webhooks
+from . import leases, mail_failures, notices, outbox, usage, webhooks
 from . import tokens as token_rules
 
 logger = logging.getLogger(__name__)
@@ -229,22 +229,19 @@ def claim(name: str, now: datetime, period: timedelta, *, runner: str, force: bo
     period it already ran for. Commits."""
     make_rows()
     start = period_start(now, period)
-    statement = update(JobRun).where(
-        JobRun.name == name, or_(JobRun.running_until.is_(None), JobRun.running_until <= now)
-    )
+    where = [JobRun.name == name]
     if not force:
-        statement = statement.where(or_(JobRun.period_start.is_(None), JobRun.period_start < start))
-    claimed = db.session.execute(
-        statement.values(
-            period_start=start,
-            running_until=now + LEASE,
-            runner=runner[:200],
-            runs=JobRun.runs + 1,
-            started_at=now,
-        ).execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return claimed == 1
+        where.append(or_(JobRun.period_start.is_(None), JobRun.period_start < start))
+    return leases.claim(
+        JobRun.running_until,
+        now,
+        LEASE,
+        *where,
+        period_start=start,
+        runner=runner[:200],
+        runs=JobRun.runs + 1,
+        started_at=now,
+    )
 
 
 def off_because(name: str, settings: JobSettings) -> str | None:
@@ -302,7 +299,7 @@ def run(
 
 def not_claimed(name: str, now: datetime, settings: JobSettings) -> str:
     row = db.session.get(JobRun, name, populate_existing=True)
-    if row.running_until is not None and row.running_until > now:
+    if leases.held(row.running_until, now):
         return f"not run: running since {row.started_at:%Y-%m-%d %H:%M:%S} UTC ({row.runner})"
     return (
         f"not run: it ran for this period already, at {row.started_at:%Y-%m-%d %H:%M:%S} UTC "
@@ -327,7 +324,7 @@ def due(now: datetime, settings: JobSettings) -> list[str]:
             continue
         if row is None or (
             (row.period_start is None or row.period_start < start)
-            and (row.running_until is None or row.running_until <= now)
+            and not leases.held(row.running_until, now)
         ):
             found.append(name)
     return found

@@ -4,16 +4,17 @@ queued as rows of ``outgoing_mails`` and sent afterwards.
 Why a table, not ``mail.send`` at once: a row is added to the session of the action
 that causes it and commits with it, so a notice is never lost (the SMTP server was
 down, the process restarted) and never sent for an action that rolled back; and a
-leak report or a job never waits on SMTP. (Invitations and password reset links still
-go by ``mail.send`` at once: the person waiting is shown the link when mail fails.)
+leak report or a job never waits on SMTP. (Invitations, and reset links an admin makes,
+still go by ``mail.send`` at once: the person waiting is shown the link when mail
+fails.)
 
 Who sends: ``send_due(now)``, asked by each serving process's delivery thread every
 few seconds and right after a commit that queued something, and by
 ``flagpal-dash mail send-queued``. Any number of processes may ask at once: each mail
-is first claimed with one conditional UPDATE that takes a lease (like core/jobs.py's
-``claim``), which exactly one claimant wins, so no mail goes out twice at once. A
-process that dies while sending frees the mail when its lease ends; the mail may then
-go twice, which is better than never for a notice.
+is first claimed with one conditional UPDATE that takes a lease (core/leases.py, as
+core/jobs.py claims a job), which exactly one claimant wins, so no mail goes out twice
+at once. A process that dies while sending frees the mail when its lease ends; the mail
+may then go twice, which is better than never for a notice.
 
 A failed attempt keeps its error and is tried again after ``BACKOFF`` (1 minute,
 5 minutes, 30 minutes, 2 hours, then every 6 hours) until ``KEEP_TRYING`` after it was
@@ -23,19 +24,22 @@ send-queued`` says how many wait, each give-up is a log line). Sent and given-up
 are deleted ``KEEP_DAYS`` later by the usage-cleanup job.
 
 Bodies hold no secret (no token value, no link that signs anyone in): they sit in the
-database for days.
+database for days. A password reset mail asked for on the sign-in page holds a mark
+where its link goes; the link's secret is made as the mail is sent
+(core/password_resets.py), and a mail whose link can no longer be used is given up.
 """
 
 import logging
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, select
 
 from .. import mail, queued_work
 from ..extensions import db
 from ..models import OutgoingMail
 from ..retries import Backoff
+from . import leases, password_resets
 
 logger = logging.getLogger(__name__)
 # Each sent or given-up mail is a line of the log, whatever level the rest logs at.
@@ -64,12 +68,16 @@ BATCH_TIME = LEASE / 2
 # Sent and given-up rows are kept this long, for someone asking "was it sent?".
 KEEP_DAYS = 7
 NOT_CONFIGURED = "mail is not configured (FLAGPAL_MAIL_SERVER)"
+LINK_GONE = "its password reset link was used, replaced or expired before it was sent"
 SUBJECT_LENGTH = 300
 ERROR_LENGTH = 500
 
 
-def queue(to: str, subject: str, body: str, *, now: datetime) -> OutgoingMail:
-    """Add a mail to the session, to be sent once the caller commits."""
+def queue(
+    to: str, subject: str, body: str, *, now: datetime, password_reset: int | None = None
+) -> OutgoingMail:
+    """Add a mail to the session, to be sent once the caller commits. ``password_reset``:
+    the id of the reset link whose ``password_resets.LINK_MARK`` the body holds."""
     row = OutgoingMail(
         to=to,
         subject=subject[:SUBJECT_LENGTH],
@@ -78,32 +86,34 @@ def queue(to: str, subject: str, body: str, *, now: datetime) -> OutgoingMail:
         queued_at=now,
         next_attempt_at=now,
         attempts=0,
+        password_reset_id=password_reset,
     )
     db.session.add(row)
     queued_work.mark(db.session)
     return row
 
 
+def time_come(now: datetime):
+    """Mails waiting whose next attempt is due at ``now`` (sent by someone or not)."""
+    return and_(OutgoingMail.status == WAITING, OutgoingMail.next_attempt_at <= now)
+
+
 def due_sql(now: datetime):
     """Mails to try at ``now``: waiting, their time come, and nobody sending them."""
-    return and_(
-        OutgoingMail.status == WAITING,
-        OutgoingMail.next_attempt_at <= now,
-        or_(OutgoingMail.sending_until.is_(None), OutgoingMail.sending_until <= now),
-    )
+    return and_(time_come(now), leases.free(OutgoingMail.sending_until, now))
 
 
 def claim(mail_id: int, now: datetime) -> bool:
     """Take mail ``mail_id`` to send it: True for exactly one of any number of
     claimants, never while another's lease holds it. Commits."""
-    claimed = db.session.execute(
-        update(OutgoingMail)
-        .where(OutgoingMail.id == mail_id, due_sql(now))
-        .values(sending_until=now + LEASE, attempts=OutgoingMail.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return claimed == 1
+    return leases.claim(
+        OutgoingMail.sending_until,
+        now,
+        LEASE,
+        OutgoingMail.id == mail_id,
+        time_come(now),
+        attempts=OutgoingMail.attempts + 1,
+    )
 
 
 def send_due(now: datetime) -> int:
@@ -131,7 +141,18 @@ def send_due(now: datetime) -> int:
         if not claim(mail_id, now):
             continue
         row = db.session.get(OutgoingMail, mail_id, populate_existing=True)
-        error = mail.why_not_sent(row.to, row.subject, row.body)
+        body = row.body
+        if row.password_reset_id is not None:
+            link = password_resets.mailed_link(row.password_reset_id, now)
+            if link is None:
+                row.last_error = LINK_GONE
+                finish(row, GIVEN_UP, now)
+                db.session.commit()
+                logger.info("Gave up mail %s to %s: %s", row.id, row.to, LINK_GONE)
+                continue
+            db.session.commit()  # (the link works before its mail can be opened)
+            body = body.replace(password_resets.LINK_MARK, link)
+        error = mail.why_not_sent(row.to, row.subject, body)
         if error is None:
             finish(row, SENT, now)
             sent += 1

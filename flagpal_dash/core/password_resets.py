@@ -11,6 +11,11 @@ account's other links: they were made to replace the password just replaced.
 Who acts and when are arguments; nothing here reads the request. A deactivated account
 gets no link (``Conflict``): it was shut out on purpose, and reactivating it is an
 admin's decision, not something a link can get around.
+
+A link asked for on the sign-in page is mailed through the outbox (core/outbox.py), so
+the page answers without waiting on SMTP, as fast for an address with an account as
+for one without. The queued mail holds ``LINK_MARK`` where the link goes: its secret
+is made by ``mailed_link`` as the mail is sent, so no secret waits in the outbox.
 """
 
 import enum
@@ -19,6 +24,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from .. import dates, links
 from ..extensions import db
 from ..models import AuditEvent, AuditKind, PasswordReset, User
 from . import accounts, rows
@@ -45,6 +51,39 @@ class Gone(DomainError):
     answers 410."""
 
     code = "password_reset_gone"
+
+
+# Where a queued mail's link goes until it is sent.
+LINK_MARK = "[password reset link]"
+SUBJECT = "Choose a new FlagPal Dash password"
+
+
+def link(secret: str) -> str:
+    """The address of the link carrying ``secret``. Needs an app context."""
+    return links.external_url("recovery.reset_password", secret=secret)
+
+
+def mail_body(user: User, link: str) -> str:
+    """The mail that gives ``user`` the reset link ``link`` (or ``LINK_MARK``)."""
+    return (
+        f"Someone asked for a link to choose a new password for {user.email} on "
+        f"FlagPal Dash.\n\nOpen this link within {dates.duration(PasswordReset.LIFETIME)} "
+        f"to choose one; it works once:\n{link}\n\n"
+        "If you did not ask for it, ignore this mail: your password stays as it is.\n"
+    )
+
+
+def mailed_link(reset_id: int, now: datetime) -> str | None:
+    """A new secret for the queued link ``reset_id``, as its mail is sent, and the link
+    carrying it; any secret it had stops working. None when the link can no longer be
+    used (used, expired, deleted by another link's use, or its account deactivated):
+    its mail is then not sent. The caller commits before sending."""
+    reset = db.session.get(PasswordReset, reset_id)
+    if reset is None or status(reset, now) is not ResetStatus.PENDING or not reset.user.active:
+        return None
+    secret = secrets.token_urlsafe(32)
+    reset.secret_hash = rows.secret_hash(secret)
+    return link(secret)
 
 
 def reset_by_secret(secret: str) -> PasswordReset | None:

@@ -20,7 +20,7 @@ from .. import token_format, validation
 from ..extensions import db
 from ..models import LEAK_REPORT_ACTOR, AuditEvent, AuditKind, PersonalToken, User
 from ..validation import Invalid
-from . import leak_notices, rows
+from . import leak_notices, leaks, rows
 from .errors import Conflict, DomainError
 from .locking import locked
 
@@ -195,26 +195,16 @@ def revoke_as_leaked(
 ) -> bool:
     """Revoke a personal token someone reported as leaked (the leak report endpoint),
     and queue a mail telling its person; False, changing nothing, when it had stopped
-    working already. As core/tokens.py's ``revoke_as_leaked``: one conditional UPDATE,
-    so two reports at once revoke it once. The caller commits."""
-    if not is_active(token, now):
-        return False
-    reason = "reported as leaked" + (f" (found at {url})" if url else "")
-    changed = db.session.execute(
-        update(PersonalToken)
-        .where(PersonalToken.id == token.id, active_sql(now))
-        .values(revoked_at=now, revoked_reason=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.expire(token, ["revoked_at", "revoked_reason"])
-    if changed != 1:
+    working already. The revoke is core/leaks.py's, as for project tokens: two reports
+    at once revoke it once. The caller commits."""
+    if not is_active(token, now) or not leaks.revoke(token, active_sql(now), url, now):
         return False
     AuditEvent.record(
         AuditKind.PERSONAL_TOKEN_REVOKED,
         target=label(token),
         actor=None,
         actor_label=LEAK_REPORT_ACTOR,
-        reason=reason,
+        reason=leaks.reason(url),
         source=source,
         type=secret_type,
     )

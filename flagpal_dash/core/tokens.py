@@ -18,14 +18,14 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select
 
 from .. import abilities as ability
 from .. import token_format
 from ..extensions import db
 from ..models import LEAK_REPORT_ACTOR, ApiToken, AuditEvent, AuditKind, Project, User
 from ..validation import Invalid
-from . import leak_notices, locking, rows
+from . import leak_notices, leaks, locking, rows
 from .errors import Conflict
 
 # An active token this close to its expiry is "expiring": flagged on its row, offered by
@@ -548,19 +548,7 @@ def revoke_as_leaked(
     Revoking queues a mail to each active owner of the project (core/leak_notices.py),
     committed with the revoke by the caller.
     """
-    if not is_active(token, now):
-        return False
-    reason = "reported as leaked" + (f" (found at {url})" if url else "")
-    # One conditional UPDATE, so two reports of the same token arriving together
-    # (or a report and a person's Revoke) revoke it once, on any database.
-    changed = db.session.execute(
-        update(ApiToken)
-        .where(ApiToken.id == token.id, is_active_sql(now))
-        .values(revoked_at=now, revoked_reason=reason)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.expire(token, ["revoked_at", "revoked_reason"])
-    if changed != 1:
+    if not is_active(token, now) or not leaks.revoke(token, is_active_sql(now), url, now):
         return False
     AuditEvent.record(
         AuditKind.TOKEN_REVOKED_AS_LEAKED,

@@ -1,6 +1,6 @@
 """The Webhooks page under Project Settings, for owners: where the project's token and
 member events are sent, each webhook's recent deliveries, Send test, a new secret.
-The rules are core/webhooks.py's; these views are doors. Every action is a plain
+The rules are in core/webhooks/; these views are doors. Every action is a plain
 form POST answered with a redirect (the settings pages use no htmx), except the two
 that show a secret, which answer with the secret once, never stored by the browser
 (as a new token's value: a reload lands on a page saying it cannot be shown again).

@@ -587,14 +587,17 @@ def check_create_account_to_join(scene: Scene, data: dict, changes: Changes) -> 
 
 
 def check_forgot_password(scene: Scene, data: dict, changes: Changes) -> None:
-    """One answer for every address; a link made (and mailed) only for an active account."""
+    """One answer for every address; a link made (and its mail queued) only for an active
+    account."""
     user = User.by_email(validation.email(first(data["email"])))
     if user is None or not user.active:
         assert changes.tables() == set()
         return
     [reset] = changes.only("password_resets", added=1)
     assert reset["user_id"] == user.id
-    assert changes.tables() == {"password_resets", "audit_events"}
+    [queued] = changes.only("outgoing_mails", added=1)
+    assert (queued["to"], queued["password_reset_id"]) == (user.email, reset["id"])
+    assert changes.tables() == {"password_resets", "audit_events", "outgoing_mails"}
     assert changes.audit_kinds() == ["account.password_reset_link_created"]
 
 

@@ -2,7 +2,7 @@
 person by, joined to their account (core/sso.py).
 
 Revision ID: d41f7a9c2e58
-Revises: a9d3f6b2c418
+Revises: d6c2b8e4a913
 Created: 2026-12-07
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "d41f7a9c2e58"
-down_revision = "a9d3f6b2c418"
+down_revision = "d6c2b8e4a913"
 branch_labels = None
 depends_on = None
 
