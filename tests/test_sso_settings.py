@@ -5,10 +5,11 @@ the way back in when the provider is down, and the single sign-on settings' chec
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from flagpal_dash import config, sign_in_settings
 from flagpal_dash.extensions import db
-from flagpal_dash.models import AuditKind
+from flagpal_dash.models import AuditKind, PasswordReset
 
 from .oidc_provider import (
     MockProvider,
@@ -185,3 +186,22 @@ def test_settings_that_cannot_work_stop_the_app(tmp_path, environ, message):
 def test_plain_http_is_allowed_on_this_machine(tmp_path, issuer):
     settings = config.from_environment({**ISSUER, "FLAGPAL_OIDC_ISSUER": issuer}, str(tmp_path))
     assert settings["OIDC_ISSUER"] == issuer
+
+
+def test_with_passwords_for_admins_only_admins_are_mailed_a_reset_link(
+    app, sso_apps, provider, mail_server
+):
+    add_user("root@example.com", "Root", admin=True)
+    add_user("vic@example.com", "Vic")
+    db.session.commit()
+    client = sso_apps(provider, PASSWORD_SIGN_IN="admins", **mail_server.settings()).test_client()
+
+    answers = [
+        client.post("/forgot-password", data={"email": email})
+        for email in ("vic@example.com", "root@example.com")
+    ]
+
+    assert [answer.status_code for answer in answers] == [302, 302]  # the same answer
+    db.session.expire_all()
+    asked_for = db.session.scalars(select(PasswordReset)).all()
+    assert [reset.user.email for reset in asked_for] == ["root@example.com"]
