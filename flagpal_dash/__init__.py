@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 
-from . import abilities, config, dates, limit_storage, redaction, version
+from . import abilities, config, dates, limit_storage, redaction, sign_in_settings, version
 from .extensions import csrf, db, limiter, login_manager, migrate, use_sqlite_well
 from .permissions import Permission, Role
 
@@ -64,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         JOBS_PERIOD_SECONDS=config.DEFAULT_JOBS_PERIOD_SECONDS,
         BACKUP_DIR=None,
         BACKUP_KEEP_DAYS=config.DEFAULT_BACKUP_KEEP_DAYS,
+        **sign_in_settings.DEFAULTS,
     )
     if test_config is None:
         app.config.update(config.from_environment(os.environ, app.instance_path))
@@ -119,7 +120,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         tokens,
     )
     from .api import management as management_api
-    from .auth import recovery
+    from .auth import provider as sso_provider
+    from .auth import recovery, sso
     from .core import tokens as token_rules
     from .members import joining
     from .projects import settings as project_settings
@@ -158,6 +160,8 @@ def create_app(test_config: dict | None = None) -> Flask:
                 _make_the_database_file_private_on_connect(engine, app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(recovery.bp)
+    app.register_blueprint(sso.bp)
+    sso_provider.install(app)
     app.register_blueprint(projects.bp)
     app.register_blueprint(project_settings.bp)
     app.register_blueprint(project_webhooks.bp)

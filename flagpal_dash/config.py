@@ -12,6 +12,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import sign_in_settings
+from .setting_checks import (  # noqa: F401 (ConfigError and http_address are read from here)
+    ConfigError,
+    bool_setting,
+    comment_hint,
+    http_address,
+    int_setting,
+)
+
 DEFAULT_BCRYPT_ROUNDS = 12
 DEFAULT_LAST_USED_INTERVAL = 60
 # Seconds between writes of each process's token usage counts to the database.
@@ -32,8 +41,6 @@ DEFAULT_METRICS_ALLOW = "127.0.0.1,::1"
 DEFAULT_RATELIMIT_STORAGE_URI = "database://"
 # Reverse proxies in front of the app whose X-Forwarded-* headers are believed.
 MAX_TRUSTED_PROXIES = 10
-TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
-FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 # Jobs (core/jobs.py): how often each runs, and the nightly SQLite backups' days kept.
 DEFAULT_JOBS_PERIOD_SECONDS = 86400
 DEFAULT_BACKUP_KEEP_DAYS = 14
@@ -44,10 +51,6 @@ MAIL_SECURITIES = ("starttls", "tls", "none")
 MAIL_PORTS = {"starttls": 587, "tls": 465, "none": 587}
 SECRET_KEY_FILE = "secret_key"
 SQLITE_FILE = "flagpal-dash.sqlite3"
-
-
-class ConfigError(ValueError):
-    """A setting has a value the app cannot use; the message says which and why."""
 
 
 def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
@@ -66,11 +69,12 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
     public_url = http_address(environ.get("FLAGPAL_PUBLIC_URL", ""), "FLAGPAL_PUBLIC_URL")
     return {
         **_mail_settings(environ),
+        **sign_in_settings.from_environment(environ),
         "PUBLIC_URL": public_url,
         "SERVED_AT": _served_at(environ),
         "PREFERRED_URL_SCHEME": urlsplit(public_url).scheme if public_url else "http",
         # Cookies go over https only when the dashboard is served over https.
-        "SECURE_COOKIES": _bool_setting(
+        "SECURE_COOKIES": bool_setting(
             environ, "FLAGPAL_SECURE_COOKIES", default=public_url.startswith("https://")
         ),
         "TRUSTED_PROXIES": int_setting(
@@ -91,13 +95,13 @@ def from_environment(environ: Mapping[str, str], instance_path: str) -> dict:
         "LOG_FORMAT": log_format_setting(environ),
         "METRICS": metrics_on(environ),
         "METRICS_ALLOW": metrics_allow(environ),
-        "JOBS": _bool_setting(environ, "FLAGPAL_JOBS", default=True),
+        "JOBS": bool_setting(environ, "FLAGPAL_JOBS", default=True),
         # Webhook deliveries (deliverer.py): sent by a thread of each server process
         # unless off (then by `flagpal-dash webhooks deliver` from a timer).
-        "DELIVERIES": _bool_setting(environ, "FLAGPAL_DELIVERIES", default=True),
+        "DELIVERIES": bool_setting(environ, "FLAGPAL_DELIVERIES", default=True),
         # Webhooks may go to loopback and private networks (and plain http): for a
         # receiver on the same machine or network, which the operator vouches for.
-        "WEBHOOK_ALLOW_PRIVATE": _bool_setting(
+        "WEBHOOK_ALLOW_PRIVATE": bool_setting(
             environ, "FLAGPAL_WEBHOOK_ALLOW_PRIVATE", default=False
         ),
         "JOBS_PERIOD_SECONDS": int_setting(
@@ -160,24 +164,6 @@ def _check_database_url(url: str) -> None:
         ) from None
 
 
-def http_address(value: str, name: str) -> str:
-    """An address like https://flags.example.com, checked, without a trailing slash
-    ('' when ``value`` is empty). ``name`` says where it came from, for the error."""
-    value = value.strip().rstrip("/")
-    if not value:
-        return ""
-    parts = urlsplit(value)
-    try:
-        port_ok = parts.port != 0
-    except ValueError:  # not a number, or out of range
-        port_ok = False
-    if not port_ok or parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise ConfigError(
-            f"{name} must be an http or https address like https://flags.example.com, not {value!r}"
-        )
-    return value
-
-
 # Bound to these, a server answers on every address of the machine: none of them is
 # the one address to put in a link.
 _EVERY_ADDRESS = frozenset({"0.0.0.0", "::"})
@@ -190,25 +176,10 @@ def _served_at(environ: Mapping[str, str]) -> str:
     return "" if urlsplit(value).hostname in _EVERY_ADDRESS else value
 
 
-def _bool_setting(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
-    """Every on/off setting reads the same words, and a word it does not know stops the
-    app instead of quietly meaning one or the other."""
-    raw = environ.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in TRUE_WORDS:
-        return True
-    if raw in FALSE_WORDS:
-        return False
-    raise ConfigError(
-        f"{name} must be 1 or 0 (on or off), not {environ[name]!r}{_comment_hint(environ[name])}"
-    )
-
-
 def metrics_on(environ: Mapping[str, str]) -> bool:
     """Whether /metrics is served (FLAGPAL_METRICS): read by the app and, before any
     worker starts, by gunicorn_conf.py."""
-    return _bool_setting(environ, "FLAGPAL_METRICS", default=False)
+    return bool_setting(environ, "FLAGPAL_METRICS", default=False)
 
 
 def metrics_allow(environ: Mapping[str, str]) -> tuple:
@@ -224,7 +195,7 @@ def metrics_allow(environ: Mapping[str, str]) -> tuple:
         except ValueError:
             raise ConfigError(
                 "FLAGPAL_METRICS_ALLOW must list addresses or networks, comma-separated, "
-                f"like 127.0.0.1,10.0.0.0/8, not {part!r}{_comment_hint(part)}"
+                f"like 127.0.0.1,10.0.0.0/8, not {part!r}{comment_hint(part)}"
             ) from None
     return tuple(networks)
 
@@ -251,7 +222,7 @@ def _limit_setting(environ: Mapping[str, str], name: str, default: str) -> str:
         parse_many(value)
     except ValueError:
         raise ConfigError(
-            f"{name} must read like '10 per 5 minutes', not {value!r}{_comment_hint(value)}"
+            f"{name} must read like '10 per 5 minutes', not {value!r}{comment_hint(value)}"
         ) from None
     return value
 
@@ -274,7 +245,7 @@ def log_format_setting(environ: Mapping[str, str]) -> str:
     value = raw.strip().lower() or LOG_FORMATS[0]
     if value not in LOG_FORMATS:
         raise ConfigError(
-            f"FLAGPAL_LOG_FORMAT must be text or json, not {raw!r}{_comment_hint(raw)}"
+            f"FLAGPAL_LOG_FORMAT must be text or json, not {raw!r}{comment_hint(raw)}"
         )
     return value
 
@@ -333,13 +304,13 @@ def _mail_security(environ: Mapping[str, str]) -> str:
     raw = environ.get("FLAGPAL_MAIL_SECURITY", "")
     value = raw.strip().lower()
     starttls_given = environ.get("FLAGPAL_MAIL_STARTTLS", "").strip() != ""
-    starttls = _bool_setting(environ, "FLAGPAL_MAIL_STARTTLS", default=True)
+    starttls = bool_setting(environ, "FLAGPAL_MAIL_STARTTLS", default=True)
     if not value:
         return "starttls" if starttls else "none"
     if value not in MAIL_SECURITIES:
         raise ConfigError(
             "FLAGPAL_MAIL_SECURITY must be starttls (port 587), tls (implicit TLS, port 465) "
-            f"or none, not {raw!r}{_comment_hint(raw)}"
+            f"or none, not {raw!r}{comment_hint(raw)}"
         )
     if starttls_given and starttls != (value == "starttls"):
         raise ConfigError(
@@ -376,29 +347,6 @@ def _mail_ca_file(environ: Mapping[str, str], security: str) -> str | None:
     except OSError as error:  # unreadable, or a folder
         raise ConfigError(f"FLAGPAL_MAIL_CA_FILE: cannot read {value} ({error.strerror})") from None
     return value
-
-
-def int_setting(
-    environ: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int
-) -> int:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(
-            f"{name} must be a whole number, not {raw!r}{_comment_hint(raw)}"
-        ) from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{name} must be between {minimum} and {maximum}, not {value}")
-    return value
-
-
-def _comment_hint(raw: str) -> str:
-    """What to do about a value that holds what was meant as a comment: systemd's
-    EnvironmentFile= keeps a ``# …`` after a value as part of it."""
-    return ": put comments on their own line" if "#" in raw else ""
 
 
 def _kept_secret_key(instance_path: str) -> str:

@@ -298,6 +298,25 @@ class PasswordReset(db.Model):
     user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
+class SsoIdentity(db.Model):
+    """Who an account is at an OpenID Connect provider (core/sso.py): the provider's
+    ``issuer`` and its ``subject`` for the person, which never changes, unlike an email
+    address. One account may hold several (a provider moved to a new address)."""
+
+    __tablename__ = "sso_identities"
+    __table_args__ = (db.UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(400))
+    # OpenID Connect allows a subject up to 255 ASCII characters.
+    subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_sign_in_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
 class ApiToken(db.Model):
     __tablename__ = "api_tokens"
     __table_args__ = (
@@ -501,6 +520,13 @@ class AuditKind(enum.StrEnum):
     USER_REACTIVATED = "user.reactivated"
     USER_ADDRESS_PROVEN = "user.address_proven"
     USER_CLAIMED = "user.claimed"
+    # Single sign-on (core/sso.py): an identity joined to an account, and the provider's
+    # admin group granting or removing instance admin.
+    USER_SSO_LINKED = "user.sso_linked"
+    USER_ADMIN_GRANTED = "user.admin_granted"
+    USER_ADMIN_REMOVED = "user.admin_removed"
+    SSO_SIGN_IN_SUCCEEDED = "sign_in.sso_succeeded"
+    SSO_SIGN_IN_REFUSED = "sign_in.sso_refused"
     PROJECT_CREATED = "project.created"
     PROJECT_POLICY_CHANGED = "project.policy_changed"
     WEBHOOK_CREATED = "webhook.created"

@@ -1,5 +1,6 @@
-"""Keeping secrets out of every log: token values and the secrets in invitation,
-password reset and setup addresses become ``[redacted]``, wherever a log line comes from.
+"""Keeping secrets out of every log: token values, the secrets in invitation, password
+reset and setup addresses, and single sign-on's authorization codes become
+``[redacted]``, wherever a log line comes from.
 
 No Flask here: gunicorn's master process installs it before any app exists.
 
@@ -36,10 +37,15 @@ _SECRET_ADDRESS = re.compile(
     rf"({_SLASH}(?:invitations|password-reset|setup){_SLASH})[A-Za-z0-9_-]{{20,}}"
 )
 
+# The authorization code single sign-on's provider sends back (auth/sso.py): used once,
+# and worth nothing without the client secret and this browser's PKCE verifier, but a
+# credential all the same until it is used.
+_SSO_CODE = re.compile(r"(callback\?(?:[^\s\"]*?&)?code=)[^&\s\"]+")
+
 
 def redact(text: str) -> str:
-    """``text`` without token values or the secrets of invitation, password reset and
-    setup links."""
+    """``text`` without token values, the secrets of invitation, password reset and
+    setup links, or single sign-on's authorization codes."""
     # Most lines hold none of the words: a substring test is a fraction of the regexes'
     # cost, and gunicorn logs a line for every request.
     if (
@@ -47,8 +53,10 @@ def redact(text: str) -> str:
         and "invitations" not in text
         and "password-reset" not in text
         and "setup" not in text
+        and "callback" not in text
     ):
         return text
+    text = _SSO_CODE.sub(r"\1" + REDACTED, text)
     return _SECRET_ADDRESS.sub(r"\1" + REDACTED, _TOKEN.sub(REDACTED, text))
 
 

@@ -25,6 +25,7 @@ from flagpal_dash.models import Project, User
 from flagpal_dash.permissions import Role
 
 from .mail_server import Certificates, MailServer
+from .oidc_provider import MockProvider
 from .support import PASSWORD, add_user, issue_token
 from .webhook_receiver import Receiver
 
@@ -198,3 +199,33 @@ def sign_in(client):
         assert response.status_code == 302, response.text
 
     return sign_in
+
+
+@pytest.fixture
+def provider():
+    server = MockProvider()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sso_apps(app, database_url):
+    """Apps on the test database with single sign-on set up as a test says (the
+    ``app`` fixture empties the tables after)."""
+    made = []
+
+    def make(server, **overrides):
+        new = make_app(database_url, **server.settings(**overrides))
+        made.append(new)
+        return new
+
+    yield make
+    for made_app in made:
+        with made_app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def sso(sso_apps, provider):
+    """A client of an app that signs in with the mock provider."""
+    return sso_apps(provider).test_client()

@@ -63,6 +63,16 @@ EXEMPT_BLUEPRINTS = {
     "header only, no cookie is read (a signed-in browser alone gets 401, "
     "test_route_matrix.py), so a forged cross-site request carries nothing it accepts",
 }
+# GET routes that may change state, which CSRF protection (it reads no GET) leaves to
+# something else, and what. A new one fails test_state_changing_gets_say_what_guards_them.
+STATE_CHANGING_GETS = {
+    ("sso.start", "GET"): "only puts a fresh state, nonce and PKCE verifier in this "
+    "browser's own session and sends it to the provider: a forged request signs nobody in",
+    ("sso.callback", "GET"): "the OpenID Connect provider sends the browser back with a "
+    "GET it makes, carrying no form token; its `state` is the CSRF protection: it must "
+    "be one this browser's session holds from sso.start, and is used once "
+    "(test_sso.py: a tampered state, another browser's answer, a replayed code)",
+}
 # Who sends each request: the first of these whom the matrix allows to use the route.
 MOST_ENTITLED = ["owner", "admin", "developer", "viewer", "other_owner", "anonymous"]
 REFUSAL = "This form has expired or did not come from this site, so nothing was changed."
@@ -108,6 +118,16 @@ def test_only_the_bearer_apis_are_exempt(app):
         if is_exempt(app, rule.endpoint)
     }
     assert exempt == set(EXEMPT), "CSRF protection must guard every route but the bearer APIs'"
+
+
+def test_state_changing_gets_say_what_guards_them(app):
+    """The single sign-on door's steps are GETs; each says what guards it."""
+    gets = {
+        (rule.endpoint, "GET")
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("sso.")
+    }
+    assert gets == set(STATE_CHANGING_GETS)
 
 
 def test_only_the_bearer_only_apis_are_exempt_as_a_whole(app):

@@ -35,6 +35,7 @@ def test_migrations_run_from_empty_to_head_on_sqlite_and_match_the_models(tmp_pa
             "webhooks",
             "webhook_deliveries",
             "personal_tokens",
+            "sso_identities",
         }
         token_hash_unique = [
             c["column_names"] for c in inspector.get_unique_constraints("api_tokens")

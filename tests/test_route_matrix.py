@@ -476,6 +476,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("auth.sign_out", "POST"): account_route(
         "/sign-out", REDIRECT, state=lambda: count(UserSession)
     ),
+    # Single sign-on is not set up here: no button, and both steps are 404 for everyone
+    # (test_sso.py drives them, and its matrix below, with a provider).
+    ("sso.start", "GET"): nobody("/sign-in/sso", NOT_FOUND),
+    ("sso.callback", "GET"): nobody("/sign-in/sso/callback?code=x&state=y", NOT_FOUND),
     # The one-time setup page is gone for good once an account exists, code or not.
     ("auth.setup", "GET"): nobody("/setup/{setup_code}", NOT_FOUND),
     ("auth.setup", "POST"): nobody(

@@ -26,9 +26,14 @@ from ..health import first_line
 from ..htmx import client_redirect, is_htmx_request, vary
 from ..models import User, utcnow
 from ..permissions import Role
+from ..sign_in_settings import PASSWORD_SIGN_IN_ADMINS, PASSWORD_SIGN_IN_OFF
+from . import provider
 from .forms import SetupForm, SignInForm
 
 bp = Blueprint("auth", __name__)
+
+# The provider's end-session address, kept from signing out to the sign-in page.
+PROVIDER_SIGN_OUT_KEY = "provider_sign_out"
 
 login_manager.login_view = "auth.sign_in"
 login_manager.login_message = "Sign in to continue."
@@ -114,10 +119,17 @@ def sign_in():
     """Sign in with email and password; one message for any wrong pair."""
     if current_user.is_authenticated:
         return redirect(url_for("projects.index"))
-    form = SignInForm()
-    if form.validate_on_submit():
-        user, _ = accounts.check_password(
-            form.email.data, form.password.data, rounds=current_app.config["BCRYPT_ROUNDS"]
+    passwords = current_app.config["PASSWORD_SIGN_IN"]
+    if passwords == PASSWORD_SIGN_IN_OFF and request.method == "POST":
+        # No form was shown to post: only single sign-on signs in here.
+        return sign_in_page(None, 403, refused=PASSWORDS_OFF)
+    form = SignInForm() if passwords != PASSWORD_SIGN_IN_OFF else None
+    if form is not None and form.validate_on_submit():
+        user, refusal = accounts.check_password(
+            form.email.data,
+            form.password.data,
+            rounds=current_app.config["BCRYPT_ROUNDS"],
+            admins_only=passwords == PASSWORD_SIGN_IN_ADMINS,
         )
         if user is not None:
             sign_in_as(user)
@@ -125,8 +137,23 @@ def sign_in():
             target = request.args.get("next")
             return redirect(target if is_local_path(target) else url_for("projects.index"))
         db.session.commit()  # the failure's audit record
-        form.form_errors.append("That email and password do not match an account.")
-    status = 422 if form.errors or form.form_errors else 200
+        # The right password proves the account is theirs: say where to sign in instead.
+        form.form_errors.append(
+            ADMINS_ONLY.format(name=current_app.config["OIDC_NAME"])
+            if refusal == accounts.ADMINS_ONLY
+            else "That email and password do not match an account."
+        )
+    failed = form is not None and (form.errors or form.form_errors)
+    return sign_in_page(form, 422 if failed else 200)
+
+
+PASSWORDS_OFF = "Signing in with a password is turned off here: sign in with {name}."
+ADMINS_ONLY = "Only instance admins sign in with a password here: sign in with {name}."
+
+
+def sign_in_page(form: SignInForm | None, status: int, *, refused: str | None = None):
+    """The sign-in page: the single sign-on button when set up, the password form
+    unless turned off, and the provider's sign-out link after signing out."""
     not_set_up = not accounts.has_any_account()
     if not_set_up:
         # Not the setup link itself: logs are kept and read more widely than the
@@ -136,7 +163,17 @@ def sign_in():
             "one-time link that `flask --app wsgi setup-link` prints on the server.",
             links.public_address() or "this server",
         )
-    return render_template("auth/sign_in.html", form=form, not_set_up=not_set_up), status
+    config = current_app.config
+    return render_template(
+        "auth/sign_in.html",
+        form=form,
+        not_set_up=not_set_up,
+        sso_name=config["OIDC_NAME"] if provider.configured() else None,
+        passwords=config["PASSWORD_SIGN_IN"],
+        refused=refused.format(name=config["OIDC_NAME"]) if refused else None,
+        provider_sign_out=session.pop(PROVIDER_SIGN_OUT_KEY, None),
+        next=request.args.get("next") if is_local_path(request.args.get("next")) else None,
+    ), status
 
 
 @bp.post("/sign-out")
@@ -144,11 +181,16 @@ def sign_in():
 def sign_out():
     """Sign out: the session ends on the server, so a copy of this browser's cookie is
     refused from now on. (A POST, so no link or image on another site can do it.)"""
+    by_provider = session.get(provider.SIGNED_IN_KEY, False)
     sessions.end(current_user.current_session)
     db.session.commit()
     logout_user()
     session.clear()
     flash("You are signed out.", "info")
+    if by_provider and (url := provider.end_session_url()):
+        # Signed out of the dashboard only: the provider's own session lives on, and
+        # would sign this browser straight back in. The sign-in page offers its end.
+        session[PROVIDER_SIGN_OUT_KEY] = url
     return redirect(url_for("auth.sign_in"))
 
 

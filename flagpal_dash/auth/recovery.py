@@ -24,6 +24,7 @@ from ..core.errors import Conflict
 from ..core.password_resets import ResetStatus
 from ..extensions import db
 from ..models import PasswordReset, User, utcnow
+from ..sign_in_settings import PASSWORD_SIGN_IN_ADMINS, PASSWORD_SIGN_IN_OFF
 from . import sign_in_as
 from .forms import ForgotPasswordForm, NewPasswordForm
 
@@ -52,6 +53,11 @@ def forgot_password():
     send: the page says to ask an instance admin."""
     if current_user.is_authenticated:
         return redirect(url_for("projects.index"))
+    passwords = current_app.config["PASSWORD_SIGN_IN"]
+    if passwords == PASSWORD_SIGN_IN_OFF:
+        # Nobody signs in with a password: a mailed link would be a way around that.
+        # (A link from the command line or an admin still works: the way back in.)
+        abort(404)
     if not mail.configured():
         if request.method == "POST":
             abort(404)  # no form was shown to post
@@ -62,10 +68,15 @@ def forgot_password():
             limits.count_reset_request()
             user = User.by_email(form.email.data)
             # Nothing to a deactivated account: it was shut out on purpose, and its
-            # link would be refused anyway. The answer is the same.
+            # link would be refused anyway. The answer is the same. Nor to someone who
+            # may not sign in with a password (FLAGPAL_PASSWORD_SIGN_IN=admins).
             # The mail is queued, its link made as the delivery thread sends it: waiting
             # on SMTP here would answer an address with an account more slowly.
-            if user is not None and user.active:
+            if (
+                user is not None
+                and user.active
+                and (user.is_admin or passwords != PASSWORD_SIGN_IN_ADMINS)
+            ):
                 now = utcnow()
                 # (The secret made here is never told: the link works once mailed.)
                 reset, _ = password_resets.create_reset(

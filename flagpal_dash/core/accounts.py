@@ -41,11 +41,12 @@ def create_user(
     admin: bool = False,
     by_themselves: bool = False,
     proven_at: datetime | None = None,
+    **details,
 ) -> User:
     """A new account (email and name already checked by the caller's rules), made by
-    ``actor``, or ``by_themselves`` (first run, an invitation: the new account is the
-    actor). Its address is proven at ``proven_at``; None leaves it unproven
-    (see proven addresses, below)."""
+    ``actor``, or ``by_themselves`` (first run, an invitation, single sign-on: the new
+    account is the actor). Its address is proven at ``proven_at``; None leaves it
+    unproven (see proven addresses, below). ``details`` add to the audit record."""
     user = User(email=email, name=name, is_admin=admin, email_proven_at=proven_at)
     user.set_password(password, rounds=rounds)
     db.session.add(user)
@@ -55,6 +56,7 @@ def create_user(
         target=user.label,
         actor=user if by_themselves else actor,
         admin=admin,
+        **details,
     )
     return user
 
@@ -80,10 +82,15 @@ def change_password(
     return ended
 
 
+# Why a right password still does not sign in (FLAGPAL_PASSWORD_SIGN_IN=admins).
+ADMINS_ONLY = "password sign-in is for instance admins only"
+
+
 def check_password(
-    email: str, password: str, *, rounds: int, **details
+    email: str, password: str, *, rounds: int, admins_only: bool = False, **details
 ) -> tuple[User | None, str | None]:
-    """The active account with this email and password, or why there is none.
+    """The active account with this email and password, or why there is none;
+    ``admins_only``: only an instance admin's (password sign-in is limited to them).
 
     Every attempt is recorded (for admins, with the reason); the caller commits. The
     sign-in page shows one message whatever the reason, so nobody learns which
@@ -97,6 +104,8 @@ def check_password(
         refusal = "wrong password"
     elif not user.is_active:
         refusal = "account deactivated"
+    elif admins_only and not user.is_admin:
+        refusal = ADMINS_ONLY
     else:
         AuditEvent.record(AuditKind.SIGN_IN_SUCCEEDED, target=user.label, actor=user, **details)
         return user, None

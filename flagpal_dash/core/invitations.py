@@ -78,6 +78,23 @@ def pending(project: Project, now: datetime, email: str | None = None) -> list[I
     )
 
 
+def is_invited(email: str, now: datetime) -> bool:
+    """Whether some project has an invitation for ``email`` that can still be accepted."""
+    return (
+        db.session.scalar(
+            select(Invitation.id)
+            .where(
+                Invitation.email == email,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > now,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def require_invitable(project: Project, email: str, now: datetime) -> None:
     """Raises ``Conflict(ALREADY_MEMBER, role=…)`` when the account of ``email`` is on
     the project, ``Conflict(ALREADY_INVITED)`` when an invitation for it is pending."""

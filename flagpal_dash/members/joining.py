@@ -9,12 +9,13 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 
 from .. import dates, limits
-from ..auth import sign_in_as
+from ..auth import provider, sign_in_as
 from ..core import accounts, invitations
 from ..core.errors import Conflict
 from ..core.invitations import InvitationStatus
 from ..extensions import db
 from ..models import Invitation, User, utcnow
+from ..sign_in_settings import PASSWORD_SIGN_IN_ADMINS, PASSWORD_SIGN_IN_OFF
 from .forms import CreateAccountToJoinForm, JoinForm, SignInToJoinForm
 
 bp = Blueprint("invitations", __name__)
@@ -87,6 +88,14 @@ def accept(secret: str):
 
     sign_in_form, new_form = SignInToJoinForm(), CreateAccountToJoinForm()
     status = 200
+    passwords = current_app.config["PASSWORD_SIGN_IN"]
+    if request.method == "POST" and (
+        passwords == PASSWORD_SIGN_IN_OFF
+        or (passwords == PASSWORD_SIGN_IN_ADMINS and "name" in request.form)
+    ):
+        # No such form was shown: a password account, or signing in with a password,
+        # is not for everyone here; single sign-on is (the page's button).
+        return accept_page(invitation, sign_in_form, new_form, 403)
     if request.method == "POST" and "name" in request.form:
         if new_form.validate_on_submit():
             return join_as_new(invitation, sign_in_form, new_form)
@@ -96,6 +105,7 @@ def accept(secret: str):
             invitation.email,
             sign_in_form.password.data,
             rounds=current_app.config["BCRYPT_ROUNDS"],
+            admins_only=passwords == PASSWORD_SIGN_IN_ADMINS,
             via="invitation",
         )
         if user is not None:
@@ -106,6 +116,9 @@ def accept(secret: str):
             # Otherwise one answer, account or not.
             "This account is deactivated. Ask an admin to reactivate it."
             if refusal == "account deactivated"
+            else f"Only instance admins sign in with a password here: sign in with "
+            f"{current_app.config['OIDC_NAME']} above."
+            if refusal == accounts.ADMINS_ONLY
             else f"That password does not match an account for {invitation.email}."
         )
         status = 422
@@ -115,11 +128,16 @@ def accept(secret: str):
 
 
 def accept_page(invitation: Invitation, sign_in_form, new_form, status: int):
+    """The signed-out page: single sign-on's button when set up, then the password forms
+    that FLAGPAL_PASSWORD_SIGN_IN leaves (admins: signing in only; off: none)."""
+    config = current_app.config
     return render_template(
         "members/accept.html",
         invitation=invitation,
         sign_in_form=sign_in_form,
         new_form=new_form,
+        sso_name=config["OIDC_NAME"] if provider.configured() else None,
+        passwords=config["PASSWORD_SIGN_IN"],
     ), status
 
 
