@@ -2,6 +2,8 @@
 the way back in when the provider is down, and the single sign-on settings' checks.
 """
 
+import subprocess
+import sys
 from urllib.parse import urlsplit
 
 import pytest
@@ -16,6 +18,7 @@ from .oidc_provider import (
     events,
     is_signed_in,
 )
+from .serving import instance_environment
 from .support import PASSWORD, add_user, page, text_of
 
 # Password sign-in: on, admins only, off.
@@ -205,3 +208,42 @@ def test_with_passwords_for_admins_only_admins_are_mailed_a_reset_link(
     db.session.expire_all()
     asked_for = db.session.scalars(select(PasswordReset)).all()
     assert [reset.user.email for reset in asked_for] == ["root@example.com"]
+
+
+# What a worker carries.
+
+SSO_LIBRARIES = ("authlib", "joserfc", "requests")
+LOADED = (
+    "import sys; from flagpal_dash import create_app; create_app(); "
+    f"print(' '.join(name for name in {SSO_LIBRARIES!r} if name in sys.modules))"
+)
+
+
+@pytest.mark.parametrize(
+    ("settings", "loaded"),
+    [
+        ({}, ""),
+        (
+            {
+                "OIDC_ISSUER": "http://127.0.0.1:9",
+                "OIDC_CLIENT_ID": "dash",
+                "OIDC_CLIENT_SECRET": "secret",
+            },
+            "authlib joserfc requests",
+        ),
+    ],
+    ids=["not set up", "set up"],
+)
+def test_single_sign_on_libraries_load_only_where_it_is_set_up(tmp_path, settings, loaded):
+    """Authlib and what it brings weigh megabytes in every worker: a dashboard without
+    single sign-on must not carry them (the bench's memory target)."""
+    environment = instance_environment(f"sqlite:///{tmp_path / 'dash.db'}", tmp_path, **settings)
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == loaded

@@ -5,10 +5,12 @@ Authlib speaks the protocol: discovery from the issuer, the authorization code f
 with PKCE, ``state`` and ``nonce`` kept in this browser's session, and the ID token's
 checks (signature against the provider's published keys, issuer, audience, expiry,
 nonce).
+
+Authlib and what it brings (requests, cryptography) are imported only where single
+sign-on is set up and used: they would add megabytes to every worker of a dashboard
+that does not use it, whose memory the bench holds under its target.
 """
 
-import requests
-from authlib.integrations.flask_client import OAuth
 from flask import Flask, abort, current_app
 
 EXTENSION_KEY = "flagpal_sso"
@@ -28,6 +30,8 @@ def install(app: Flask) -> None:
     stop the dashboard, whose admins may still sign in with a password."""
     if not app.config["OIDC_ISSUER"]:
         return
+    from authlib.integrations.flask_client import OAuth
+
     oauth = OAuth(app)
     app.extensions[EXTENSION_KEY] = oauth.register(
         CLIENT_NAME,
@@ -75,6 +79,8 @@ def end_session_url() -> str | None:
     dashboard is done either way."""
     if not configured():
         return None
+    import requests
+
     provider = current_app.extensions[EXTENSION_KEY]
     try:
         endpoint = provider_metadata(provider).get("end_session_endpoint")

@@ -2,13 +2,12 @@
 provider's answer, and the pages that say why a sign-in did not go ahead.
 
 The protocol is Authlib's (auth/provider.py); who the person is here, and whether
-they may come in, is core/sso.py's.
+they may come in, is core/sso.py's. Authlib, requests and joserfc are imported in the
+views, once single sign-on is known to be set up (auth/provider.py says why).
 """
 
 import re
 
-import requests
-from authlib.integrations.base_client import OAuthError
 from flask import (
     Blueprint,
     current_app,
@@ -19,7 +18,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from joserfc.errors import JoseError
 from sqlalchemy.exc import IntegrityError
 
 from .. import links
@@ -49,6 +47,8 @@ def callback_url() -> str:
 def start():
     """Send the person to the provider to sign in (the sign-in page's button)."""
     provider = client()
+    import requests
+
     if current_user.is_authenticated:
         return redirect(url_for("projects.index"))
     target = request.args.get("next")
@@ -68,6 +68,10 @@ def callback():
     must match one this browser's session holds from the first step (authlib forgets it
     once used), or nothing is exchanged."""
     provider = client()
+    import requests
+    from authlib.integrations.base_client import OAuthError
+    from joserfc.errors import JoseError
+
     error = request.args.get("error")
     if error:
         code = error if ERROR_CODE.fullmatch(error) else "unknown"
