@@ -537,6 +537,10 @@ class AuditKind(enum.StrEnum):
     PERSONAL_TOKEN_REVOKED = "personal_token.revoked"
 
 
+# Words of audit kinds written in capitals when shown.
+ACRONYMS = {"sso": "SSO"}
+
+
 class AuditEvent(db.Model):
     """Something someone did, kept for the audit log: who, when, from where, what.
 
@@ -562,8 +566,10 @@ class AuditEvent(db.Model):
 
     @property
     def kind_label(self) -> str:
-        """``member.role_changed`` reads "Member role changed"."""
-        return self.kind.replace(".", " ").replace("_", " ").capitalize()
+        """``member.role_changed`` reads "Member role changed", ``sign_in.sso_refused``
+        "Sign in SSO refused"."""
+        words = self.kind.replace(".", " ").replace("_", " ").capitalize().split(" ")
+        return " ".join(ACRONYMS.get(word, word) for word in words)
 
     # What the event is about, for webhooks (``record``); not columns.
     token = None

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from sqlalchemy import func, select, text
 
-from flagpal_dash.core import tokens
+from flagpal_dash.core import sso, tokens
 from flagpal_dash.core.audit import PAGE_SIZE
 from flagpal_dash.core.projects import add_member, change_role, membership_of
 from flagpal_dash.extensions import db
@@ -702,3 +702,13 @@ def test_people_s_addresses_in_the_log_follow_the_members_page_rule(app, team):
     assert offered == ["", "token", "member", "project", "webhook"]
     assert developer.get("/projects/shop/audit?kind=invitation").status_code == 404
     assert owner.get("/projects/shop/audit?kind=invitation").status_code == 200
+
+
+def test_single_sign_on_events_read_with_sso_in_capitals(client, team, sign_in):
+    sso.refuse(sso.UNVERIFIED, target="ann@example.com", issuer="https://id.example.com")
+    admin = add_user("ada@example.com", "Ada Admin", admin=True)
+    db.session.commit()
+    sign_in(admin)
+    whats_ = [row["What"] for row in log_rows(client.get("/admin/audit"))]
+    assert any(what.startswith("Sign in SSO refused: ann@example.com") for what in whats_)
+    assert not [what for what in whats_ if " sso " in what]
