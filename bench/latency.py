@@ -65,8 +65,16 @@ async def load(url: str, headers: list[str], rate: float, seconds: float, connec
             index, scheduled = await due.get()
             if index is None:
                 break
-            writer.write(request)
-            status = await answer(reader)
+            try:
+                writer.write(request)
+                status = await answer(reader)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # The server closed a connection left idle past its keep-alive (at low
+                # rates): a new one, timed too, as a browser or proxy would open it.
+                writer.close()
+                reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+                writer.write(request)
+                status = await answer(reader)
             finished = loop.time()
             if not 200 <= status < 300:
                 raise SystemExit(f"{url} answered {status}")
@@ -88,6 +96,8 @@ async def load(url: str, headers: list[str], rate: float, seconds: float, connec
             due.put_nowait((None, None))
 
     await asyncio.gather(schedule(), *(connection() for _ in range(connections)))
+    if len(timed) < 100:
+        raise SystemExit(f"{len(timed)} requests timed: too few for a p99, raise the rate or time")
     cuts = statistics.quantiles(timed, n=100, method="inclusive")
     return {
         "p50_ms": cuts[49] * 1000,
