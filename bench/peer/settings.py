@@ -1,5 +1,5 @@
-"""Settings of the Django REST framework peer (see urls.py), from the environment the
-bench gives it: PEER_DATABASE, the SQLite file, and PEER_SECRET_KEY.
+"""Settings of the Django REST framework peer (see urls.py). The bench gives it its
+SQLite file in PEER_DATABASE.
 
 The peer is set up as an API-only service would be at its leanest, so that the
 comparison flatters it rather than FlagPal Dash: no sessions, no CSRF, no user
@@ -9,7 +9,8 @@ database connection between requests.
 
 import os
 
-SECRET_KEY = os.environ.get("PEER_SECRET_KEY", "bench peer, not a secret")
+# Signs nothing here (no sessions, no CSRF), but Django will not start without one.
+SECRET_KEY = "bench peer, not a secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = "urls"
