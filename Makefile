@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 PYTEST := $(BIN)/python -m pytest
 HTMX := static/vendor/htmx.min.js
+PEER_VENV := bench/.peer-venv
 
-.PHONY: run serve test reliability bench screenshots setup clean
+.PHONY: run serve test reliability bench bench-peer screenshots setup clean
 
 comma := ,
 # Where `make run` (default 127.0.0.1:5000) and `make serve` (default FLAGPAL_BIND, else
@@ -62,11 +63,21 @@ reliability: setup
 	echo; echo "== reliability figures (SQLite$${FLAGPAL_TEST_DATABASE_URL:+ and PostgreSQL})"; \
 	$(BIN)/python -m tests.reliability $$figures; rm -f $$figures; exit $$status
 
-# Figures for the token check (needs wrk: apt-get install wrk), then for the API Tokens
-# page of a project with 10,000 tokens; not part of `make test`.
-bench: setup
+# Figures for the token check (needs wrk: apt-get install wrk), the same beside a Django
+# REST framework peer (bench/peer, in its own virtualenv), then for the API Tokens page
+# of a project with 10,000 tokens; not part of `make test`.
+bench: setup bench-peer
 	$(BIN)/python bench/token_check.py $(BENCH_ARGS)
+	$(BIN)/python bench/peer_compare.py $(BENCH_ARGS)
 	$(BIN)/python bench/token_list.py
+
+# The peer's own virtualenv, from PyPI at the versions bench/peer/requirements.txt pins.
+bench-peer: $(PEER_VENV)/.installed
+
+$(PEER_VENV)/.installed: bench/peer/requirements.txt
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r bench/peer/requirements.txt
+	touch $@
 
 # The README's pictures: every main state at 1280 and 390 px, into docs/screenshots/.
 screenshots: setup
@@ -89,4 +100,4 @@ $(HTMX): node_modules/.package-lock.json
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor
+	rm -rf $(VENV) $(PEER_VENV) node_modules static/vendor

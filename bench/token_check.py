@@ -29,37 +29,18 @@ worker after the benchmark (target: under 80 MB).
 
 import argparse
 import os
-import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import timeit
-import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from serving import BIN, COMPLETED, ROOT, Server, serving_options, worker_rss_mb, wrk
+
 DEFAULT_POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/flagpal_bench"
 RATIO_TARGET = 0.85
 RSS_TARGET_MB = 80
-
-
-def pinned(cpu: int) -> list[str]:
-    """Run on one CPU (the server on one, the load on the other) when there are two,
-    so they do not take turns on the same core and the figures wander less."""
-    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
-        return ["taskset", "--cpu-list", str(cpu)]
-    return []
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def empty(database_url: str) -> None:
@@ -109,19 +90,6 @@ def reachable_postgresql(database_url: str) -> str | None:
     return None
 
 
-def worker_rss_mb(master_pid: int) -> float:
-    """Resident memory (VmRSS) of the largest gunicorn worker (child) of ``master_pid``."""
-    sizes = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-        if fields.get("PPid", "").strip() == str(master_pid) and "VmRSS" in fields:
-            sizes.append(int(fields["VmRSS"].split()[0]) / 1024)
-    return max(sizes, default=float("nan"))
-
-
 def prepare(env: dict) -> str:
     """Migrate a fresh database, make a project with one token; return the token."""
 
@@ -148,73 +116,6 @@ def prepare(env: dict) -> str:
     )
     slug = flask("projects", "create", "Bench", "--owner", "bench@example.com")
     return flask("tokens", "create", slug, "--name", "bench", "--ability", "read")
-
-
-class Server:
-    """gunicorn serving wsgi:app on a free loopback port, until stop()."""
-
-    def __init__(self, env: dict, workers: int, threads: int):
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.process = subprocess.Popen(
-            [
-                *pinned(0),
-                str(BIN / "gunicorn"),
-                "--bind",
-                self.url.removeprefix("http://"),
-                "--workers",
-                str(workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(threads),
-                "--log-level",
-                "warning",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/healthz", timeout=1).read()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise SystemExit("gunicorn did not start") from None
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-def wrk(url: str, seconds: int, connections: int, header: str | None = None) -> float:
-    """Requests per second that wrk reached; any error response stops the benchmark.
-    The requests it completed are added to COMPLETED[url]."""
-    command = [
-        *pinned(1),
-        "wrk",
-        "--threads",
-        "1",
-        "--connections",
-        str(connections),
-        "--duration",
-        f"{seconds}s",
-        *(["--header", header] if header else []),
-        url,
-    ]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    failures = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if failures:
-        raise SystemExit(f"{url} answered {failures.group(1)} errors:\n{output}")
-    completed = int(re.search(r"(\d+) requests in", output).group(1))
-    COMPLETED[url] = COMPLETED.get(url, 0) + completed
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-
-
-COMPLETED: dict[str, int] = {}
 
 
 def counted_requests(database_url: str) -> int:
@@ -379,13 +280,7 @@ def report(database: str, figures: dict, args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=int, default=3, help="length of each wrk run")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument(
-        "--workers", type=int, default=1, help="gunicorn workers (1 leaves the other CPU to wrk)"
-    )
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    serving_options(parser)
     parser.add_argument(
         "--databases",
         default="sqlite,postgresql",
