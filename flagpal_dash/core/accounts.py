@@ -35,7 +35,7 @@ ACCOUNT_DEACTIVATED = "account_deactivated"
 def create_user(
     email: str,
     name: str,
-    password: str,
+    password: str | None,
     *,
     actor: User | None,
     rounds: int,
@@ -47,9 +47,13 @@ def create_user(
     """A new account (email and name already checked by the caller's rules), made by
     ``actor``, or ``by_themselves`` (first run, an invitation, single sign-on: the new
     account is the actor). Its address is proven at ``proven_at``; None leaves it
-    unproven (see proven addresses, below). ``details`` add to the audit record."""
+    unproven (see proven addresses, below). No ``password``: one nobody knows (single
+    sign-on's accounts). ``details`` add to the audit record."""
     user = User(email=email, name=name, is_admin=admin, email_proven_at=proven_at)
-    user.set_password(password, rounds=rounds)
+    if password is None:
+        user.set_unknown_password(rounds=rounds)
+    else:
+        user.set_password(password, rounds=rounds)
     db.session.add(user)
     db.session.flush()
     AuditEvent.record(
