@@ -151,8 +151,8 @@ def test_a_domain_not_allowed_is_told_to_ask_for_an_invitation(sso, provider):
     title, message = refusal(response)
     assert title == "You don't have an account here yet"
     assert message == (
-        "No account uses sam@elsewhere.org, and new accounts are made only for addresses "
-        "at example.com. Ask an admin to invite you."
+        "There is no account for sam@elsewhere.org here, and new accounts are made only "
+        "for addresses at example.com. Ask an admin to invite you."
     )
     assert User.by_email("sam@elsewhere.org") is None
     assert [r["reason"] for r in refusals()] == [
