@@ -9,6 +9,7 @@ Flask-Login asks of an account). Finding rows and the rules that change them liv
 import base64
 import enum
 import hashlib
+import secrets
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import ClassVar
@@ -116,6 +117,10 @@ class User(UserMixin, db.Model):
     # Mail before a token of one of their projects expires (core/notices.py); each
     # person turns it off on their Account page.
     expiry_mail: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # False while the password is one made at random that nobody was told: an account
+    # made (or claimed) by single sign-on. Its person has none until they set one with a
+    # reset link; the Account page says so rather than ask for a "current password".
+    password_known: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     memberships: Mapped[list["Membership"]] = relationship(back_populates="user")
 
@@ -165,6 +170,13 @@ class User(UserMixin, db.Model):
         ``BCRYPT_ROUNDS`` setting, read by the door)."""
         hashed = bcrypt.hashpw(_password_input(password), bcrypt.gensalt(rounds))
         self.password_hash = hashed.decode("ascii")
+        self.password_known = True
+
+    def set_unknown_password(self, *, rounds: int) -> None:
+        """A password made at random and told to nobody: the account signs in through
+        its provider only, until its person sets one with a reset link."""
+        self.set_password(secrets.token_urlsafe(32), rounds=rounds)
+        self.password_known = False
 
     def check_password(self, password: str) -> bool:
         return bcrypt.checkpw(_password_input(password), self.password_hash.encode("ascii"))

@@ -30,6 +30,13 @@ DEFAULTS = {
 }
 
 
+def anyone_signs_in_with_a_password(setting: str) -> bool:
+    """Whether FLAGPAL_PASSWORD_SIGN_IN ``setting`` leaves a password to anyone at all
+    (then a page shows a password form). Who exactly: core/accounts.py's
+    ``password_sign_in_allowed``."""
+    return setting in (PASSWORD_SIGN_IN_ON, PASSWORD_SIGN_IN_ADMINS)
+
+
 def from_environment(environ: Mapping[str, str]) -> dict:
     """The sign-in settings, checked; a mistake stops the app with a message naming the
     setting and what it should look like."""

@@ -65,6 +65,7 @@ def test_first_sign_in_makes_an_account_for_an_allowed_domain(sso, provider):
     assert response.headers["Location"] == "/"
     user = User.by_email("ada@example.com")
     assert (user.name, user.is_admin, accounts.is_proven(user)) == ("Ada Lovelace", False, True)
+    assert not user.password_known
     assert identities() == [("ada@example.com", provider.issuer, "ada-1")]
     assert sso.get("/").status_code == 200  # signed in
     [created] = events(AuditKind.USER_CREATED)
@@ -151,8 +152,8 @@ def test_a_domain_not_allowed_is_told_to_ask_for_an_invitation(sso, provider):
     title, message = refusal(response)
     assert title == "You don't have an account here yet"
     assert message == (
-        "No account uses sam@elsewhere.org, and new accounts are made only for addresses "
-        "at example.com. Ask an admin to invite you."
+        "There is no account for sam@elsewhere.org here, and new accounts are made only "
+        "for addresses at example.com. Ask an admin to invite you."
     )
     assert User.by_email("sam@elsewhere.org") is None
     assert [r["reason"] for r in refusals()] == [
@@ -197,6 +198,7 @@ def test_an_unproven_account_in_the_persons_name_is_claimed(app, team, sso, prov
 
     db.session.refresh(squatted)
     assert accounts.is_proven(squatted)
+    assert not squatted.password_known  # the Account page says how to set one
     assert squatter.get("/").status_code == 302  # signed out
     again = app.test_client().post(
         "/sign-in", data={"email": "ada@example.com", "password": PASSWORD}

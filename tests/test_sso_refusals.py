@@ -276,8 +276,8 @@ def test_without_allowed_domains_only_invited_addresses_are_new(sso_apps, provid
     assert response.status_code == 403
     assert refusal(response) == (
         "You don't have an account here yet",
-        "No account uses sam@example.com, and new accounts are made here only for invited "
-        "addresses. Ask an admin to invite you.",
+        "There is no account for sam@example.com here, and new accounts are made only for "
+        "invited addresses. Ask an admin to invite you.",
     )
 
 

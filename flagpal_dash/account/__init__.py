@@ -21,7 +21,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, ValidationError
 
-from .. import dates, limits, submissions, token_format, validation
+from .. import dates, limits, mail, submissions, token_format, validation
 from ..core import accounts, personal_tokens, rows, sessions
 from ..extensions import db
 from ..htmx import changed, redirect_page, vary
@@ -31,6 +31,19 @@ from ..validation import FormRule, Invalid
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 WRONG_CURRENT_PASSWORD = "That is not your current password."
+# The Password section when FLAGPAL_PASSWORD_SIGN_IN leaves none to this person.
+PASSWORDS_OFF_FOR_YOU = (
+    "You sign in with {name}. Signing in with a password is turned off for you on this server."
+)
+# An account single sign-on made has a password nobody was told: the form's "current
+# password" is one they never had.
+NO_PASSWORD_YET = "You sign in with {name}, so you have no password here yet."
+SET_ONE_BY_MAIL = (
+    "To also sign in with a password, use “Forgot your password?” on the sign-in page to set one."
+)
+SET_ONE_BY_ADMIN = (
+    "To also sign in with a password, ask an instance admin for a password reset link to set one."
+)
 
 
 class NameForm(FlaskForm):
@@ -122,10 +135,30 @@ def sessions_context() -> dict:
     }
 
 
+def passwords_off_for_you() -> str | None:
+    """Why this person may not use a password here (FLAGPAL_PASSWORD_SIGN_IN), or None."""
+    config = current_app.config
+    if accounts.password_sign_in_allowed(current_user, config["PASSWORD_SIGN_IN"]):
+        return None
+    return PASSWORDS_OFF_FOR_YOU.format(name=config["OIDC_NAME"])
+
+
+def no_password_yet() -> list[str] | None:
+    """What to tell someone whose password nobody knows (made by single sign-on) about
+    setting one, or None when they chose theirs."""
+    if current_user.password_known:
+        return None
+    how = SET_ONE_BY_MAIL if mail.configured() else SET_ONE_BY_ADMIN
+    return [NO_PASSWORD_YET.format(name=current_app.config["OIDC_NAME"]), how]
+
+
 def account_page(name_form=None, password_form=None, status=200, token_form=None):
+    passwords_off = passwords_off_for_you()
     return render_template(
         "account/index.html",
         name_form=name_form or NameForm(name=current_user.name, formdata=None),
+        passwords_off=passwords_off,
+        no_password_yet=None if passwords_off else no_password_yet(),
         password_form=password_form or PasswordForm(formdata=None),
         expiry_mail_form=ExpiryMailForm(expiry_mail=current_user.expiry_mail, formdata=None),
         token_form=token_form or PersonalTokenForm(formdata=None),
@@ -185,7 +218,11 @@ def change_password():
     """Change the password; every other session of the account is signed out.
 
     A wrong current password counts as a failed sign-in (limits, audit log): someone
-    holding a stolen session must not be able to guess the password here."""
+    holding a stolen session must not be able to guess the password here. Refused,
+    changing nothing, to someone who may not use a password here: the page showed no
+    form."""
+    if (refusal := passwords_off_for_you()) is not None:
+        abort(403, refusal)
     form = PasswordForm()
     if not form.validate_on_submit():
         if WRONG_CURRENT_PASSWORD in form.current_password.errors:

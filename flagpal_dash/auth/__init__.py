@@ -26,7 +26,7 @@ from ..health import first_line
 from ..htmx import client_redirect, is_htmx_request, vary
 from ..models import User, utcnow
 from ..permissions import Role
-from ..sign_in_settings import PASSWORD_SIGN_IN_ADMINS, PASSWORD_SIGN_IN_OFF
+from ..sign_in_settings import anyone_signs_in_with_a_password
 from . import provider
 from .forms import SetupForm, SignInForm
 
@@ -120,16 +120,16 @@ def sign_in():
     if current_user.is_authenticated:
         return redirect(url_for("projects.index"))
     passwords = current_app.config["PASSWORD_SIGN_IN"]
-    if passwords == PASSWORD_SIGN_IN_OFF and request.method == "POST":
+    if not anyone_signs_in_with_a_password(passwords) and request.method == "POST":
         # No form was shown to post: only single sign-on signs in here.
         return sign_in_page(None, 403, refused=PASSWORDS_OFF)
-    form = SignInForm() if passwords != PASSWORD_SIGN_IN_OFF else None
+    form = SignInForm() if anyone_signs_in_with_a_password(passwords) else None
     if form is not None and form.validate_on_submit():
         user, refusal = accounts.check_password(
             form.email.data,
             form.password.data,
             rounds=current_app.config["BCRYPT_ROUNDS"],
-            admins_only=passwords == PASSWORD_SIGN_IN_ADMINS,
+            password_sign_in=passwords,
         )
         if user is not None:
             sign_in_as(user)

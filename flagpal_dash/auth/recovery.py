@@ -19,12 +19,12 @@ from flask import (
 from flask_login import current_user
 
 from .. import dates, limits, mail
-from ..core import outbox, password_resets
+from ..core import accounts, outbox, password_resets
 from ..core.errors import Conflict
 from ..core.password_resets import ResetStatus
 from ..extensions import db
 from ..models import PasswordReset, User, utcnow
-from ..sign_in_settings import PASSWORD_SIGN_IN_ADMINS, PASSWORD_SIGN_IN_OFF
+from ..sign_in_settings import anyone_signs_in_with_a_password
 from . import sign_in_as
 from .forms import ForgotPasswordForm, NewPasswordForm
 
@@ -54,7 +54,7 @@ def forgot_password():
     if current_user.is_authenticated:
         return redirect(url_for("projects.index"))
     passwords = current_app.config["PASSWORD_SIGN_IN"]
-    if passwords == PASSWORD_SIGN_IN_OFF:
+    if not anyone_signs_in_with_a_password(passwords):
         # Nobody signs in with a password: a mailed link would be a way around that.
         # (A link from the command line or an admin still works: the way back in.)
         abort(404)
@@ -75,7 +75,7 @@ def forgot_password():
             if (
                 user is not None
                 and user.active
-                and (user.is_admin or passwords != PASSWORD_SIGN_IN_ADMINS)
+                and accounts.password_sign_in_allowed(user, passwords)
             ):
                 now = utcnow()
                 # (The secret made here is never told: the link works once mailed.)

@@ -177,8 +177,8 @@ PAGES = {
     sso.DOMAIN_NOT_ALLOWED: (
         403,
         "You don't have an account here yet",
-        "No account uses {email}, and new accounts are made only for addresses at "
-        "{domains}. Ask an admin to invite you.",
+        "There is no account for {email} here, and new accounts are made only for "
+        "addresses at {domains}. Ask an admin to invite you.",
     ),
     sso.DEACTIVATED: (
         403,
@@ -191,7 +191,7 @@ PAGES = {
 
 # Without FLAGPAL_OIDC_ALLOWED_DOMAINS, every new account comes from an invitation.
 NOBODY_NEW = (
-    "No account uses {email}, and new accounts are made here only for invited "
+    "There is no account for {email} here, and new accounts are made only for invited "
     "addresses. Ask an admin to invite you."
 )
 

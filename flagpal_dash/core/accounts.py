@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import validation
 from ..extensions import db
 from ..models import AuditEvent, AuditKind, Invitation, User, UserSession
+from ..sign_in_settings import PASSWORD_SIGN_IN_ADMINS, PASSWORD_SIGN_IN_ON
 from ..validation import Invalid
 from . import sessions
 from .errors import Conflict
@@ -34,7 +35,7 @@ ACCOUNT_DEACTIVATED = "account_deactivated"
 def create_user(
     email: str,
     name: str,
-    password: str,
+    password: str | None,
     *,
     actor: User | None,
     rounds: int,
@@ -46,9 +47,13 @@ def create_user(
     """A new account (email and name already checked by the caller's rules), made by
     ``actor``, or ``by_themselves`` (first run, an invitation, single sign-on: the new
     account is the actor). Its address is proven at ``proven_at``; None leaves it
-    unproven (see proven addresses, below). ``details`` add to the audit record."""
+    unproven (see proven addresses, below). No ``password``: one nobody knows (single
+    sign-on's accounts). ``details`` add to the audit record."""
     user = User(email=email, name=name, is_admin=admin, email_proven_at=proven_at)
-    user.set_password(password, rounds=rounds)
+    if password is None:
+        user.set_unknown_password(rounds=rounds)
+    else:
+        user.set_password(password, rounds=rounds)
     db.session.add(user)
     db.session.flush()
     AuditEvent.record(
@@ -82,15 +87,36 @@ def change_password(
     return ended
 
 
-# Why a right password still does not sign in (FLAGPAL_PASSWORD_SIGN_IN=admins).
+def password_sign_in_allowed(user: User | None, setting: str) -> bool:
+    """Whether ``user`` may sign in with a password here, under FLAGPAL_PASSWORD_SIGN_IN
+    ``setting`` (read by the door): ``on``, everyone; ``admins``, instance admins only;
+    ``off``, nobody. None is someone without an account yet, who is no admin.
+
+    The one rule behind every door a password opens: the sign-in page, an invitation's
+    page, "Forgot your password?" and the Account page's password form. (A reset link
+    from the command line or an admin still works: the way back in.)"""
+    if setting == PASSWORD_SIGN_IN_ON:
+        return True
+    if setting == PASSWORD_SIGN_IN_ADMINS:
+        return user is not None and user.is_admin
+    return False
+
+
+# Why a right password still does not sign in (FLAGPAL_PASSWORD_SIGN_IN admins or off).
 ADMINS_ONLY = "password sign-in is for instance admins only"
+PASSWORDS_OFF = "password sign-in is turned off"
 
 
 def check_password(
-    email: str, password: str, *, rounds: int, admins_only: bool = False, **details
+    email: str,
+    password: str,
+    *,
+    rounds: int,
+    password_sign_in: str = PASSWORD_SIGN_IN_ON,
+    **details,
 ) -> tuple[User | None, str | None]:
-    """The active account with this email and password, or why there is none;
-    ``admins_only``: only an instance admin's (password sign-in is limited to them).
+    """The active account with this email and password, or why there is none; only one
+    that may sign in with a password under ``password_sign_in`` (the setting).
 
     Every attempt is recorded (for admins, with the reason); the caller commits. The
     sign-in page shows one message whatever the reason, so nobody learns which
@@ -104,8 +130,8 @@ def check_password(
         refusal = "wrong password"
     elif not user.is_active:
         refusal = "account deactivated"
-    elif admins_only and not user.is_admin:
-        refusal = ADMINS_ONLY
+    elif not password_sign_in_allowed(user, password_sign_in):
+        refusal = ADMINS_ONLY if password_sign_in == PASSWORD_SIGN_IN_ADMINS else PASSWORDS_OFF
     else:
         AuditEvent.record(AuditKind.SIGN_IN_SUCCEEDED, target=user.label, actor=user, **details)
         return user, None

@@ -18,7 +18,6 @@ claims it checked (the ID token's signature, issuer, audience, expiry and nonce)
 settings and the clock; nothing here reads the request.
 """
 
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -197,7 +196,7 @@ def first_sign_in(
         user = accounts.create_user(
             email,
             person_name(claims, email),
-            secrets.token_urlsafe(32),  # never told to anyone: signing in is the provider's
+            None,  # a password nobody knows: signing in is the provider's
             actor=None,
             rounds=rounds,
             by_themselves=True,
@@ -231,7 +230,7 @@ def claim_unproven(user: User, claims: Claims, now: datetime, *, rounds: int) ->
     """The provider proves the address is this person's: an unproven account made in
     their name (from an invitation link someone passed on) becomes theirs, and whoever
     made it loses it: its password is replaced by one nobody knows, its sessions end."""
-    user.set_password(secrets.token_urlsafe(32), rounds=rounds)
+    user.set_unknown_password(rounds=rounds)
     user.email_proven_at = now
     sessions.end_all(user)
     AuditEvent.record(

@@ -15,7 +15,7 @@ from ..core.errors import Conflict
 from ..core.invitations import InvitationStatus
 from ..extensions import db
 from ..models import Invitation, User, utcnow
-from ..sign_in_settings import PASSWORD_SIGN_IN_ADMINS, PASSWORD_SIGN_IN_OFF
+from ..sign_in_settings import anyone_signs_in_with_a_password
 from .forms import CreateAccountToJoinForm, JoinForm, SignInToJoinForm
 
 bp = Blueprint("invitations", __name__)
@@ -90,8 +90,9 @@ def accept(secret: str):
     status = 200
     passwords = current_app.config["PASSWORD_SIGN_IN"]
     if request.method == "POST" and (
-        passwords == PASSWORD_SIGN_IN_OFF
-        or (passwords == PASSWORD_SIGN_IN_ADMINS and "name" in request.form)
+        not anyone_signs_in_with_a_password(passwords)
+        # A new account is no admin's.
+        or ("name" in request.form and not accounts.password_sign_in_allowed(None, passwords))
     ):
         # No such form was shown: a password account, or signing in with a password,
         # is not for everyone here; single sign-on is (the page's button).
@@ -105,7 +106,7 @@ def accept(secret: str):
             invitation.email,
             sign_in_form.password.data,
             rounds=current_app.config["BCRYPT_ROUNDS"],
-            admins_only=passwords == PASSWORD_SIGN_IN_ADMINS,
+            password_sign_in=passwords,
             via="invitation",
         )
         if user is not None:
@@ -137,7 +138,8 @@ def accept_page(invitation: Invitation, sign_in_form, new_form, status: int):
         sign_in_form=sign_in_form,
         new_form=new_form,
         sso_name=config["OIDC_NAME"] if provider.configured() else None,
-        passwords=config["PASSWORD_SIGN_IN"],
+        password_sign_in=anyone_signs_in_with_a_password(config["PASSWORD_SIGN_IN"]),
+        new_password_accounts=accounts.password_sign_in_allowed(None, config["PASSWORD_SIGN_IN"]),
     ), status
 
 

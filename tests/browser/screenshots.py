@@ -1,7 +1,9 @@
 """`make screenshots`: the dashboard's main states at 1280 and 390 pixels wide, rendered
-into docs/screenshots/ by Debian's Chromium, from a fresh database with example tokens.
+into docs/screenshots/ by Debian's Chromium, from a fresh database with example tokens;
+and signing in with single sign-on, against a real provider on loopback
+(tests/oidc_provider.py), light and dark.
 
-    .venv/bin/python -m tests.browser.screenshots [--out docs/screenshots]
+    .venv/bin/python -m tests.browser.screenshots [--out docs/screenshots] [--only sso]
 """
 
 import argparse
@@ -21,6 +23,7 @@ from flagpal_dash.extensions import db
 from flagpal_dash.models import TokenUsage, TokenUsageDay, utcnow
 from flagpal_dash.permissions import Role
 
+from ..oidc_provider import MockProvider
 from ..support import add_user, issue_token
 from .live import CHROMIUM, LiveServer, launch, sign_in
 
@@ -179,9 +182,99 @@ def shoot(browser, base_url: str, people: dict, out: Path, width_name: str) -> l
     return shots
 
 
+def shoot_main(app, browser, out: Path) -> list[Path]:
+    """The main states, at both widths, from the seeded database."""
+    with app.app_context():
+        flask_migrate.upgrade()
+        people = seed()
+        server = LiveServer(app)
+        try:
+            return [
+                path
+                for width_name in WIDTHS
+                for path in shoot(browser, server.url, people, out, width_name)
+            ]
+        finally:
+            server.stop()
+            db.engine.dispose()
+
+
+# Single sign-on's pages, each at both widths, light and dark.
+SSO_PASSWORDS = {"sign-in-sso": "on", "sign-in-sso-off": "off"}
+
+
+def only_loopback(route) -> None:
+    """The provider's page asks a CDN for its stylesheet: nothing may leave this machine."""
+    if route.request.url.startswith("http://127.0.0.1:"):
+        route.continue_()
+    else:
+        route.fulfill(status=200, content_type="text/css", body="")
+
+
+def shoot_sso(browser, folder: str, out: Path) -> list[Path]:
+    """The sign-in page with the provider's button (passwords on, and off), and the page
+    for someone the provider vouches for who has no account here and may not get one."""
+    provider = MockProvider()
+    provider.add_user(
+        "sam-1", email="sam@partner-agency.example", email_verified=True, name="Sam Partner"
+    )
+    shots = []
+    try:
+        for state, passwords in SSO_PASSWORDS.items():
+            app = create_app(
+                {
+                    "SECRET_KEY": "screenshots",
+                    "BCRYPT_ROUNDS": 4,
+                    "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/sso.sqlite3",
+                    **provider.settings(PASSWORD_SIGN_IN=passwords),
+                }
+            )
+            with app.app_context():
+                flask_migrate.upgrade()
+                if passwords == "on":
+                    add_user("olivia@example.com", "Olivia Owner", admin=True)
+                    db.session.commit()
+                server = LiveServer(app)
+                try:
+                    for width_name, ((width, height), _) in WIDTHS.items():
+                        context = browser.new_context(
+                            base_url=server.url, viewport={"width": width, "height": height}
+                        )
+                        context.route("**/*", only_loopback)
+                        page = context.new_page()
+                        page.goto("/sign-in")
+                        shots += both_schemes(page, out / f"{state}-{width_name}")
+                        if passwords == "on":
+                            page.get_by_role("link", name="Sign in with Acme SSO").click()
+                            page.get_by_placeholder("sub").fill("sam-1")
+                            page.get_by_role("button", name="Authorize").click()
+                            page.get_by_role("heading", name="You don't have an account").wait_for()
+                            shots += both_schemes(page, out / f"sso-refused-{width_name}")
+                        context.close()
+                finally:
+                    server.stop()
+                    db.engine.dispose()
+    finally:
+        provider.stop()
+    return shots
+
+
+def both_schemes(page, stem: Path) -> list[Path]:
+    light, dark = stem.with_name(stem.name + ".png"), stem.with_name(stem.name + "-dark.png")
+    page.emulate_media(color_scheme="light")
+    page.screenshot(path=str(light), full_page=True)
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(dark), full_page=True)
+    page.emulate_media(color_scheme="light")
+    return [light, dark]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument(
+        "--only", choices=["sso"], help="only single sign-on's pictures (sign-in, refusal)"
+    )
     args = parser.parse_args()
     if not CHROMIUM.exists():
         raise SystemExit(f"No Chromium at {CHROMIUM}: apt-get install chromium")
@@ -194,22 +287,11 @@ def main() -> None:
                 "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/demo.sqlite3",
             }
         )
-        with app.app_context():
-            flask_migrate.upgrade()
-            people = seed()
-            server = LiveServer(app)
-            try:
-                with sync_playwright() as playwright:
-                    browser = launch(playwright)
-                    shots = [
-                        path
-                        for width_name in WIDTHS
-                        for path in shoot(browser, server.url, people, args.out, width_name)
-                    ]
-                    browser.close()
-            finally:
-                server.stop()
-                db.engine.dispose()
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            shots = [] if args.only else shoot_main(app, browser, args.out)
+            shots += shoot_sso(browser, folder, args.out)
+            browser.close()
     for path in shots:
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
 
