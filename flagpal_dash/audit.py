@@ -1,6 +1,6 @@
 """The audit log's pages (a project's, and the whole instance's for admins). The
 queries are in core/audit.py; events are recorded by the core rules that do what they
-record (``AuditEvent.record`` in models.py).
+record (``AuditEvent.record`` in models/audit.py).
 
 This door also tells ``AuditEvent.record`` the address a web request came from."""
 

@@ -57,11 +57,19 @@ def test_the_core_reads_no_request(path):
     assert not {name for name in imported if name.split(".")[0] in {"flask", "flask_login"}}
 
 
-def test_the_models_read_no_request():
-    """models.py is the tables: of Flask-Login only the mixin an account needs, nothing
+MODELS = sorted((PACKAGE / "models").glob("*.py"))
+
+
+def test_the_models_are_found():
+    assert len(MODELS) > 1
+
+
+@pytest.mark.parametrize("path", MODELS, ids=lambda path: module_name(path))
+def test_the_models_read_no_request(path):
+    """models/ is the tables: of Flask-Login only the mixin an account needs, nothing
     that reads the request or who is signed in (``current_user``, ``request``,
     ``has_request_context``): who acts is an argument of the core."""
-    imported = imported_modules(PACKAGE / "models.py")
+    imported = imported_modules(path)
     web = {name for name in imported if name.split(".")[0] in {"flask", "flask_login"}}
     assert web <= {"flask_login", "flask_login.UserMixin"}
 

@@ -1,5 +1,5 @@
 """The audit log's queries: a page of events and the export. Events are recorded by
-the core rule that does what they record, with ``AuditEvent.record`` (models.py), whose
+the core rule that does what they record, with ``AuditEvent.record`` (models/audit.py), whose
 actor is always an argument.
 """
 
