@@ -3,7 +3,7 @@ on/off words, whole numbers, http addresses. (config.py and sign_in_settings.py 
 the settings themselves.)"""
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -13,18 +13,32 @@ class ConfigError(ValueError):
     """A setting has a value the app cannot use; the message says which and why."""
 
 
+def address_parts(value: str) -> SplitResult | None:
+    """``value`` split into its parts if it is an http or https address with a host, a
+    port that is a number (if any), and nothing after its path; None otherwise."""
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port != 0
+    except ValueError:  # not a number, or out of range
+        port_ok = False
+    if (
+        not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+    ):
+        return None
+    return parts
+
+
 def http_address(value: str, name: str) -> str:
     """An address like https://flags.example.com, checked, without a trailing slash
     ('' when ``value`` is empty). ``name`` says where it came from, for the error."""
     value = value.strip().rstrip("/")
     if not value:
         return ""
-    parts = urlsplit(value)
-    try:
-        port_ok = parts.port != 0
-    except ValueError:  # not a number, or out of range
-        port_ok = False
-    if not port_ok or parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+    if address_parts(value) is None:
         raise ConfigError(
             f"{name} must be an http or https address like https://flags.example.com, not {value!r}"
         )

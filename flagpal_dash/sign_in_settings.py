@@ -5,9 +5,8 @@
 import ipaddress
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
-from .setting_checks import ConfigError, comment_hint
+from .setting_checks import ConfigError, address_parts, comment_hint
 
 # FLAGPAL_PASSWORD_SIGN_IN: everyone, instance admins only, or nobody.
 PASSWORD_SIGN_IN_ON = "on"
@@ -88,18 +87,8 @@ def oidc_issuer(raw: str) -> str:
     value = raw.strip().rstrip("/")
     if not value:
         return ""
-    parts = urlsplit(value)
-    try:
-        port_ok = parts.port != 0
-    except ValueError:  # not a number, or out of range
-        port_ok = False
-    if (
-        not port_ok
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.query
-        or parts.fragment
-    ):
+    parts = address_parts(value)
+    if parts is None:
         raise ConfigError(
             "FLAGPAL_OIDC_ISSUER must be the provider's issuer address, like "
             f"https://sso.example.com/realms/acme, not {value!r}{comment_hint(value)}"

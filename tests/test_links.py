@@ -373,6 +373,8 @@ def test_gunicorn_hands_the_address_it_listens_on_to_the_app(tmp_path):
         ("127.0.0.1:5000", "FLAGPAL_SERVED_AT must be an http or https address"),
         ("http://127.0.0.1:port", "FLAGPAL_SERVED_AT must be an http or https address"),
         ("unix:/run/flagpal.sock", "FLAGPAL_SERVED_AT must be an http or https address"),
+        # Links are made by adding paths to it: a fragment would swallow them.
+        ("https://flags.example.com/#top", "FLAGPAL_SERVED_AT must be an http or https address"),
     ],
 )
 def test_a_served_address_that_is_not_one_is_refused_naming_the_variable(tmp_path, value, message):
