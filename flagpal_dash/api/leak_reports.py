@@ -204,28 +204,19 @@ def revoke_reported(reports: list[Report]) -> None:
         return
     try:
         now = utcnow()
-        if project_reports:
+        revokes = (
+            (ApiToken, project_reports, automatic_revocations.revoke_as_leaked),
+            (PersonalToken, personal_reports, personal_tokens.revoke_as_leaked),
+        )
+        for model, by_digest, revoke_as_leaked in revokes:
+            if not by_digest:
+                continue
             reported = db.session.scalars(
-                select(ApiToken)
-                .where(ApiToken.token_hash.in_(project_reports))
-                .order_by(ApiToken.id)
+                select(model).where(model.token_hash.in_(by_digest)).order_by(model.id)
             ).all()
             for token in reported:
-                report = project_reports[token.token_hash]
-                automatic_revocations.revoke_as_leaked(
-                    token, report.url, report.source, report.secret_type, now
-                )
-        if personal_reports:
-            reported = db.session.scalars(
-                select(PersonalToken)
-                .where(PersonalToken.token_hash.in_(personal_reports))
-                .order_by(PersonalToken.id)
-            ).all()
-            for token in reported:
-                report = personal_reports[token.token_hash]
-                personal_tokens.revoke_as_leaked(
-                    token, report.url, report.source, report.secret_type, now
-                )
+                report = by_digest[token.token_hash]
+                revoke_as_leaked(token, report.url, report.source, report.secret_type, now)
         db.session.commit()
     except SQLAlchemyError as error:
         db.session.rollback()
