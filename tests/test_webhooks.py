@@ -231,7 +231,9 @@ def test_make_a_new_secret_signs_with_the_new_one(app, private, client, team, si
     deliver_due(app)
     [request] = receiver.wait_for(1)
     verified(request, new)
-    kinds = db.session.scalars(select(AuditEvent.kind).where(AuditEvent.kind.like("webhook.%")))
+    kinds = db.session.scalars(
+        select(AuditEvent.kind).where(AuditEvent.kind.like("webhook.%")).order_by(AuditEvent.id)
+    )
     assert list(kinds) == ["webhook.created", "webhook.changed"]
 
 
