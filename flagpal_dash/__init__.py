@@ -119,6 +119,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         security,
         tokens,
     )
+    from .api import hot_path
     from .api import management as management_api
     from .auth import provider as sso_provider
     from .auth import recovery, sso
@@ -144,6 +145,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     api.install(app)
     app.register_blueprint(api.bp)
+    # Before security.init_app, whose headers and ProxyFix wrap the hot path too.
+    hot_path.install(app)
     metrics.install(app)
     # The token API takes bearer tokens, never cookies, so cross-site forgery has
     # nothing to ride on. Nor does the management API, which takes personal tokens.

@@ -7,7 +7,7 @@ from werkzeug.exceptions import HTTPException
 
 from .access import PermissionDenied
 from .api import http_error_document
-from .api.errors import ApiError
+from .api.errors import INTERNAL_ERROR_MESSAGE, ApiError, internal_error
 from .core.projects import owners_of
 from .extensions import db, login_manager
 from .health import first_line
@@ -39,7 +39,7 @@ MESSAGES = {
     "or go back to your projects.",
     405: "Use the buttons on the page to do this.",
     413: "The form sent more data than any form here needs. Shorten what you typed and try again.",
-    500: "The problem has been logged. Try again in a moment.",
+    500: INTERNAL_ERROR_MESSAGE,
     503: "FlagPal Dash cannot reach its database right now. Try again in a moment; if it "
     "lasts, tell whoever runs this server.",
 }
@@ -159,7 +159,7 @@ def register(app: Flask) -> None:
     def unexpected_error(error: Exception):
         app.logger.exception("Unhandled error")
         if is_api_request():
-            return ApiError(500, "internal_error", "Internal error", MESSAGES[500]).response()
+            return internal_error().response()
         return error_page(500)
 
 

@@ -115,8 +115,13 @@ class Metrics:
         self.usage_saved.set(timestamp)
 
     def count_response(self, response: Response) -> Response:
-        self.requests.labels(request.endpoint or "none", str(response.status_code)).inc()
+        self.count(request.endpoint or "none", response.status_code)
         return response
+
+    def count(self, endpoint: str, status: int) -> None:
+        """One response of the view ``endpoint`` (also for the hot path's answers,
+        which Flask never sees: api/hot_path.py)."""
+        self.requests.labels(endpoint, str(status)).inc()
 
 
 class JobsCollector:

@@ -18,41 +18,22 @@ from .. import limits
 from ..core import self_rotation as self_rotation_rules
 from ..extensions import db
 from ..models import utcnow
-from . import forward_auth, leak_reports, openapi, self_rotation
+from . import forward_auth, hot_path, leak_reports, openapi, self_rotation
 from .errors import MEDIA_TYPE, ApiError, unauthorized
-from .verification import REFUSALS, VerifiedToken, install, malformed, token_required
+from .hot_path import JSON_OPTIONS, token_resource
+from .verification import REFUSALS, VerifiedToken, install, token_required
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 __all__ = ["bp", "install", "token_required"]
 
 
-# Times as RFC 3339 in UTC to the second: "2026-11-28T10:18:49Z".
-JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
-
-
-def token_resource(token, project_slug: str) -> dict:
-    """A token (a ``VerifiedToken`` or an ``ApiToken``) as a JSON:API ``api-tokens``
-    resource: what ``GET /api/v1/token`` and a rotation answer."""
-    return {
-        "type": self_rotation.RESOURCE_TYPE,
-        "id": str(token.id),
-        "attributes": {
-            "name": token.name,
-            "abilities": ability.ordered(token.abilities),
-            "created_at": token.created_at,
-            "expires_at": token.expires_at,
-            "last_used_at": token.last_used_at,
-        },
-        "relationships": {"project": {"data": {"type": "projects", "id": project_slug}}},
-    }
-
-
 @bp.get("/token")
-@token_required()
-def describe_token(token: VerifiedToken):
-    """The presented token as a JSON:API ``api-tokens`` resource."""
-    document = {"data": token_resource(token, token.project_slug)}
-    return Response(orjson.dumps(document, option=JSON_OPTIONS), mimetype=MEDIA_TYPE)
+def describe_token():
+    """The presented token as a JSON:API ``api-tokens`` resource (hot_path.describe).
+
+    Answered by the hot path before Flask sees it; this view gives the route its place
+    in Flask (405, OPTIONS, the OpenAPI document) and the same answer when called."""
+    return hot_path.flask_response(current_app, request.path, request.environ)
 
 
 @bp.post("/token/rotate")
@@ -82,36 +63,6 @@ def rotate_token(token: VerifiedToken):
     )
 
 
-def needed_for_forward_auth() -> str | tuple[str, str]:
-    """The ability (or two) a forward-auth subrequest needs: the one its auth URL's path
-    names, and the one its original request needs (see forward_auth.py). The query is
-    never read for it: Caddy passes the client's query string through to this URL."""
-    environ = request.environ
-    if environ.get("QUERY_STRING") and "ability" in request.args:
-        raise ApiError(
-            400,
-            "ability_in_query",
-            "Ability in the query",
-            "Name the ability in the auth URL's path, like /api/v1/auth/read (or /write, "
-            "/metrics), or use /api/v1/auth to infer it from the original request. "
-            "?ability= is not read: some proxies pass the client's query string on.",
-        )
-    try:
-        return forward_auth.abilities_needed(
-            request.view_args.get("fixed"),
-            (environ.get("HTTP_X_ORIGINAL_METHOD"), environ.get("HTTP_X_FORWARDED_METHOD")),
-            (environ.get("HTTP_X_ORIGINAL_URI"), environ.get("HTTP_X_FORWARDED_URI")),
-            current_app.config["METRICS_PATH"],
-            environ.get("HTTP_X_HTTP_METHOD_OVERRIDE")
-            or environ.get("HTTP_X_HTTP_METHOD")
-            or environ.get("HTTP_X_METHOD_OVERRIDE"),
-        )
-    except forward_auth.Refused as refused:
-        if refused.status == 401:
-            raise malformed(refused.detail) from None
-        raise ApiError(refused.status, refused.code, refused.title, refused.detail) from None
-
-
 # Proxies send GET (Flask adds HEAD). OPTIONS goes through the same check instead of
 # Flask's automatic 200, so that no method is answered without a token.
 @bp.route(
@@ -126,14 +77,11 @@ def needed_for_forward_auth() -> str | tuple[str, str]:
     endpoint="forward_auth",
     provide_automatic_options=False,
 )
-@token_required(needed_for_forward_auth)
-def answer_forward_auth(token: VerifiedToken, fixed: str | None = None):
+def answer_forward_auth(fixed: str | None = None):
     """For nginx ``auth_request``, Traefik ForwardAuth and Caddy ``forward_auth``: 204
-    when the token may make the original request, naming its project and token."""
-    return Response(
-        status=204,
-        headers={"X-FlagPal-Project": token.project_slug, "X-FlagPal-Token-Id": str(token.id)},
-    )
+    when the token may make the original request, naming its project and token
+    (hot_path.let_through; answered by the hot path, as ``describe_token`` is)."""
+    return hot_path.flask_response(current_app, request.path, request.environ)
 
 
 @bp.post("/tokens/revoke")

@@ -32,6 +32,10 @@ class ApiError(Exception):
         self.parameter = parameter
 
     def response(self) -> Response:
+        return Response(self.body(), self.status, headers=self.headers, mimetype=MEDIA_TYPE)
+
+    def body(self) -> bytes:
+        """The JSON:API error document."""
         error = {
             "status": str(self.status),
             "code": self.code,
@@ -42,13 +46,18 @@ class ApiError(Exception):
             error["source"] = {"pointer": self.pointer}
         elif self.parameter is not None:
             error["source"] = {"parameter": self.parameter}
-        document = {"errors": [error]}
-        return Response(
-            orjson.dumps(document), self.status, headers=self.headers, mimetype=MEDIA_TYPE
-        )
+        return orjson.dumps({"errors": [error]})
 
 
 def unauthorized(code: str, title: str, detail: str, *, token_sent: bool = True) -> ApiError:
     """401. ``error="invalid_token"`` tells a client (RFC 6750) its token is no good."""
     challenge = REALM + (', error="invalid_token"' if token_sent else "")
     return ApiError(401, code, title, detail, {"WWW-Authenticate": challenge})
+
+
+INTERNAL_ERROR_MESSAGE = "The problem has been logged. Try again in a moment."
+
+
+def internal_error() -> ApiError:
+    """500, for a fault of ours (logged where it is caught, with its traceback)."""
+    return ApiError(500, "internal_error", "Internal error", INTERNAL_ERROR_MESSAGE)

@@ -18,12 +18,14 @@ import collections
 import contextlib
 import functools
 import hashlib
+import logging
 import secrets
 import threading
 import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
+from urllib.parse import parse_qsl
 
 from flask import Flask, current_app, request
 from sqlalchemy import Engine, bindparam, event, or_, select, update
@@ -198,9 +200,17 @@ class TokenAuthority:
     (``LibpqLookup``).
     """
 
-    def __init__(self, engine: Engine, last_used_interval: timedelta, usage_flush_seconds: int):
+    def __init__(
+        self,
+        engine: Engine,
+        last_used_interval: timedelta,
+        usage_flush_seconds: int,
+        logger: logging.Logger,
+    ):
         dialect = engine.dialect
         self.engine = engine
+        # The app's logger, held here: the hot path (hot_path.py) answers with no app context.
+        self.logger = logger
         self.last_used_interval = last_used_interval
         self.usage = UsageCounter(engine, usage_flush_seconds)
         # Counts and times each check when metrics are on (metrics.py); None costs the
@@ -261,7 +271,7 @@ class TokenAuthority:
                 self.discard_thread_connection()
                 if attempt == 2:
                     # One line per request while it lasts, not a traceback each time.
-                    current_app.logger.error(
+                    self.logger.error(
                         "Token check failed: database unreachable: %s", first_line(error)
                     )
                     raise unavailable() from None
@@ -284,7 +294,7 @@ class TokenAuthority:
                 )
         except SQLAlchemyError as error:
             # One line, not a traceback: with the database failing, every request says so.
-            current_app.logger.warning(
+            self.logger.warning(
                 "Could not record the use of token %s: %s", token.id, first_line(error)
             )
             return token
@@ -325,6 +335,7 @@ def install(app: Flask) -> None:
             db.engine,
             timedelta(seconds=app.config["LAST_USED_INTERVAL"]),
             app.config["USAGE_FLUSH_SECONDS"],
+            app.logger,
         )
 
 
@@ -367,9 +378,16 @@ def presented_token(authorization: str | None) -> str:
     return token
 
 
-def refuse_token_in_query(query_args) -> None:
+def query_pairs(environ: dict) -> list[tuple[str, str]]:
+    """The request's query parameters, as ``request.args`` would read them (without
+    building a request)."""
+    query = environ.get("QUERY_STRING", "").encode("latin-1").decode(errors="replace")
+    return parse_qsl(query, keep_blank_values=True, errors="replace")
+
+
+def refuse_token_in_query(pairs: list[tuple[str, str]]) -> None:
     """Tokens in URLs end up in logs and browser histories: refuse them outright."""
-    for name, value in query_args.items(multi=True):
+    for name, value in pairs:
         if name.lower() in TOKEN_QUERY_NAMES or token_format.PREFIX in value:
             raise malformed(
                 "Tokens are accepted only in the `Authorization: Bearer` header, never in "
@@ -405,9 +423,9 @@ def insufficient(needed: str) -> ApiError:
 def token_required(needs: str | Callable[[], str | tuple[str, ...]] | None = None):
     """Guard an API route: the request must carry a good token with the ``needs`` ability.
 
-    ``needs`` is an ability, a function returning one or several (decided per request),
-    or None for any good token. The view receives the ``VerifiedToken`` as its first
-    argument.
+    ``needs`` is an ability, a function of the WSGI environ returning one or several
+    (decided per request), or None for any good token. The view receives the
+    ``VerifiedToken`` as its first argument.
     """
 
     def decorator(view):
@@ -417,9 +435,9 @@ def token_required(needs: str | Callable[[], str | tuple[str, ...]] | None = Non
             now = utcnow()
             metrics = authority.metrics
             if metrics is None:
-                token = checked(authority, needs, now)
+                token = checked(authority, needs, now, request.environ)
             else:
-                token = metrics.token_check(checked, authority, needs, now)
+                token = metrics.token_check(checked, authority, needs, now, request.environ)
             authority.usage.record(token.id, now)  # in memory: no database on this path
             return view(authority.record_use(token, now), *args, **kwargs)
 
@@ -428,15 +446,14 @@ def token_required(needs: str | Callable[[], str | tuple[str, ...]] | None = Non
     return decorator
 
 
-def checked(authority: TokenAuthority, needs, now: datetime) -> VerifiedToken:
-    """The request's token if it is good at ``now`` and has what ``needs`` says;
-    otherwise an ``ApiError`` saying why not."""
-    environ = request.environ
+def checked(authority: TokenAuthority, needs, now: datetime, environ: dict) -> VerifiedToken:
+    """The token of the request whose WSGI ``environ`` this is, if it is good at ``now``
+    and has what ``needs`` says; otherwise an ``ApiError`` saying why not. Plain WSGI,
+    no Flask: the hot path (hot_path.py) calls it before Flask sees the request."""
     if environ.get("QUERY_STRING"):
-        refuse_token_in_query(request.args)
-    # From the WSGI environ: request.headers would build a view of all headers.
+        refuse_token_in_query(query_pairs(environ))
     token = authority.verify(presented_token(environ.get("HTTP_AUTHORIZATION")), now)
-    needed = needs() if callable(needs) else needs
+    needed = needs(environ) if callable(needs) else needs
     if needed is not None:
         for one in (needed,) if isinstance(needed, str) else needed:
             if not token.may(one):

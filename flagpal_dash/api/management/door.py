@@ -21,7 +21,7 @@ from ...extensions import db
 from ...models import ApiToken, Membership, PersonalToken, User, utcnow
 from ...permissions import Permission
 from ..errors import MEDIA_TYPE, ApiError, unauthorized
-from ..verification import presented_token, refuse_token_in_query
+from ..verification import presented_token, query_pairs, refuse_token_in_query
 
 bp = Blueprint("management", __name__, url_prefix="/api/v1")
 
@@ -86,7 +86,7 @@ def presented_personal_token() -> str:
     rules for the header, words of its own for what is missing)."""
     environ = request.environ
     if environ.get("QUERY_STRING"):
-        refuse_token_in_query(request.args)
+        refuse_token_in_query(query_pairs(environ))
     try:
         return presented_token(environ.get("HTTP_AUTHORIZATION"))
     except ApiError as error:
