@@ -4,8 +4,12 @@ gunicorn serves the app on loopback (gthread workers, keep-alive); wrk, a separa
 process on the other CPU, loads it. Each round measures requests per second for a
 bare route of the same app that touches nothing (`GET /healthz`) and for
 `GET /api/v1/token` with a valid token, in the order bare, token, token, bare, and
-takes their ratio; the median over the rounds is the figure. The target is at least
-0.85: a token check costs at most 15% of a bare request.
+takes their ratio; the median over the rounds is the figure. The targets: at least 1.0
+on SQLite (the token route answers at least as fast as a bare Flask route: the hot path,
+api/hot_path.py, skips Flask's per-request work that the bare route pays), and at least
+0.85 on PostgreSQL, where a check is a round trip to the database server, measured at
+the threads per worker `make serve` runs (FLAGPAL_THREADS' default), as one thread
+waits on the database while another works.
 
 The same again with FLAGPAL_LAST_USED_INTERVAL=0 (a database write on every request,
 as some frameworks do) shows what the interval buys. Last, microseconds for one
@@ -39,7 +43,10 @@ import timeit
 from serving import BIN, COMPLETED, ROOT, Server, serving_options, worker_rss_mb, wrk
 
 DEFAULT_POSTGRESQL = "postgresql+psycopg://postgres@127.0.0.1:5432/flagpal_bench"
-RATIO_TARGET = 0.85
+RATIO_TARGETS = {"SQLite": 1.0, "PostgreSQL": 0.85}
+# Threads per gunicorn worker by database, unless --threads says: on PostgreSQL those of
+# `make serve` (gunicorn_conf.py's FLAGPAL_THREADS default).
+THREADS = {"SQLite": 1, "PostgreSQL": 4}
 RSS_TARGET_MB = 80
 
 
@@ -206,7 +213,7 @@ def microseconds_per_verification(env: dict, token: str) -> dict[str, float]:
         return figures
 
 
-def run(database_url: str, instance: str, args) -> dict:
+def run(database_url: str, instance: str, args, threads: int) -> dict:
     """Every figure for one database, from a fresh schema with one token."""
     env = {**os.environ, "FLAGPAL_INSTANCE_PATH": instance, "FLAGPAL_DATABASE_URL": database_url}
     if not database_url.startswith("sqlite"):
@@ -214,7 +221,7 @@ def run(database_url: str, instance: str, args) -> dict:
     token = prepare(env)
     results, counted, rss = {}, {}, {}
     for interval in ("60", "0"):
-        server = Server({**env, "FLAGPAL_LAST_USED_INTERVAL": interval}, args.workers, args.threads)
+        server = Server({**env, "FLAGPAL_LAST_USED_INTERVAL": interval}, args.workers, threads)
         COMPLETED.clear()
         before = counted_requests(database_url)
         try:
@@ -234,11 +241,12 @@ def run(database_url: str, instance: str, args) -> dict:
     }
 
 
-def report(database: str, figures: dict, args) -> None:
+def report(database: str, where: str, figures: dict, args, threads: int) -> None:
     results, counted, rss = figures["results"], figures["counted"], figures["rss"]
+    target = RATIO_TARGETS[database]
     print(
-        f"\nToken check on {database}: gunicorn "
-        f"{args.workers} worker(s) x {args.threads} threads, wrk {args.connections} "
+        f"\nToken check on {database}{where}: gunicorn "
+        f"{args.workers} worker(s) x {threads} threads, wrk {args.connections} "
         f"connections, {args.rounds} rounds of bare/token/token/bare x {args.seconds}s"
     )
     print(f"{'':58} {'req/s':>7} {'ratio':>6}  (range over rounds)")
@@ -252,11 +260,8 @@ def report(database: str, figures: dict, args) -> None:
             f"  {'GET /api/v1/token, ' + title:56} {r['checked']:7.0f} {r['ratio']:6.3f}"
             f"  ({r['low']:.3f}-{r['high']:.3f})"
         )
-    verdict = "met" if results["60"]["ratio"] >= RATIO_TARGET else "NOT MET"
-    print(
-        f"  target: ratio >= {RATIO_TARGET} with the default interval (usage counting on): "
-        f"{verdict}"
-    )
+    verdict = "met" if results["60"]["ratio"] >= target else "NOT MET"
+    print(f"  target: ratio >= {target} with the default interval (usage counting on): {verdict}")
     print("\nUsage counted in token_usage, against the token requests wrk completed:")
     for interval, (stored, completed) in counted.items():
         print(
@@ -281,6 +286,7 @@ def report(database: str, figures: dict, args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     serving_options(parser)
+    parser.set_defaults(threads=None)
     parser.add_argument(
         "--databases",
         default="sqlite,postgresql",
@@ -297,7 +303,8 @@ def main() -> None:
     if "sqlite" in databases:
         with tempfile.TemporaryDirectory() as instance:
             database_url = f"sqlite:///{instance}/flagpal-dash.sqlite3"
-            report("SQLite", run(database_url, instance, args), args)
+            threads = args.threads or THREADS["SQLite"]
+            report("SQLite", "", run(database_url, instance, args, threads), args, threads)
     if "postgresql" in databases:
         from sqlalchemy.engine import make_url
 
@@ -310,8 +317,10 @@ def main() -> None:
                 "  (set FLAGPAL_BENCH_DATABASE_URL to a scratch database; it is emptied)"
             )
             return
+        threads = args.threads or THREADS["PostgreSQL"]
         with tempfile.TemporaryDirectory() as instance:
-            report(f"PostgreSQL ({where})", run(database_url, instance, args), args)
+            figures = run(database_url, instance, args, threads)
+            report("PostgreSQL", f" ({where})", figures, args, threads)
 
 
 if __name__ == "__main__":
