@@ -18,7 +18,7 @@ MEDIA_TYPE = "application/vnd.api+json"
 
 
 def hot_path_of(app) -> HotPath:
-    return app.extensions["flagpal_dash.token_authority.hot_path"]
+    return app.extensions[hot_path.EXTENSION_KEY_HOT_PATH]
 
 
 @pytest.fixture

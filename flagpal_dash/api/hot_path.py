@@ -38,6 +38,7 @@ from .verification import (
 )
 
 PREFIX = "/api/v1"
+EXTENSION_KEY_HOT_PATH = "flagpal_dash.hot_path"
 # Times as RFC 3339 in UTC to the second: "2026-11-28T10:18:49Z".
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_OMIT_MICROSECONDS
 
@@ -169,7 +170,7 @@ def refusal(error: ApiError) -> Answer:
 
 def flask_response(app: Flask, route_path: str, environ: dict) -> Response:
     """The same answer as a Flask response, for the routes' Flask views."""
-    middleware = app.extensions[EXTENSION_KEY + ".hot_path"]
+    middleware = app.extensions[EXTENSION_KEY_HOT_PATH]
     status, headers, body = answer(middleware.authority, middleware.routes[route_path], environ)
     return Response(body, status, headers)
 
@@ -185,7 +186,7 @@ class HotPath:
         self.status_lines = {
             code: f"{code} {HTTP_STATUS_CODES[code].upper()}" for code in HTTP_STATUS_CODES
         }
-        app.extensions[EXTENSION_KEY + ".hot_path"] = self
+        app.extensions[EXTENSION_KEY_HOT_PATH] = self
 
     def __call__(self, environ, start_response):
         route = self.routes.get(environ.get("PATH_INFO"))
