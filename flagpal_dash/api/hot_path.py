@@ -7,9 +7,9 @@ context, URL routing and the session and sign-in hooks, none of which a bearer t
 needs: ``make bench`` shows that cost beside the check itself. ``HotPath`` is WSGI
 middleware that answers exactly these requests and hands every other one to Flask.
 
-- The same rules decide: ``verification.checked`` (header, token, abilities) and
-  ``forward_auth.abilities_needed``; the use is counted and ``last_used_at`` written as
-  ``token_required`` does for every other token route, and metrics are recorded when on.
+- The same rules decide: ``verification.admitted``, which ``token_required`` runs for
+  every other token route (header, token, abilities; the use counted, ``last_used_at``,
+  metrics when on), and ``forward_auth.abilities_needed``.
 - The same answers: the Flask routes stay registered (405 with ``Allow``, ``OPTIONS`` on
   /token, ``url_for``, the OpenAPI document) and their views call ``answer`` below, so
   the two doors cannot drift (tests/test_hot_path.py compares them).
@@ -25,14 +25,13 @@ from flask import Flask, Response
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .. import abilities as ability
-from ..models import utcnow
 from . import forward_auth, self_rotation
 from .errors import MEDIA_TYPE, ApiError, internal_error
 from .verification import (
     EXTENSION_KEY,
     TokenAuthority,
     VerifiedToken,
-    checked,
+    admitted,
     malformed,
     query_pairs,
 )
@@ -54,7 +53,6 @@ class Route(NamedTuple):
     methods: frozenset[str]
     answer: Callable[[VerifiedToken], Answer]
     needs: Callable[[dict], str | tuple[str, ...]] | None
-    fixed: str | None = None  # the ability /api/v1/auth/<ability> names
 
 
 def token_resource(token, project_slug: str) -> dict:
@@ -138,7 +136,6 @@ def routes(metrics_path: str) -> dict[str, Route]:
             frozenset({"GET", "HEAD", "OPTIONS"}),
             let_through,
             forward_auth_needs(metrics_path, fixed),
-            fixed,
         )
     return table
 
@@ -147,14 +144,7 @@ def answer(authority: TokenAuthority, route: Route, environ: dict) -> Answer:
     """The answer to a request for ``route``: the check, then the route's answer, or
     the JSON:API document saying why not. Never raises."""
     try:
-        now = utcnow()
-        metrics = authority.metrics
-        if metrics is None:
-            token = checked(authority, route.needs, now, environ)
-        else:
-            token = metrics.token_check(checked, authority, route.needs, now, environ)
-        authority.usage.record(token.id, now)  # in memory: no database on this path
-        return route.answer(authority.record_use(token, now))
+        return route.answer(admitted(authority, route.needs, environ))
     except ApiError as error:
         return refusal(error)
     except Exception:

@@ -420,7 +420,7 @@ def insufficient(needed: str) -> ApiError:
     )
 
 
-def token_required(needs: str | Callable[[], str | tuple[str, ...]] | None = None):
+def token_required(needs: str | Callable[[dict], str | tuple[str, ...]] | None = None):
     """Guard an API route: the request must carry a good token with the ``needs`` ability.
 
     ``needs`` is an ability, a function of the WSGI environ returning one or several
@@ -432,18 +432,25 @@ def token_required(needs: str | Callable[[], str | tuple[str, ...]] | None = Non
         @functools.wraps(view)
         def guarded(*args, **kwargs):
             authority = current_app.extensions[EXTENSION_KEY]
-            now = utcnow()
-            metrics = authority.metrics
-            if metrics is None:
-                token = checked(authority, needs, now, request.environ)
-            else:
-                token = metrics.token_check(checked, authority, needs, now, request.environ)
-            authority.usage.record(token.id, now)  # in memory: no database on this path
-            return view(authority.record_use(token, now), *args, **kwargs)
+            return view(admitted(authority, needs, request.environ), *args, **kwargs)
 
         return guarded
 
     return decorator
+
+
+def admitted(authority: TokenAuthority, needs, environ: dict) -> VerifiedToken:
+    """What every token route does before its answer (``token_required``'s views and the
+    hot path's): the check, timed and counted when metrics are on; then the use, counted
+    in memory, and ``last_used_at`` at most once per interval."""
+    now = utcnow()
+    metrics = authority.metrics
+    if metrics is None:
+        token = checked(authority, needs, now, environ)
+    else:
+        token = metrics.token_check(checked, authority, needs, now, environ)
+    authority.usage.record(token.id, now)  # in memory: no database on this path
+    return authority.record_use(token, now)
 
 
 def checked(authority: TokenAuthority, needs, now: datetime, environ: dict) -> VerifiedToken:
